@@ -1,0 +1,130 @@
+import ClusterProtocol
+import Logging
+import LogStore
+import NIOCore
+
+/// Turns the brain's request frames into store operations and writes the replies.
+///
+/// Frames arrive on one connection, interleaved by request id. A put's data frames are gathered
+/// per request (at most one chunk's bytes, which the brain bounds) and stored once complete;
+/// every request then runs in its own child task so a slow disk read does not hold up the rest.
+struct AgentRequestHandler {
+    let store: SegmentStore
+    let outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
+    let logger: Logger
+    private var pendingPuts: [UInt32: PendingPut] = [:]
+
+    /// The largest chunk this agent accepts in one put.
+    static let chunkBytesMax = RecordFormat.payloadBytesMax
+
+    private struct PendingPut {
+        var chunkID: ChunkID
+        var expectedLength: Int
+        var bytes: [UInt8]
+    }
+
+    init(store: SegmentStore, outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>, logger: Logger) {
+        self.store = store
+        self.outbound = outbound
+        self.logger = logger
+    }
+
+    mutating func receive(_ frame: ClusterFrame, in group: inout ThrowingTaskGroup<Void, any Error>) throws {
+        let requestID = frame.requestID
+        switch frame.type {
+        case .putChunk:
+            let put = try PutChunk(frame)
+            guard Int(put.length) <= Self.chunkBytesMax else {
+                reply(ErrorReply(code: .badRequest, message: "chunk of \(put.length) bytes is too large").frame(requestID: requestID), in: &group)
+                return
+            }
+            var bytes = [UInt8]()
+            bytes.reserveCapacity(Int(put.length))
+            pendingPuts[requestID] = PendingPut(chunkID: put.chunkID, expectedLength: Int(put.length), bytes: bytes)
+        case .chunkData:
+            guard var pending = pendingPuts.removeValue(forKey: requestID) else {
+                throw AgentError.protocolViolation("chunk data for unknown request \(requestID)")
+            }
+            pending.bytes.append(contentsOf: frame.body.readableBytesView)
+            guard pending.bytes.count <= pending.expectedLength else {
+                reply(ErrorReply(code: .badRequest, message: "more chunk bytes than announced").frame(requestID: requestID), in: &group)
+                return
+            }
+            guard frame.flags.contains(.endOfData) else {
+                pendingPuts[requestID] = pending
+                return
+            }
+            guard pending.bytes.count == pending.expectedLength else {
+                reply(ErrorReply(code: .badRequest, message: "fewer chunk bytes than announced").frame(requestID: requestID), in: &group)
+                return
+            }
+            let (store, outbound, key, payload) = (store, outbound, StoreKey(pending.chunkID), pending.bytes)
+            group.addTask {
+                try await Self.answer(requestID, outbound: outbound) {
+                    try await store.put(key: key, payload: payload)
+                    return [ClusterFrame(type: .ok, requestID: requestID)]
+                }
+            }
+        case .getChunk:
+            let request = try ChunkRequest(frame)
+            let (store, outbound, logger) = (store, outbound, logger)
+            group.addTask {
+                try await Self.answer(requestID, outbound: outbound) {
+                    do {
+                        guard let payload = try await store.get(key: StoreKey(request.chunkID)) else {
+                            throw ErrorReply(code: .notFound, message: "no chunk \(request.chunkID)")
+                        }
+                        return ClusterChannel.dataFrames(ByteBuffer(bytes: payload), requestID: requestID)
+                    } catch let error as LogStoreError {
+                        logger.error("refusing to serve a corrupt chunk", metadata: ["chunk": "\(request.chunkID)", "error": "\(error)"])
+                        throw error
+                    }
+                }
+            }
+        case .deleteChunk:
+            let request = try ChunkRequest(frame)
+            let (store, outbound) = (store, outbound)
+            group.addTask {
+                try await Self.answer(requestID, outbound: outbound) {
+                    try await store.delete(key: StoreKey(request.chunkID))
+                    return [ClusterFrame(type: .ok, requestID: requestID)]
+                }
+            }
+        default:
+            throw AgentError.protocolViolation("unexpected \(frame.type) frame")
+        }
+    }
+
+    private func reply(_ frame: ClusterFrame, in group: inout ThrowingTaskGroup<Void, any Error>) {
+        let outbound = outbound
+        group.addTask { try await outbound.write(frame) }
+    }
+
+    /// Runs `work` and writes its frames, or an error reply describing why it failed.
+    private static func answer(
+        _ requestID: UInt32, outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>,
+        _ work: () async throws -> [ClusterFrame]
+    ) async throws {
+        let frames: [ClusterFrame]
+        do {
+            frames = try await work()
+        } catch let error as ErrorReply {
+            frames = [error.frame(requestID: requestID)]
+        } catch let error as LogStoreError {
+            let code: ErrorReply.Code
+            switch error {
+            case .diskFull: code = .diskFull
+            case .corruptRecord: code = .corrupt
+            default: code = .internalError
+            }
+            frames = [ErrorReply(code: code, message: error.description).frame(requestID: requestID)]
+        } catch {
+            frames = [ErrorReply(code: .internalError, message: "\(error)").frame(requestID: requestID)]
+        }
+        try await outbound.write(contentsOf: frames)
+    }
+}
+
+extension StoreKey {
+    init(_ id: ChunkID) { self.init(high: id.high, low: id.low) }
+}

@@ -1,0 +1,172 @@
+import ClusterProtocol
+import Logging
+import LogStore
+import NIOCore
+import NIOPosix
+
+public struct AgentConfiguration: Sendable {
+    public var brainHost: String
+    public var brainPort: Int
+    public var clientID: String
+    public var directory: String
+    public var cookie: String
+    public var segmentBytesMax: Int64
+    public var heartbeatIntervalSeconds: Double = 2
+    /// Pause between attempts to reach the brain, which may be (re)starting.
+    public var reconnectDelaySeconds: Double = 1
+
+    public init(brainHost: String, brainPort: Int, clientID: String, directory: String, cookie: String, segmentBytesMax: Int64) {
+        self.brainHost = brainHost
+        self.brainPort = brainPort
+        self.clientID = clientID
+        self.directory = directory
+        self.cookie = cookie
+        self.segmentBytesMax = segmentBytesMax
+    }
+}
+
+public enum AgentError: Error, CustomStringConvertible {
+    /// The brain turned us away (wrong cookie, duplicate id, ...). Retrying will not help.
+    case refusedByBrain(String)
+    /// The brain could not prove it knows the cookie: it is not our cluster's brain.
+    case brainFailedAuthentication
+    case protocolViolation(String)
+
+    public var description: String {
+        switch self {
+        case .refusedByBrain(let reason): return "the brain refused this agent: \(reason)"
+        case .brainFailedAuthentication:
+            return "the brain did not prove it knows the cluster cookie (wrong cookie on one side?); disconnecting"
+        case .protocolViolation(let what): return "protocol violation by the brain: \(what)"
+        }
+    }
+}
+
+/// A storage agent: keeps chunks in a `SegmentStore` and serves the brain's requests over the
+/// connection it dials. Reconnects when the brain goes away; stops for good when refused.
+public final class StorageAgent: Sendable {
+    public let configuration: AgentConfiguration
+    public let store: SegmentStore
+    private let logger: Logger
+
+    public init(configuration: AgentConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.store = try SegmentStore(
+            configuration: SegmentStoreConfiguration(
+                directory: configuration.directory, segmentBytesMax: configuration.segmentBytesMax))
+        let report = store.recoveryReport
+        logger.info(
+            "opened store",
+            metadata: [
+                "directory": "\(configuration.directory)", "segments": "\(report.segmentsScanned)",
+                "chunks": "\(report.recordsIndexed)",
+            ])
+        for (path, offset) in report.truncatedTails {
+            logger.warning("truncated torn tail", metadata: ["segment": "\(path)", "offset": "\(offset)"])
+        }
+        for corruption in report.corruptions {
+            logger.error("corruption found at startup", metadata: ["detail": "\(corruption)"])
+        }
+    }
+
+    private init(configuration: AgentConfiguration, store: SegmentStore, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+    }
+
+    /// The same agent (same store) dialing another brain port; for `sos server`, whose brain
+    /// listens on a port the OS picks.
+    public func connecting(toBrainPort port: Int) -> StorageAgent {
+        var configuration = configuration
+        configuration.brainPort = port
+        return StorageAgent(configuration: configuration, store: store, logger: logger)
+    }
+
+    /// Serves the brain until cancelled, or until the brain refuses this agent.
+    public func run() async throws {
+        while !Task.isCancelled {
+            do {
+                try await serveOneConnection()
+                logger.warning("brain closed the connection; reconnecting")
+            } catch let error as AgentError {
+                throw error
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.info(
+                    "cannot reach the brain; retrying",
+                    metadata: ["brain": "\(configuration.brainHost):\(configuration.brainPort)", "error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(configuration.reconnectDelaySeconds))
+        }
+    }
+
+    private func serveOneConnection() async throws {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connect(host: configuration.brainHost, port: configuration.brainPort) { channel in
+                channel.eventLoop.makeCompletedFuture { try ClusterChannel.wrap(channel) }
+            }
+        try await channel.executeThenClose { inbound, outbound in
+            var frames = inbound.makeAsyncIterator()
+            try await handshake(frames: &frames, outbound: outbound)
+            logger.info("registered with the brain", metadata: ["clientID": "\(configuration.clientID)"])
+            var handler = AgentRequestHandler(store: store, outbound: outbound, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.sendHeartbeats(outbound) }
+                while let frame = try await frames.next() {
+                    try handler.receive(frame, in: &group)
+                }
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func handshake(
+        frames: inout NIOAsyncChannelInboundStream<ClusterFrame>.AsyncIterator,
+        outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
+    ) async throws {
+        guard let first = try await frames.next() else { throw AgentError.protocolViolation("closed before challenge") }
+        if first.type == .refused { throw AgentError.refusedByBrain(try Refused(first).reason) }
+        let challenge = try Challenge(first)
+        let agentNonce = ClusterAuth.makeNonce()
+        let proof = ClusterAuth.agentProof(
+            cookie: configuration.cookie, brainNonce: challenge.brainNonce, agentNonce: agentNonce,
+            clientID: configuration.clientID)
+        try await outbound.write(
+            Hello(
+                clientID: configuration.clientID, agentNonce: agentNonce, proof: proof,
+                capacityBytes: UInt64(max(0, capacityBytes())), freeBytes: UInt64(max(0, store.availableBytes()))
+            ).frame())
+        guard let answer = try await frames.next() else {
+            throw AgentError.protocolViolation("brain closed the connection during the handshake")
+        }
+        switch answer.type {
+        case .refused:
+            throw AgentError.refusedByBrain(try Refused(answer).reason)
+        case .welcome:
+            let expected = ClusterAuth.brainProof(
+                cookie: configuration.cookie, brainNonce: challenge.brainNonce, agentNonce: agentNonce)
+            guard ClusterAuth.proofsMatch(try Welcome(answer).proof, expected) else {
+                try? await outbound.write(Refused(reason: "the brain's proof does not match this agent's cookie").frame())
+                throw AgentError.brainFailedAuthentication
+            }
+        default:
+            throw AgentError.protocolViolation("expected welcome, got \(answer.type)")
+        }
+    }
+
+    private func sendHeartbeats(_ outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>) async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: .seconds(configuration.heartbeatIntervalSeconds))
+            let heartbeat = Heartbeat(
+                capacityBytes: UInt64(max(0, capacityBytes())), freeBytes: UInt64(max(0, store.availableBytes())),
+                chunkCount: UInt64(store.recordCount))
+            try await outbound.write(heartbeat.frame())
+        }
+    }
+
+    private func capacityBytes() -> Int64 { store.liveBytes + store.availableBytes() }
+}

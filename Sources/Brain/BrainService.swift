@@ -1,0 +1,72 @@
+import ClusterProtocol
+import Hummingbird
+import Logging
+import NIOCore
+
+public struct BrainConfiguration: Sendable {
+    public var s3Host: String
+    public var s3Port: Int
+    public var clusterHost: String
+    public var clusterPort: Int
+    public var directory: String
+    public var cookie: String
+    public var chunkBytesMax: Int = 4 << 20
+
+    public init(s3Host: String, s3Port: Int, clusterHost: String, clusterPort: Int, directory: String, cookie: String) {
+        self.s3Host = s3Host
+        self.s3Port = s3Port
+        self.clusterHost = clusterHost
+        self.clusterPort = clusterPort
+        self.directory = directory
+        self.cookie = cookie
+    }
+}
+
+/// The brain: metadata, the cluster port agents dial, and the S3 HTTP API.
+public struct BrainService: Sendable {
+    public let configuration: BrainConfiguration
+    public let metadata: MetadataStore
+    public let registry = AgentRegistry()
+    let logger: Logger
+
+    public init(configuration: BrainConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.metadata = try MetadataStore(directory: configuration.directory + "/metadata", logger: logger)
+    }
+
+    /// Serves until cancelled (SIGINT/SIGTERM handling belongs to the caller).
+    /// `onListening` receives the bound S3 and cluster ports once both accept connections.
+    public func run(onListening: @escaping @Sendable (_ s3Port: Int, _ clusterPort: Int) -> Void = { _, _ in }) async throws {
+        let cluster = ClusterServer(
+            host: configuration.clusterHost, port: configuration.clusterPort, cookie: configuration.cookie,
+            registry: registry, logger: logger)
+        let clusterChannel = try await cluster.bind()
+        let clusterPort = clusterChannel.channel.localAddress?.port ?? configuration.clusterPort
+        logger.info("cluster port listening", metadata: ["address": "\(configuration.clusterHost):\(clusterPort)"])
+
+        let router = S3Router(
+            buckets: BucketHandlers(metadata: metadata),
+            objects: ObjectHandlers(
+                metadata: metadata, chunks: ChunkRouter(registry: registry, logger: logger),
+                chunkBytesMax: configuration.chunkBytesMax, logger: logger),
+            logger: logger)
+        let logger = logger
+        let app = Application(
+            responder: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ContinueHandler()])),
+            configuration: .init(address: .hostname(configuration.s3Host, port: configuration.s3Port), serverName: "SOS"),
+            onServerRunning: { channel in
+                let s3Port = channel.localAddress?.port ?? 0
+                logger.info("S3 API listening", metadata: ["port": "\(s3Port)"])
+                onListening(s3Port, clusterPort)
+            },
+            logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await cluster.serve(clusterChannel) }
+            group.addTask { try await app.run() }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+}

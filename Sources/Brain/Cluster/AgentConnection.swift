@@ -1,0 +1,152 @@
+import ClusterProtocol
+import NIOCore
+import Synchronization
+
+public enum AgentRequestError: Error, CustomStringConvertible {
+    case disconnected(agent: String)
+    case failed(agent: String, reply: ErrorReply)
+    case unexpectedReply(agent: String, MessageType)
+
+    public var description: String {
+        switch self {
+        case .disconnected(let agent): return "agent \(agent) disconnected"
+        case .failed(let agent, let reply): return "agent \(agent) failed the request: \(reply)"
+        case .unexpectedReply(let agent, let type): return "agent \(agent) sent an unexpected \(type)"
+        }
+    }
+}
+
+/// The brain's end of one agent connection: sends requests with fresh request ids and routes
+/// each reply frame to the request that waits for it.
+public final class AgentConnection: Sendable {
+    public let clientID: String
+    private let outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
+    private let state: Mutex<State>
+
+    private struct State {
+        var nextRequestID: UInt32 = 1
+        var pending: [UInt32: AsyncThrowingStream<ClusterFrame, any Error>.Continuation] = [:]
+        var isClosed = false
+        var freeBytes: UInt64
+        var capacityBytes: UInt64
+        var chunkCount: UInt64 = 0
+    }
+
+    init(clientID: String, outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>, freeBytes: UInt64, capacityBytes: UInt64) {
+        self.clientID = clientID
+        self.outbound = outbound
+        self.state = Mutex(State(freeBytes: freeBytes, capacityBytes: capacityBytes))
+    }
+
+    public var freeBytes: UInt64 { state.withLock { $0.freeBytes } }
+    public var isClosed: Bool { state.withLock { $0.isClosed } }
+
+    func update(from heartbeat: Heartbeat) {
+        state.withLock {
+            $0.freeBytes = heartbeat.freeBytes
+            $0.capacityBytes = heartbeat.capacityBytes
+            $0.chunkCount = heartbeat.chunkCount
+        }
+    }
+
+    /// Counts bytes just placed here against the free space until the next heartbeat corrects it.
+    func reserve(_ bytes: Int) {
+        state.withLock { $0.freeBytes = $0.freeBytes > UInt64(bytes) ? $0.freeBytes - UInt64(bytes) : 0 }
+    }
+
+    /// Hands a reply frame to its request. Frames for requests nobody waits for any more are dropped.
+    func deliver(_ frame: ClusterFrame) {
+        let isFinal = frame.type != .chunkData || frame.flags.contains(.endOfData)
+        let continuation = state.withLock { s in
+            isFinal ? s.pending.removeValue(forKey: frame.requestID) : s.pending[frame.requestID]
+        }
+        continuation?.yield(frame)
+        if isFinal { continuation?.finish() }
+    }
+
+    /// Fails every outstanding request; called when the connection ends.
+    func close() {
+        let pending = state.withLock { s in
+            s.isClosed = true
+            defer { s.pending = [:] }
+            return s.pending
+        }
+        for continuation in pending.values { continuation.finish(throwing: AgentRequestError.disconnected(agent: clientID)) }
+    }
+
+    /// Sends `frames` (built for the new request id) and returns the stream of reply frames.
+    private func send(_ makeFrames: (UInt32) -> [ClusterFrame]) async throws -> AsyncThrowingStream<ClusterFrame, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<ClusterFrame, any Error>.makeStream()
+        let requestID: UInt32? = state.withLock { s in
+            guard !s.isClosed else { return nil }
+            let id = s.nextRequestID
+            s.nextRequestID = s.nextRequestID == UInt32.max ? 1 : s.nextRequestID + 1
+            s.pending[id] = continuation
+            return id
+        }
+        guard let requestID else { throw AgentRequestError.disconnected(agent: clientID) }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.pending.removeValue(forKey: requestID) }
+        }
+        do {
+            try await outbound.write(contentsOf: makeFrames(requestID))
+        } catch {
+            continuation.finish(throwing: AgentRequestError.disconnected(agent: clientID))
+            throw AgentRequestError.disconnected(agent: clientID)
+        }
+        return stream
+    }
+
+    /// Waits for a single `ok`, turning an error reply into a thrown error.
+    private func expectOK(_ stream: AsyncThrowingStream<ClusterFrame, any Error>) async throws {
+        for try await frame in stream {
+            switch frame.type {
+            case .ok: return
+            case .error: throw AgentRequestError.failed(agent: clientID, reply: try ErrorReply(frame))
+            default: throw AgentRequestError.unexpectedReply(agent: clientID, frame.type)
+            }
+        }
+        throw AgentRequestError.disconnected(agent: clientID)
+    }
+
+    /// Stores `bytes` as chunk `id` on this agent; returns once the agent has made it durable.
+    public func putChunk(_ id: ChunkID, bytes: ByteBuffer) async throws {
+        let put = PutChunk(chunkID: id, length: UInt32(bytes.readableBytes))
+        let stream = try await send { requestID in
+            [put.frame(requestID: requestID)] + ClusterChannel.dataFrames(bytes, requestID: requestID)
+        }
+        try await expectOK(stream)
+    }
+
+    public func deleteChunk(_ id: ChunkID) async throws {
+        let stream = try await send { [ChunkRequest(type: .deleteChunk, chunkID: id).frame(requestID: $0)] }
+        try await expectOK(stream)
+    }
+
+    /// Streams chunk `id`'s verified bytes, piece by piece.
+    public func getChunk(_ id: ChunkID) async throws -> AsyncThrowingStream<ByteBuffer, any Error> {
+        let frames = try await send { [ChunkRequest(type: .getChunk, chunkID: id).frame(requestID: $0)] }
+        let clientID = clientID
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    for try await frame in frames {
+                        switch frame.type {
+                        case .chunkData:
+                            continuation.yield(frame.body)
+                            if frame.flags.contains(.endOfData) { continuation.finish(); return }
+                        case .error:
+                            throw AgentRequestError.failed(agent: clientID, reply: try ErrorReply(frame))
+                        default:
+                            throw AgentRequestError.unexpectedReply(agent: clientID, frame.type)
+                        }
+                    }
+                    throw AgentRequestError.disconnected(agent: clientID)
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+/// One bucket's objects: a hash map for lookups and a sorted key array for listings.
+///
+/// Listing is O(log n + page): the start is found by binary search, and each common prefix is
+/// stepped over with another binary search instead of walking the keys under it.
+struct BucketIndex: Sendable {
+    var info: BucketInfo
+    private(set) var objects: [ObjectKey: ObjectRecord] = [:]
+    private(set) var sortedKeys: [ObjectKey] = []
+
+    init(info: BucketInfo) { self.info = info }
+
+    var isEmpty: Bool { objects.isEmpty }
+
+    /// Stores `object` under `key`, returning what it replaced.
+    mutating func put(_ key: ObjectKey, _ object: ObjectRecord) -> ObjectRecord? {
+        let previous = objects.updateValue(object, forKey: key)
+        if previous == nil { sortedKeys.insert(key, at: firstIndex(notBefore: key)) }
+        return previous
+    }
+
+    mutating func remove(_ key: ObjectKey) -> ObjectRecord? {
+        guard let previous = objects.removeValue(forKey: key) else { return nil }
+        sortedKeys.remove(at: firstIndex(notBefore: key))
+        return previous
+    }
+
+    /// Index of the first key >= `key`.
+    private func firstIndex(notBefore key: ObjectKey) -> Int {
+        var low = 0, high = sortedKeys.count
+        while low < high {
+            let mid = (low + high) / 2
+            if sortedKeys[mid] < key { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    /// Index of the first key >= the raw byte string `bytes`.
+    private func firstIndex(notBeforeBytes bytes: [UInt8]) -> Int {
+        var low = 0, high = sortedKeys.count
+        while low < high {
+            let mid = (low + high) / 2
+            if sortedKeys[mid].precedes(bytes: bytes) { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    /// Index of the first key that does not start with `prefix` and sorts after it.
+    /// UTF-8 never contains 0xFF, so prefix + 0xFF is above every key that starts with prefix.
+    private func firstIndex(after prefix: String) -> Int {
+        firstIndex(notBeforeBytes: Array(prefix.utf8) + [0xFF])
+    }
+
+    struct ListPage {
+        var objects: [(key: ObjectKey, object: ObjectRecord)] = []
+        var commonPrefixes: [String] = []
+        var isTruncated = false
+        /// Where the next page starts: the last key or common prefix returned.
+        var resumeMarker: ListMarker?
+    }
+
+    /// Keys, or their common prefixes, after `marker`, in byte order.
+    func list(prefix: String, delimiter: String, marker: ListMarker?, maxKeys: Int) -> ListPage {
+        var page = ListPage()
+        var i = firstIndex(notBeforeBytes: Array(prefix.utf8))
+        if let marker {
+            let afterMarker: Int
+            switch marker {
+            case .key(let key): afterMarker = firstIndex(notBeforeBytes: Array(key.utf8) + [0])
+            case .commonPrefix(let commonPrefix): afterMarker = firstIndex(after: commonPrefix)
+            }
+            i = max(i, afterMarker)
+        }
+        var returned = 0
+        while i < sortedKeys.count, sortedKeys[i].hasPrefix(prefix) {
+            if returned == maxKeys {
+                page.isTruncated = true
+                break
+            }
+            let key = sortedKeys[i]
+            if !delimiter.isEmpty, let commonPrefix = Self.commonPrefix(of: key.string, prefix: prefix, delimiter: delimiter) {
+                page.commonPrefixes.append(commonPrefix)
+                page.resumeMarker = .commonPrefix(commonPrefix)
+                i = firstIndex(after: commonPrefix)
+            } else {
+                page.objects.append((key, objects[key]!))
+                page.resumeMarker = .key(key.string)
+                i += 1
+            }
+            returned += 1
+        }
+        return page
+    }
+
+    /// The key up to and including the first `delimiter` after `prefix`, if there is one.
+    static func commonPrefix(of key: String, prefix: String, delimiter: String) -> String? {
+        let keyBytes = Array(key.utf8)
+        let start = prefix.utf8.count
+        let delimiterBytes = Array(delimiter.utf8)
+        guard keyBytes.count >= start + delimiterBytes.count else { return nil }
+        var i = start
+        while i + delimiterBytes.count <= keyBytes.count {
+            if Array(keyBytes[i..<i + delimiterBytes.count]) == delimiterBytes {
+                return String(decoding: keyBytes[0..<i + delimiterBytes.count], as: UTF8.self)
+            }
+            i += 1
+        }
+        return nil
+    }
+}
+
+/// A position in a listing: after a key, or after everything under a common prefix.
+enum ListMarker: Equatable {
+    case key(String)
+    case commonPrefix(String)
+}

@@ -1,0 +1,83 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+
+/// CreateBucket, DeleteBucket, HeadBucket, GetBucketLocation, ListBuckets and the object listings.
+struct BucketHandlers: Sendable {
+    let metadata: MetadataStore
+
+    func listBuckets() -> Response {
+        var xml = XMLWriter()
+        xml.open("ListAllMyBucketsResult")
+        xml.open("Owner", namespace: false)
+        xml.element("ID", "sos")
+        xml.element("DisplayName", "sos")
+        xml.close("Owner")
+        xml.open("Buckets", namespace: false)
+        for bucket in metadata.buckets {
+            xml.open("Bucket", namespace: false)
+            xml.element("Name", bucket.name)
+            xml.element("CreationDate", HTTPDate.iso8601(ms: bucket.creationDateMs))
+            xml.close("Bucket")
+        }
+        xml.close("Buckets")
+        xml.close("ListAllMyBucketsResult")
+        return S3Router.xmlResponse(xml.text)
+    }
+
+    func createBucket(_ s3: S3Request, request: Request) async throws -> Response {
+        guard Self.isValidBucketName(s3.bucket) else { throw S3Error.invalidBucketName(s3.bucket) }
+        if let acl = request.headers[HTTPField.Name("x-amz-acl")!], acl != "private" {
+            throw S3Error.notImplemented("x-amz-acl: \(acl)")
+        }
+        guard !metadata.bucketExists(s3.bucket) else { throw S3Error.bucketAlreadyOwnedByYou(s3.bucket) }
+        switch try await metadata.commit(.createBucket(name: s3.bucket, creationDateMs: Clock.nowMs())) {
+        case .applied: return Response(status: .ok, headers: [.location: "/" + s3.bucket, .contentLength: "0"])
+        default: throw S3Error.bucketAlreadyOwnedByYou(s3.bucket)
+        }
+    }
+
+    func deleteBucket(_ s3: S3Request) async throws -> Response {
+        guard let bucket = metadata.read({ $0.bucket(s3.bucket) }) else { throw S3Error.noSuchBucket(s3.bucket) }
+        guard bucket.isEmpty else { throw S3Error.bucketNotEmpty(s3.bucket) }
+        switch try await metadata.commit(.deleteBucket(name: s3.bucket)) {
+        case .applied: return Response(status: .noContent)
+        case .bucketNotEmpty: throw S3Error.bucketNotEmpty(s3.bucket)
+        default: throw S3Error.noSuchBucket(s3.bucket)
+        }
+    }
+
+    func headBucket(_ s3: S3Request) throws -> Response {
+        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        return Response(status: .ok, headers: [.contentLength: "0"])
+    }
+
+    func getBucketLocation(_ s3: S3Request) throws -> Response {
+        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        var xml = XMLWriter()
+        xml.open("LocationConstraint")
+        xml.close("LocationConstraint")
+        return S3Router.xmlResponse(xml.text)
+    }
+
+    /// Bucket naming rules of AWS S3 (general purpose buckets).
+    static func isValidBucketName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (3...63).contains(bytes.count) else { return false }
+        let allowed = { (b: UInt8) in
+            (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
+                || b == UInt8(ascii: ".") || b == UInt8(ascii: "-")
+        }
+        let alphanumeric = { (b: UInt8) in allowed(b) && b != UInt8(ascii: ".") && b != UInt8(ascii: "-") }
+        guard bytes.allSatisfy(allowed), alphanumeric(bytes.first!), alphanumeric(bytes.last!) else { return false }
+        guard !name.contains(".."), !name.contains(".-"), !name.contains("-.") else { return false }
+        let octets = name.split(separator: ".", omittingEmptySubsequences: false)
+        if octets.count == 4 && octets.allSatisfy({ UInt8($0) != nil }) { return false }
+        return !name.hasPrefix("xn--") && !name.hasSuffix("-s3alias")
+    }
+}
+
+enum Clock {
+    static func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+}

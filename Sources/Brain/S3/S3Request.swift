@@ -1,0 +1,97 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+
+/// The parts of an S3 request the handlers need: path-style bucket and key, and the query.
+struct S3Request {
+    var bucket: String
+    /// Empty for bucket-level and service-level requests.
+    var key: String
+    var query: [String: String]
+
+    init(uri: URI) throws {
+        let rawPath = uri.path
+        guard let path = PercentEncoding.decode(rawPath) else {
+            throw S3Error.invalidArgument("the request path is not valid percent-encoded UTF-8")
+        }
+        var rest = path.drop(while: { $0 == "/" })
+        if let slash = rest.firstIndex(of: "/") {
+            bucket = String(rest[..<slash])
+            rest = rest[rest.index(after: slash)...]
+            key = String(rest)
+        } else {
+            bucket = String(rest)
+            key = ""
+        }
+        query = [:]
+        for pair in (uri.query ?? "").split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = PercentEncoding.decode(String(parts[0])) else {
+                throw S3Error.invalidArgument("a query parameter is not valid percent-encoded UTF-8")
+            }
+            let value = parts.count > 1 ? PercentEncoding.decode(String(parts[1])) : ""
+            guard let value else { throw S3Error.invalidArgument("query parameter \(name) is not valid percent-encoded UTF-8") }
+            query[name] = value
+        }
+    }
+
+    /// S3 sub-resources this server does not implement yet: answered 501, never ignored.
+    static let unimplementedSubresources: Set<String> = [
+        "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption", "intelligent-tiering",
+        "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock",
+        "ownershipControls", "partNumber", "policy", "policyStatus", "publicAccessBlock", "replication",
+        "requestPayment", "restore", "retention", "select", "tagging", "torrent", "uploadId", "uploads",
+        "versioning", "versions", "website",
+    ]
+
+    var unimplementedSubresource: String? {
+        query.keys.sorted().first { Self.unimplementedSubresources.contains($0) }
+    }
+}
+
+enum PercentEncoding {
+    /// Decodes %XX escapes ('+' stays '+', as S3 path and SigV4 query encoding use %20 for space).
+    static func decode(_ text: String) -> String? {
+        guard text.contains("%") else { return text }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                    return nil
+                }
+                bytes.append(high << 4 | low)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// Encodes everything but unreserved characters and '/', as S3's `encoding-type=url` does.
+    static func encode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
+                UInt8(ascii: "~"), UInt8(ascii: "/"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                out += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return out
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

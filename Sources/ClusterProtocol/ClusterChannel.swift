@@ -1,0 +1,26 @@
+import NIOCore
+
+/// The cluster connection as an async channel of frames (decoder and encoder in the pipeline).
+public typealias ClusterAsyncChannel = NIOAsyncChannel<ClusterFrame, ClusterFrame>
+
+public enum ClusterChannel {
+    /// Adds the frame codec to a fresh channel and wraps it for async use. Call on the channel's event loop.
+    public static func wrap(_ channel: any Channel) throws -> ClusterAsyncChannel {
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ClusterFrameDecoder()))
+        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(ClusterFrameEncoder()))
+        return try ClusterAsyncChannel(wrappingChannelSynchronously: channel)
+    }
+
+    /// Splits chunk bytes into `chunkData` frames, the last one flagged `endOfData`.
+    /// An empty chunk is one empty frame, so the receiver always sees an end.
+    public static func dataFrames(_ bytes: ByteBuffer, requestID: UInt32) -> [ClusterFrame] {
+        var remaining = bytes
+        var frames: [ClusterFrame] = []
+        repeat {
+            let piece = remaining.readSlice(length: min(remaining.readableBytes, ClusterFrame.dataBytesPerFrameMax))!
+            let flags: FrameFlags = remaining.readableBytes == 0 ? .endOfData : []
+            frames.append(ClusterFrame(type: .chunkData, flags: flags, requestID: requestID, body: piece))
+        } while remaining.readableBytes > 0
+        return frames
+    }
+}

@@ -1,0 +1,116 @@
+import NIOCore
+
+/// One unit on the cluster connection between the brain and an agent.
+///
+/// Wire layout (big-endian), specified in docs/wire-protocol.md:
+///
+///     offset size field
+///      0     4    length L of the rest of the frame (6 + body length)
+///      4     1    message type
+///      5     1    flags (bit 0: last frame of a chunk's data)
+///      6     4    request id (0 for messages that answer nothing: handshake, heartbeat)
+///     10     L-6  body
+public struct ClusterFrame: Sendable, Equatable {
+    public var type: MessageType
+    public var flags: FrameFlags
+    public var requestID: UInt32
+    public var body: ByteBuffer
+
+    public init(type: MessageType, flags: FrameFlags = [], requestID: UInt32 = 0, body: ByteBuffer = ByteBuffer()) {
+        self.type = type
+        self.flags = flags
+        self.requestID = requestID
+        self.body = body
+    }
+
+    public static let prefixByteCount = 10
+    /// Largest body a peer may send; a bigger length prefix is a protocol error and closes the connection.
+    public static let bodyBytesMax = 1 << 20
+    /// Chunk data is split into frames of at most this many bytes so requests interleave fairly.
+    public static let dataBytesPerFrameMax = 256 * 1024
+}
+
+public struct FrameFlags: OptionSet, Sendable, Equatable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let endOfData = FrameFlags(rawValue: 1 << 0)
+}
+
+public enum MessageType: UInt8, Sendable, Equatable {
+    // Handshake
+    case challenge = 1
+    case hello = 2
+    case welcome = 3
+    case refused = 4
+    // Brain -> agent requests
+    case putChunk = 10
+    case getChunk = 11
+    case deleteChunk = 12
+    // Agent -> brain, unsolicited
+    case heartbeat = 15
+    // Replies, and chunk bytes in either direction
+    case chunkData = 20
+    case ok = 30
+    case error = 31
+}
+
+public enum ClusterProtocolError: Error, Equatable, CustomStringConvertible {
+    case frameTooLarge(Int)
+    case unknownMessageType(UInt8)
+    case malformed(String)
+    case unexpectedMessage(MessageType)
+
+    public var description: String {
+        switch self {
+        case .frameTooLarge(let n): return "frame of \(n) bytes exceeds the \(ClusterFrame.bodyBytesMax)-byte limit"
+        case .unknownMessageType(let t): return "unknown message type \(t)"
+        case .malformed(let what): return "malformed message: \(what)"
+        case .unexpectedMessage(let t): return "unexpected message \(t)"
+        }
+    }
+}
+
+/// Splits the byte stream into frames; rejects oversized or unknown frames before buffering them.
+public struct ClusterFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = ClusterFrame
+
+    public init() {}
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let frame = try Self.decodeFrame(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(Self.wrapInboundOut(frame))
+        return .continue
+    }
+
+    /// Decodes one frame from the front of `buffer`; nil when more bytes are needed.
+    public static func decodeFrame(from buffer: inout ByteBuffer) throws -> ClusterFrame? {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
+        guard length >= 6 else { throw ClusterProtocolError.malformed("frame length \(length) below 6") }
+        let bodyLength = Int(length) - 6
+        guard bodyLength <= ClusterFrame.bodyBytesMax else { throw ClusterProtocolError.frameTooLarge(bodyLength) }
+        guard buffer.readableBytes >= 4 + Int(length) else { return nil }
+        buffer.moveReaderIndex(forwardBy: 4)
+        let typeRaw: UInt8 = buffer.readInteger()!
+        let flags: UInt8 = buffer.readInteger()!
+        let requestID: UInt32 = buffer.readInteger()!
+        let body = buffer.readSlice(length: bodyLength)!
+        guard let type = MessageType(rawValue: typeRaw) else { throw ClusterProtocolError.unknownMessageType(typeRaw) }
+        return ClusterFrame(type: type, flags: FrameFlags(rawValue: flags), requestID: requestID, body: body)
+    }
+}
+
+public struct ClusterFrameEncoder: MessageToByteEncoder {
+    public typealias OutboundIn = ClusterFrame
+
+    public init() {}
+
+    public func encode(data frame: ClusterFrame, out: inout ByteBuffer) throws {
+        precondition(frame.body.readableBytes <= ClusterFrame.bodyBytesMax, "frame body over the limit")
+        out.writeInteger(UInt32(6 + frame.body.readableBytes))
+        out.writeInteger(frame.type.rawValue)
+        out.writeInteger(frame.flags.rawValue)
+        out.writeInteger(frame.requestID)
+        var body = frame.body
+        out.writeBuffer(&body)
+    }
+}

@@ -1,0 +1,283 @@
+import NIOCore
+
+/// A 128-bit chunk identifier, random, chosen by the brain.
+public struct ChunkID: Hashable, Sendable, CustomStringConvertible {
+    public var high: UInt64
+    public var low: UInt64
+
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    public static func random() -> ChunkID {
+        var rng = SystemRandomNumberGenerator()
+        return ChunkID(high: rng.next(), low: rng.next())
+    }
+
+    public var description: String {
+        let h = String(high, radix: 16), l = String(low, radix: 16)
+        return String(repeating: "0", count: 16 - h.count) + h + String(repeating: "0", count: 16 - l.count) + l
+    }
+}
+
+extension ByteBuffer {
+    public mutating func writeChunkID(_ id: ChunkID) {
+        writeInteger(id.high)
+        writeInteger(id.low)
+    }
+
+    public mutating func readChunkID() throws -> ChunkID {
+        guard let high: UInt64 = readInteger(), let low: UInt64 = readInteger() else {
+            throw ClusterProtocolError.malformed("chunk id shorter than 16 bytes")
+        }
+        return ChunkID(high: high, low: low)
+    }
+
+    /// A string as a 2-byte length and UTF-8 bytes.
+    public mutating func writeShortString(_ string: String) {
+        let utf8 = Array(string.utf8.prefix(Int(UInt16.max)))
+        writeInteger(UInt16(utf8.count))
+        writeBytes(utf8)
+    }
+
+    public mutating func readShortString() throws -> String {
+        guard let length: UInt16 = readInteger(), let bytes = readBytes(length: Int(length)) else {
+            throw ClusterProtocolError.malformed("string runs past the end of the frame")
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    public mutating func readExactBytes(_ count: Int, what: String) throws -> [UInt8] {
+        guard let bytes = readBytes(length: count) else { throw ClusterProtocolError.malformed("\(what) too short") }
+        return bytes
+    }
+
+    public mutating func readUInt64(_ what: String) throws -> UInt64 {
+        guard let value: UInt64 = readInteger() else { throw ClusterProtocolError.malformed("\(what) missing") }
+        return value
+    }
+
+    public mutating func readUInt32(_ what: String) throws -> UInt32 {
+        guard let value: UInt32 = readInteger() else { throw ClusterProtocolError.malformed("\(what) missing") }
+        return value
+    }
+}
+
+/// Brain -> agent: first message on a new connection.
+public struct Challenge: Equatable, Sendable {
+    public static let protocolVersion: UInt16 = 1
+    public var protocolVersion: UInt16
+    public var brainNonce: [UInt8]
+
+    public init(protocolVersion: UInt16 = Challenge.protocolVersion, brainNonce: [UInt8]) {
+        self.protocolVersion = protocolVersion
+        self.brainNonce = brainNonce
+    }
+
+    public func frame() -> ClusterFrame {
+        var body = ByteBuffer()
+        body.writeInteger(protocolVersion)
+        body.writeBytes(brainNonce)
+        return ClusterFrame(type: .challenge, body: body)
+    }
+
+    public init(_ frame: ClusterFrame) throws {
+        guard frame.type == .challenge else { throw ClusterProtocolError.unexpectedMessage(frame.type) }
+        var body = frame.body
+        guard let version: UInt16 = body.readInteger() else { throw ClusterProtocolError.malformed("challenge") }
+        protocolVersion = version
+        brainNonce = try body.readExactBytes(ClusterAuth.nonceByteCount, what: "brain nonce")
+    }
+}
+
+/// Agent -> brain: who the agent is, its proof of the cookie, and its space.
+public struct Hello: Equatable, Sendable {
+    public var clientID: String
+    public var agentNonce: [UInt8]
+    public var proof: [UInt8]
+    public var capacityBytes: UInt64
+    public var freeBytes: UInt64
+
+    public init(clientID: String, agentNonce: [UInt8], proof: [UInt8], capacityBytes: UInt64, freeBytes: UInt64) {
+        self.clientID = clientID
+        self.agentNonce = agentNonce
+        self.proof = proof
+        self.capacityBytes = capacityBytes
+        self.freeBytes = freeBytes
+    }
+
+    public func frame() -> ClusterFrame {
+        var body = ByteBuffer()
+        body.writeShortString(clientID)
+        body.writeBytes(agentNonce)
+        body.writeBytes(proof)
+        body.writeInteger(capacityBytes)
+        body.writeInteger(freeBytes)
+        return ClusterFrame(type: .hello, body: body)
+    }
+
+    public init(_ frame: ClusterFrame) throws {
+        guard frame.type == .hello else { throw ClusterProtocolError.unexpectedMessage(frame.type) }
+        var body = frame.body
+        clientID = try body.readShortString()
+        agentNonce = try body.readExactBytes(ClusterAuth.nonceByteCount, what: "agent nonce")
+        proof = try body.readExactBytes(ClusterAuth.proofByteCount, what: "proof")
+        capacityBytes = try body.readUInt64("capacity")
+        freeBytes = try body.readUInt64("free bytes")
+    }
+}
+
+/// Brain -> agent: accepted, with the brain's own proof of the cookie.
+public struct Welcome: Equatable, Sendable {
+    public var proof: [UInt8]
+
+    public init(proof: [UInt8]) { self.proof = proof }
+
+    public func frame() -> ClusterFrame {
+        ClusterFrame(type: .welcome, body: ByteBuffer(bytes: proof))
+    }
+
+    public init(_ frame: ClusterFrame) throws {
+        guard frame.type == .welcome else { throw ClusterProtocolError.unexpectedMessage(frame.type) }
+        var body = frame.body
+        proof = try body.readExactBytes(ClusterAuth.proofByteCount, what: "proof")
+    }
+}
+
+/// Either side: the handshake failed, and why, in words meant for an operator.
+public struct Refused: Equatable, Sendable {
+    public var reason: String
+
+    public init(reason: String) { self.reason = reason }
+
+    public func frame() -> ClusterFrame {
+        var body = ByteBuffer()
+        body.writeShortString(reason)
+        return ClusterFrame(type: .refused, body: body)
+    }
+
+    public init(_ frame: ClusterFrame) throws {
+        guard frame.type == .refused else { throw ClusterProtocolError.unexpectedMessage(frame.type) }
+        var body = frame.body
+        reason = try body.readShortString()
+    }
+}
+
+/// Agent -> brain, every few seconds: current space and record count.
+public struct Heartbeat: Equatable, Sendable {
+    public var capacityBytes: UInt64
+    public var freeBytes: UInt64
+    public var chunkCount: UInt64
+
+    public init(capacityBytes: UInt64, freeBytes: UInt64, chunkCount: UInt64) {
+        self.capacityBytes = capacityBytes
+        self.freeBytes = freeBytes
+        self.chunkCount = chunkCount
+    }
+
+    public func frame() -> ClusterFrame {
+        var body = ByteBuffer()
+        body.writeInteger(capacityBytes)
+        body.writeInteger(freeBytes)
+        body.writeInteger(chunkCount)
+        return ClusterFrame(type: .heartbeat, body: body)
+    }
+
+    public init(_ frame: ClusterFrame) throws {
+        guard frame.type == .heartbeat else { throw ClusterProtocolError.unexpectedMessage(frame.type) }
+        var body = frame.body
+        capacityBytes = try body.readUInt64("capacity")
+        freeBytes = try body.readUInt64("free bytes")
+        chunkCount = try body.readUInt64("chunk count")
+    }
+}
+
+/// Brain -> agent: store a chunk. Its bytes follow in `chunkData` frames with the same request id,
+/// the last one flagged `endOfData`; their lengths add up to `length`.
+public struct PutChunk: Equatable, Sendable {
+    public var chunkID: ChunkID
+    public var length: UInt32
+
+    public init(chunkID: ChunkID, length: UInt32) {
+        self.chunkID = chunkID
+        self.length = length
+    }
+
+    public func frame(requestID: UInt32) -> ClusterFrame {
+        var body = ByteBuffer()
+        body.writeChunkID(chunkID)
+        body.writeInteger(length)
+        return ClusterFrame(type: .putChunk, requestID: requestID, body: body)
+    }
+
+    public init(_ frame: ClusterFrame) throws {
+        guard frame.type == .putChunk else { throw ClusterProtocolError.unexpectedMessage(frame.type) }
+        var body = frame.body
+        chunkID = try body.readChunkID()
+        length = try body.readUInt32("chunk length")
+    }
+}
+
+/// Brain -> agent: `getChunk` (answered by `chunkData` frames) or `deleteChunk` (answered by `ok`).
+public struct ChunkRequest: Equatable, Sendable {
+    public var type: MessageType
+    public var chunkID: ChunkID
+
+    public init(type: MessageType, chunkID: ChunkID) {
+        precondition(type == .getChunk || type == .deleteChunk)
+        self.type = type
+        self.chunkID = chunkID
+    }
+
+    public func frame(requestID: UInt32) -> ClusterFrame {
+        var body = ByteBuffer()
+        body.writeChunkID(chunkID)
+        return ClusterFrame(type: type, requestID: requestID, body: body)
+    }
+
+    public init(_ frame: ClusterFrame) throws {
+        guard frame.type == .getChunk || frame.type == .deleteChunk else {
+            throw ClusterProtocolError.unexpectedMessage(frame.type)
+        }
+        type = frame.type
+        var body = frame.body
+        chunkID = try body.readChunkID()
+    }
+}
+
+/// Agent -> brain: a request failed.
+public struct ErrorReply: Equatable, Sendable, Error, CustomStringConvertible {
+    public enum Code: UInt16, Sendable {
+        case internalError = 1
+        case notFound = 2
+        case corrupt = 3
+        case diskFull = 4
+        case badRequest = 5
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    public func frame(requestID: UInt32) -> ClusterFrame {
+        var body = ByteBuffer()
+        body.writeInteger(code.rawValue)
+        body.writeShortString(message)
+        return ClusterFrame(type: .error, requestID: requestID, body: body)
+    }
+
+    public init(_ frame: ClusterFrame) throws {
+        guard frame.type == .error else { throw ClusterProtocolError.unexpectedMessage(frame.type) }
+        var body = frame.body
+        guard let raw: UInt16 = body.readInteger() else { throw ClusterProtocolError.malformed("error code") }
+        code = Code(rawValue: raw) ?? .internalError
+        message = try body.readShortString()
+    }
+}

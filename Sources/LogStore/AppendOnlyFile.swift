@@ -1,0 +1,245 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+import Synchronization
+
+public enum LogStoreError: Error, Equatable, CustomStringConvertible {
+    case io(operation: String, path: String, errno: Int32)
+    case diskFull(path: String)
+    /// An earlier fsync failed: the page cache may have dropped writes, so nothing more is acknowledged.
+    case syncFailed(path: String, errno: Int32)
+    case corruptRecord(path: String, offset: Int64, reason: String)
+
+    public var description: String {
+        switch self {
+        case .io(let op, let path, let e): return "\(op) failed on \(path): \(String(cString: strerror(e)))"
+        case .diskFull(let path): return "no space left on device while appending to \(path)"
+        case .syncFailed(let path, let e): return "fsync failed on \(path): \(String(cString: strerror(e))); refusing further writes"
+        case .corruptRecord(let path, let offset, let reason): return "corrupt record in \(path) at offset \(offset): \(reason)"
+        }
+    }
+}
+
+/// Runs blocking file-system calls off the Swift concurrency pool, whose few threads must never block.
+public enum BlockingIO {
+    private static let queue = DispatchQueue(label: "sos.blocking-io", attributes: .concurrent)
+
+    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+}
+
+/// An append-only file whose appends are acknowledged only once durable.
+///
+/// Appends are written in the order they arrive (one serial queue assigns offsets). Durability
+/// is group-committed: whoever finds no fsync running starts one; every append written before
+/// that fsync began is acknowledged by it, so concurrent appends share fsyncs. An fsync error
+/// fails every waiting append and every later one (the kernel may have dropped the dirty pages).
+public final class AppendOnlyFile: Sendable {
+    public let path: String
+    private let fd: Int32
+    private let writeQueue: DispatchQueue
+    private let syncQueue: DispatchQueue
+    private let state: Mutex<State>
+
+    private struct Waiter {
+        var sequence: UInt64
+        var offset: Int64
+        var continuation: CheckedContinuation<Int64, any Error>
+        var onDurable: (@Sendable (Int64) -> Void)?
+    }
+
+    private struct State {
+        var size: Int64
+        var writtenSequence: UInt64 = 0
+        var syncRunning = false
+        var waiters: [Waiter] = []
+        var failure: LogStoreError?
+    }
+
+    /// Opens (creating when asked) the file at `path` for appending at its current end.
+    public init(path: String, create: Bool = true) throws {
+        let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
+        let fd = Glibc.open(path, flags, 0o644)
+        guard fd >= 0 else { throw LogStoreError.io(operation: "open", path: path, errno: errno) }
+        let size = lseek(fd, 0, SEEK_END)
+        guard size >= 0 else {
+            let e = errno
+            Glibc.close(fd)
+            throw LogStoreError.io(operation: "lseek", path: path, errno: e)
+        }
+        self.path = path
+        self.fd = fd
+        self.state = Mutex(State(size: Int64(size)))
+        self.writeQueue = DispatchQueue(label: "sos.append.\(path)")
+        self.syncQueue = DispatchQueue(label: "sos.sync.\(path)")
+    }
+
+    deinit { Glibc.close(fd) }
+
+    public var size: Int64 { state.withLock { $0.size } }
+
+    /// Appends `bytes` and returns their offset once they are durable on disk.
+    ///
+    /// `onDurable`, when given, runs on the sync thread once the bytes are durable and before the
+    /// caller resumes; these callbacks run one at a time in append order, which lets the brain apply
+    /// WAL mutations to its state in exactly the order that a replay will apply them.
+    public func append(_ bytes: [UInt8], onDurable: (@Sendable (Int64) -> Void)? = nil) async throws -> Int64 {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int64, any Error>) in
+            writeQueue.async {
+                do {
+                    try self.writeAndEnqueue(bytes, continuation: continuation, onDurable: onDurable)
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Writes the bytes at the end of the file, then registers the caller to be resumed by the
+    /// next fsync. Runs on the serial write queue, so waiters are registered in offset order.
+    private func writeAndEnqueue(
+        _ bytes: [UInt8], continuation: CheckedContinuation<Int64, any Error>, onDurable: (@Sendable (Int64) -> Void)?
+    ) throws {
+        let offset = try state.withLock { s -> Int64 in
+            if let failure = s.failure { throw failure }
+            return s.size
+        }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in
+                pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(offset) + off_t(written))
+            }
+            if n < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                // Leave the file as it was before this append so later appends stay readable.
+                _ = ftruncate(fd, off_t(offset))
+                if e == ENOSPC || e == EDQUOT { throw LogStoreError.diskFull(path: path) }
+                throw LogStoreError.io(operation: "write", path: path, errno: e)
+            }
+            written += n
+        }
+        let startSync = state.withLock { s -> Bool in
+            s.size = offset + Int64(bytes.count)
+            s.writtenSequence += 1
+            s.waiters.append(
+                Waiter(sequence: s.writtenSequence, offset: offset, continuation: continuation, onDurable: onDurable))
+            if s.syncRunning { return false }
+            s.syncRunning = true
+            return true
+        }
+        if startSync { syncQueue.async { self.syncUntilNoWaiters() } }
+    }
+
+    private func syncUntilNoWaiters() {
+        while true {
+            let target = state.withLock { $0.writtenSequence }
+            let result = fdatasync(fd)
+            let syncErrno = errno
+            let (ready, failure, finished) = state.withLock { s -> ([Waiter], LogStoreError?, Bool) in
+                if result != 0 {
+                    let failure = LogStoreError.syncFailed(path: path, errno: syncErrno)
+                    s.failure = failure
+                    let all = s.waiters
+                    s.waiters = []
+                    s.syncRunning = false
+                    return (all, failure, true)
+                }
+                let ready = s.waiters.filter { $0.sequence <= target }
+                s.waiters.removeAll { $0.sequence <= target }
+                if s.waiters.isEmpty { s.syncRunning = false }
+                return (ready, nil, s.waiters.isEmpty)
+            }
+            for waiter in ready {
+                if let failure {
+                    waiter.continuation.resume(throwing: failure)
+                } else {
+                    waiter.onDurable?(waiter.offset)
+                    waiter.continuation.resume(returning: waiter.offset)
+                }
+            }
+            if finished { return }
+        }
+    }
+
+    /// Reads exactly `count` bytes at `offset` (fewer only at end of file). Blocking.
+    public func read(at offset: Int64, count: Int) throws -> [UInt8] {
+        try FileIO.pread(fd: fd, path: path, offset: offset, count: count)
+    }
+
+    /// Cuts the file at `length` (used to drop a torn tail before new appends) and makes it durable.
+    public func truncate(to length: Int64) throws {
+        try state.withLock { s in
+            guard ftruncate(fd, off_t(length)) == 0 else {
+                throw LogStoreError.io(operation: "ftruncate", path: path, errno: errno)
+            }
+            guard fsync(fd) == 0 else { throw LogStoreError.io(operation: "fsync", path: path, errno: errno) }
+            s.size = length
+        }
+    }
+
+    /// Flushes everything written so far, blocking. Used when sealing and on shutdown.
+    public func syncNow() throws {
+        guard fdatasync(fd) == 0 else { throw LogStoreError.syncFailed(path: path, errno: errno) }
+    }
+}
+
+/// Thin wrappers over POSIX calls that report errors as `LogStoreError`.
+public enum FileIO {
+    public static func pread(fd: Int32, path: String, offset: Int64, count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { raw in
+                Glibc.pread(fd, raw.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogStoreError.io(operation: "read", path: path, errno: errno)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        if done < count { bytes.removeLast(count - done) }
+        return bytes
+    }
+
+    /// Makes a directory's entries (new or renamed files) durable.
+    public static func syncDirectory(_ path: String) throws {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw LogStoreError.io(operation: "open directory", path: path, errno: errno) }
+        defer { Glibc.close(fd) }
+        guard fsync(fd) == 0 else { throw LogStoreError.io(operation: "fsync directory", path: path, errno: errno) }
+    }
+
+    public static func createDirectory(_ path: String) throws {
+        var partial = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            partial += "/" + component
+            if mkdir(partial, 0o755) != 0 && errno != EEXIST {
+                throw LogStoreError.io(operation: "mkdir", path: partial, errno: errno)
+            }
+        }
+    }
+
+    public static func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw LogStoreError.io(operation: "opendir", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    public static func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+}

@@ -1,0 +1,176 @@
+import CXXHash
+
+/// The one record framing shared by agent segments and the brain's write-ahead log.
+///
+/// Layout (all integers little-endian), specified in docs/formats.md:
+///
+///     offset size field
+///      0     4    magic "SOSR"
+///      4     8    checksum: XXH3-64 (seed 0) of bytes [12, end of record)
+///     12     1    format version (1)
+///     13     1    record type
+///     14     1    flags (bit 0: payload is lz4-compressed)
+///     15     1    key length K (0...255)
+///     16     4    stored payload length P
+///     20     4    original payload length (== P unless compressed)
+///     24     K    key
+///     24+K   P    payload
+///
+/// The checksum sits right after the magic so that everything it covers is contiguous.
+public enum RecordFormat {
+    public static let magic: [UInt8] = Array("SOSR".utf8)
+    public static let version: UInt8 = 1
+    public static let headerByteCount = 24
+    public static let checksumOffset = 4
+    public static let checksummedRangeStart = 12
+    /// Upper bound on one record's payload; anything larger in a header is corruption.
+    public static let payloadBytesMax = 64 * 1024 * 1024
+    public static let keyBytesMax = 255
+}
+
+public enum RecordType: UInt8, Sendable {
+    /// A chunk of object data, keyed by its 16-byte chunk id.
+    case chunk = 1
+    /// A chunk deletion: the key's earlier chunk record is dead.
+    case tombstone = 2
+    /// One brain metadata mutation (payload defined by the brain).
+    case walMutation = 16
+}
+
+public struct RecordFlags: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let lz4 = RecordFlags(rawValue: 1 << 0)
+}
+
+/// A decoded record whose checksum has been verified.
+public struct Record: Sendable, Equatable {
+    public var type: RecordType
+    public var flags: RecordFlags
+    public var key: [UInt8]
+    public var payload: [UInt8]
+    /// Length of the payload before compression.
+    public var originalLength: Int
+
+    public init(type: RecordType, flags: RecordFlags = [], key: [UInt8] = [], payload: [UInt8], originalLength: Int? = nil) {
+        self.type = type
+        self.flags = flags
+        self.key = key
+        self.payload = payload
+        self.originalLength = originalLength ?? payload.count
+    }
+
+    public static func == (a: Record, b: Record) -> Bool {
+        a.type == b.type && a.flags == b.flags && a.key == b.key && a.payload == b.payload
+            && a.originalLength == b.originalLength
+    }
+
+    /// Total bytes this record occupies on disk.
+    public var encodedByteCount: Int { RecordFormat.headerByteCount + key.count + payload.count }
+
+    /// Encodes the record, checksum included, ready to append.
+    public func encoded() -> [UInt8] {
+        precondition(key.count <= RecordFormat.keyBytesMax, "record key too long")
+        precondition(payload.count <= RecordFormat.payloadBytesMax, "record payload too long")
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(encodedByteCount)
+        bytes.append(contentsOf: RecordFormat.magic)
+        bytes.append(contentsOf: [UInt8](repeating: 0, count: 8))
+        bytes.append(RecordFormat.version)
+        bytes.append(type.rawValue)
+        bytes.append(flags.rawValue)
+        bytes.append(UInt8(key.count))
+        bytes.appendLittleEndian(UInt32(payload.count))
+        bytes.appendLittleEndian(UInt32(originalLength))
+        bytes.append(contentsOf: key)
+        bytes.append(contentsOf: payload)
+        let checksum = Checksum.xxh3(bytes, from: RecordFormat.checksummedRangeStart)
+        bytes.storeLittleEndian(checksum, at: RecordFormat.checksumOffset)
+        return bytes
+    }
+}
+
+/// The fixed-size part of a record, decoded but not yet checked against its payload.
+public struct RecordHeader: Sendable, Equatable {
+    public var checksum: UInt64
+    public var typeRaw: UInt8
+    public var flags: RecordFlags
+    public var keyLength: Int
+    public var payloadLength: Int
+    public var originalLength: Int
+
+    public var recordByteCount: Int { RecordFormat.headerByteCount + keyLength + payloadLength }
+
+    /// Parses a header; nil when the bytes cannot be the start of a record.
+    public init?(_ bytes: some RandomAccessCollection<UInt8>) {
+        guard bytes.count >= RecordFormat.headerByteCount else { return nil }
+        let b = Array(bytes.prefix(RecordFormat.headerByteCount))
+        guard Array(b[0..<4]) == RecordFormat.magic, b[12] == RecordFormat.version else { return nil }
+        checksum = b.loadLittleEndian(UInt64.self, at: 4)
+        typeRaw = b[13]
+        flags = RecordFlags(rawValue: b[14])
+        keyLength = Int(b[15])
+        payloadLength = Int(b.loadLittleEndian(UInt32.self, at: 16))
+        originalLength = Int(b.loadLittleEndian(UInt32.self, at: 20))
+        guard payloadLength <= RecordFormat.payloadBytesMax, originalLength <= RecordFormat.payloadBytesMax,
+            flags.contains(.lz4) || originalLength == payloadLength
+        else { return nil }
+    }
+}
+
+public enum RecordDecodeError: Error, Equatable {
+    case truncated
+    case badHeader
+    case checksumMismatch
+    case unknownType(UInt8)
+}
+
+extension Record {
+    /// Decodes and verifies one whole record (header, key, payload) from `bytes`.
+    public init(decoding bytes: [UInt8]) throws(RecordDecodeError) {
+        guard bytes.count >= RecordFormat.headerByteCount else { throw .truncated }
+        guard let header = RecordHeader(bytes) else { throw .badHeader }
+        guard bytes.count >= header.recordByteCount else { throw .truncated }
+        let end = header.recordByteCount
+        guard Checksum.xxh3(bytes, from: RecordFormat.checksummedRangeStart, to: end) == header.checksum else {
+            throw .checksumMismatch
+        }
+        guard let type = RecordType(rawValue: header.typeRaw) else { throw .unknownType(header.typeRaw) }
+        let keyStart = RecordFormat.headerByteCount
+        let payloadStart = keyStart + header.keyLength
+        self.init(
+            type: type, flags: header.flags,
+            key: Array(bytes[keyStart..<payloadStart]),
+            payload: Array(bytes[payloadStart..<end]),
+            originalLength: header.originalLength)
+    }
+}
+
+public enum Checksum {
+    /// XXH3-64 with seed 0 over `bytes[start..<end]`.
+    public static func xxh3(_ bytes: [UInt8], from start: Int = 0, to end: Int? = nil) -> UInt64 {
+        let end = end ?? bytes.count
+        precondition(start <= end && end <= bytes.count)
+        return bytes.withUnsafeBytes { raw in
+            XXH3_64bits(raw.baseAddress.map { $0 + start }, end - start)
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+
+    mutating func storeLittleEndian<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { raw in
+            for (i, byte) in raw.enumerated() { self[offset + i] = byte }
+        }
+    }
+
+    func loadLittleEndian<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+        var value: T = 0
+        for i in 0..<MemoryLayout<T>.size { value |= T(self[offset + i]) << (8 * i) }
+        return value
+    }
+}

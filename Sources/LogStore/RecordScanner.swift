@@ -1,0 +1,86 @@
+/// Reads records one after another from a file, verifying each, and says exactly where and why
+/// it stopped trusting the bytes. It never guesses: the caller decides whether a bad stretch is
+/// a torn tail (newest file: truncate) or corruption (report and keep it out of the index).
+public struct RecordScanner {
+    public enum Event: Equatable {
+        /// A verified record starting at `offset`.
+        case record(offset: Int64, record: Record)
+        /// Bytes `[offset, offset + length)` are not valid records, but a valid record follows them.
+        case corrupt(offset: Int64, length: Int64, reason: RecordDecodeError)
+        /// From `offset` to the end of the file there is no valid record.
+        case invalidTail(offset: Int64, reason: RecordDecodeError)
+    }
+
+    public typealias ReadAt = (_ offset: Int64, _ count: Int) throws -> [UInt8]
+
+    private let readAt: ReadAt
+    private let size: Int64
+    public private(set) var offset: Int64 = 0
+    private var finished = false
+
+    public init(size: Int64, readAt: @escaping ReadAt) {
+        self.size = size
+        self.readAt = readAt
+    }
+
+    public init(bytes: [UInt8]) {
+        self.init(size: Int64(bytes.count)) { offset, count in
+            let start = Int(offset)
+            return Array(bytes[start..<min(bytes.count, start + count)])
+        }
+    }
+
+    public mutating func next() throws -> Event? {
+        guard !finished, offset < size else { return nil }
+        let start = offset
+        switch try decode(at: start) {
+        case .success(let record):
+            offset = start + Int64(record.encodedByteCount)
+            return .record(offset: start, record: record)
+        case .failure(let reason):
+            if let resume = try findNextRecord(after: start) {
+                offset = resume
+                return .corrupt(offset: start, length: resume - start, reason: reason)
+            }
+            finished = true
+            return .invalidTail(offset: start, reason: reason)
+        }
+    }
+
+    private func decode(at start: Int64) throws -> Result<Record, RecordDecodeError> {
+        let remaining = size - start
+        guard remaining >= Int64(RecordFormat.headerByteCount) else { return .failure(.truncated) }
+        let headerBytes = try readAt(start, RecordFormat.headerByteCount)
+        guard let header = RecordHeader(headerBytes) else { return .failure(.badHeader) }
+        guard Int64(header.recordByteCount) <= remaining else { return .failure(.truncated) }
+        let bytes = try readAt(start, header.recordByteCount)
+        do {
+            return .success(try Record(decoding: bytes))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Offset of the next valid record after `start`, searching for the magic; nil if none.
+    private func findNextRecord(after start: Int64) throws -> Int64? {
+        let windowBytes = 1 << 20
+        let magic = RecordFormat.magic
+        var windowStart = start + 1
+        while windowStart < size {
+            let window = try readAt(windowStart, windowBytes + magic.count - 1)
+            if window.count < magic.count { return nil }
+            var i = 0
+            while i + magic.count <= window.count {
+                if window[i] == magic[0] && window[i + 1] == magic[1] && window[i + 2] == magic[2]
+                    && window[i + 3] == magic[3]
+                {
+                    let candidate = windowStart + Int64(i)
+                    if case .success = try decode(at: candidate) { return candidate }
+                }
+                i += 1
+            }
+            windowStart += Int64(windowBytes)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import Brain
+
+struct BrainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "brain", abstract: "Run the brain: the S3 API, the metadata, and the port agents dial.")
+
+    @Option(help: "Address of the S3 HTTP API.")
+    var s3Address = HostPort(host: "127.0.0.1", port: 9000)
+
+    @Option(help: "Address storage agents connect to.")
+    var clusterAddress = HostPort(host: "127.0.0.1", port: 9100)
+
+    @Option(help: "Directory for the brain's metadata log.")
+    var directory: String
+
+    @Option(help: "Cluster cookie shared with the agents (or set SOS_COOKIE).")
+    var cookie: String?
+
+    @Option(help: "Largest piece an object is cut into before it goes to an agent.")
+    var chunkSize = ByteSize(bytes: 4 << 20)
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        var configuration = BrainConfiguration(
+            s3Host: s3Address.host, s3Port: s3Address.port, clusterHost: clusterAddress.host,
+            clusterPort: clusterAddress.port, directory: directory, cookie: try CookieSource.resolve(cookie))
+        configuration.chunkBytesMax = Int(chunkSize.bytes)
+        let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
+        try await runUntilTerminated { try await brain.run() }
+    }
+}

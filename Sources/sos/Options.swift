@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// A `host:port` pair given on the command line.
+struct HostPort: ExpressibleByArgument, CustomStringConvertible {
+    var host: String
+    var port: Int
+
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    init?(argument: String) {
+        guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        let host = String(argument[..<colon])
+        self.init(host: host.isEmpty ? "0.0.0.0" : host, port: port)
+    }
+
+    var description: String { "\(host):\(port)" }
+}
+
+/// A byte count such as `8MiB`, `1GiB`, `512KiB` or `4096`.
+struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
+    var bytes: Int64
+
+    init(bytes: Int64) { self.bytes = bytes }
+
+    init?(argument: String) {
+        let units: [(String, Int64)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40),
+            ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30),
+            ("B", 1),
+        ]
+        var number = Substring(argument)
+        var multiplier: Int64 = 1
+        for (suffix, value) in units where argument.hasSuffix(suffix) {
+            number = argument.dropLast(suffix.count)
+            multiplier = value
+            break
+        }
+        guard let value = Int64(number), value > 0 else { return nil }
+        bytes = value * multiplier
+    }
+
+    var description: String { "\(bytes) bytes" }
+}
+
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = ProcessInfo.processInfo.environment["SOS_LOG_LEVEL"] ?? "info"
+
+    func makeLogger(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        return logger
+    }
+}
+
+enum CookieSource {
+    /// The cookie from `--cookie` or `SOS_COOKIE`; exits with a clear message when neither is set.
+    static func resolve(_ option: String?) throws -> String {
+        if let cookie = option ?? ProcessInfo.processInfo.environment["SOS_COOKIE"], !cookie.isEmpty { return cookie }
+        throw ValidationError("a cluster cookie is required: pass --cookie SECRET or set SOS_COOKIE")
+    }
+
+    /// The cookie kept in `directory/cookie`, created (random, mode 0600) on first use.
+    static func loadOrCreate(in directory: String) throws -> String {
+        let path = directory + "/cookie"
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
+            return existing.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        var rng = SystemRandomNumberGenerator()
+        let cookie = (0..<32).map { _ in String(UInt8.random(in: 0...255, using: &rng), radix: 16) }.joined()
+        FileManager.default.createFile(atPath: path, contents: Data(cookie.utf8), attributes: [.posixPermissions: 0o600])
+        return cookie
+    }
+}

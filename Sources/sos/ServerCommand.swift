@@ -1,0 +1,64 @@
+import Agent
+import ArgumentParser
+import Brain
+import Foundation
+import LogStore
+
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run a whole store in one process: a brain and two storage agents over one data directory.",
+        discussion: "The cluster cookie is generated on first start and kept in DIRECTORY/cookie.")
+
+    @Option(help: "Data directory (created if missing).")
+    var directory = "./sos-data"
+
+    @Option(help: "Address of the S3 HTTP API.")
+    var s3Address = HostPort(host: "127.0.0.1", port: 9000)
+
+    @Option(help: "Size at which a segment file is sealed and a new one started (e.g. 8MiB).")
+    var segmentSize = ByteSize(bytes: 1 << 30)
+
+    @Option(help: "Largest piece an object is cut into before it goes to an agent.")
+    var chunkSize = ByteSize(bytes: 4 << 20)
+
+    @OptionGroup var common: CommonOptions
+
+    static let agentCount = 2
+
+    func run() async throws {
+        try FileIO.createDirectory(directory)
+        let cookie = try CookieSource.loadOrCreate(in: directory)
+        var configuration = BrainConfiguration(
+            s3Host: s3Address.host, s3Port: s3Address.port, clusterHost: "127.0.0.1", clusterPort: 0,
+            directory: directory + "/brain", cookie: cookie)
+        configuration.chunkBytesMax = Int(chunkSize.bytes)
+        let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
+        let agents = try (1...Self.agentCount).map { index in
+            try StorageAgent(
+                configuration: AgentConfiguration(
+                    brainHost: "127.0.0.1", brainPort: 0, clientID: "agent-\(index)",
+                    directory: directory + "/agent-\(index)", cookie: cookie, segmentBytesMax: segmentSize.bytes),
+                logger: common.makeLogger("sos.agent-\(index)"))
+        }
+        try await runUntilTerminated {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let (clusterPorts, continuation) = AsyncStream<Int>.makeStream()
+                group.addTask {
+                    try await brain.run { _, clusterPort in
+                        continuation.yield(clusterPort)
+                        continuation.finish()
+                    }
+                }
+                // The cluster port is chosen by the OS; agents dial it once the brain is listening.
+                for await clusterPort in clusterPorts {
+                    for agent in agents {
+                        group.addTask { try await agent.connecting(toBrainPort: clusterPort).run() }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Agent
+import ArgumentParser
+import Foundation
+
+struct StorageAgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "storage-agent", abstract: "Run a storage agent: it dials the brain and stores chunks for it.")
+
+    @Option(help: "The brain's cluster address.")
+    var brain = HostPort(host: "127.0.0.1", port: 9100)
+
+    @Option(help: "This agent's name in the cluster; keep it stable across restarts.")
+    var clientId: String
+
+    @Option(help: "Directory for this agent's segment files.")
+    var directory: String
+
+    @Option(help: "Cluster cookie shared with the brain (or set SOS_COOKIE).")
+    var cookie: String?
+
+    @Option(help: "Size at which a segment file is sealed and a new one started (e.g. 8MiB).")
+    var segmentSize = ByteSize(bytes: 1 << 30)
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let logger = common.makeLogger("sos.agent.\(clientId)")
+        let agent = try StorageAgent(
+            configuration: AgentConfiguration(
+                brainHost: brain.host, brainPort: brain.port, clientID: clientId, directory: directory,
+                cookie: try CookieSource.resolve(cookie), segmentBytesMax: segmentSize.bytes),
+            logger: logger)
+        do {
+            try await runUntilTerminated { try await agent.run() }
+        } catch let error as AgentError {
+            logger.critical("\(error)")
+            FileHandle.standardError.write(Data("sos storage-agent: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
