@@ -1,0 +1,84 @@
+import NIOCore
+import XCTest
+
+@testable import ClusterProtocol
+
+final class FrameCodecTests: XCTestCase {
+    private func encode(_ frames: [ClusterFrame]) throws -> ByteBuffer {
+        var out = ByteBuffer()
+        for frame in frames { try ClusterFrameEncoder().encode(data: frame, out: &out) }
+        return out
+    }
+
+    func testFramesRoundTripAcrossArbitrarySplits() throws {
+        let frames = [
+            Challenge(brainNonce: ClusterAuth.makeNonce()).frame(),
+            PutChunk(chunkID: .random(), length: 5).frame(requestID: 7),
+            ClusterFrame(type: .chunkData, flags: .endOfData, requestID: 7, body: ByteBuffer(bytes: [1, 2, 3, 4, 5])),
+        ]
+        let wire = try encode(frames)
+        for split in 0...wire.readableBytes {
+            var buffer = ByteBuffer(bytes: wire.readableBytesView.prefix(split))
+            var decoded: [ClusterFrame] = []
+            while let frame = try ClusterFrameDecoder.decodeFrame(from: &buffer) { decoded.append(frame) }
+            buffer.writeBytes(wire.readableBytesView.dropFirst(split))
+            while let frame = try ClusterFrameDecoder.decodeFrame(from: &buffer) { decoded.append(frame) }
+            XCTAssertEqual(decoded, frames, "split at \(split)")
+        }
+    }
+
+    func testOversizedFrameIsRejectedBeforeBuffering() {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt32(ClusterFrame.bodyBytesMax + 7))
+        XCTAssertThrowsError(try ClusterFrameDecoder.decodeFrame(from: &buffer)) {
+            XCTAssertEqual($0 as? ClusterProtocolError, .frameTooLarge(ClusterFrame.bodyBytesMax + 1))
+        }
+    }
+
+    func testUnknownMessageTypeIsAnError() throws {
+        var frame = try encode([ClusterFrame(type: .ok, requestID: 1)])
+        frame.setInteger(UInt8(99), at: 4)
+        XCTAssertThrowsError(try ClusterFrameDecoder.decodeFrame(from: &frame))
+    }
+
+    func testChunkDataIsSplitIntoBoundedFramesEndingWithTheEndFlag() {
+        let bytes = ByteBuffer(bytes: Array(repeating: 1, count: ClusterFrame.dataBytesPerFrameMax * 2 + 1))
+        let frames = ClusterChannel.dataFrames(bytes, requestID: 3)
+        XCTAssertEqual(frames.map(\.body.readableBytes), [ClusterFrame.dataBytesPerFrameMax, ClusterFrame.dataBytesPerFrameMax, 1])
+        XCTAssertEqual(frames.map { $0.flags.contains(.endOfData) }, [false, false, true])
+        let empty = ClusterChannel.dataFrames(ByteBuffer(), requestID: 3)
+        XCTAssertEqual(empty.count, 1)
+        XCTAssertTrue(empty[0].flags.contains(.endOfData))
+    }
+
+    func testMessagesDecodeWhatTheyEncode() throws {
+        let hello = Hello(clientID: "agent-1", agentNonce: ClusterAuth.makeNonce(), proof: Array(repeating: 5, count: 32),
+                          capacityBytes: 10, freeBytes: 4)
+        XCTAssertEqual(try Hello(hello.frame()), hello)
+        let heartbeat = Heartbeat(capacityBytes: 1, freeBytes: 2, chunkCount: 3)
+        XCTAssertEqual(try Heartbeat(heartbeat.frame()), heartbeat)
+        let error = ErrorReply(code: .diskFull, message: "full")
+        XCTAssertEqual(try ErrorReply(error.frame(requestID: 9)), error)
+        var truncated = hello.frame()
+        truncated.body = truncated.body.getSlice(at: 0, length: 10)!
+        XCTAssertThrowsError(try Hello(truncated))
+    }
+}
+
+final class ClusterAuthTests: XCTestCase {
+    func testProofsMatchOnlyWithTheSameCookieAndNonces() {
+        let brainNonce = ClusterAuth.makeNonce(), agentNonce = ClusterAuth.makeNonce()
+        let proof = ClusterAuth.agentProof(cookie: "secret", brainNonce: brainNonce, agentNonce: agentNonce, clientID: "a")
+        XCTAssertTrue(ClusterAuth.proofsMatch(
+            proof, ClusterAuth.agentProof(cookie: "secret", brainNonce: brainNonce, agentNonce: agentNonce, clientID: "a")))
+        XCTAssertFalse(ClusterAuth.proofsMatch(
+            proof, ClusterAuth.agentProof(cookie: "Secret", brainNonce: brainNonce, agentNonce: agentNonce, clientID: "a")))
+        XCTAssertFalse(ClusterAuth.proofsMatch(
+            proof, ClusterAuth.agentProof(cookie: "secret", brainNonce: ClusterAuth.makeNonce(), agentNonce: agentNonce, clientID: "a")))
+        XCTAssertFalse(ClusterAuth.proofsMatch(
+            proof, ClusterAuth.agentProof(cookie: "secret", brainNonce: brainNonce, agentNonce: agentNonce, clientID: "b")))
+        // The brain's proof differs from the agent's, so one cannot be replayed as the other.
+        XCTAssertFalse(ClusterAuth.proofsMatch(
+            proof, ClusterAuth.brainProof(cookie: "secret", brainNonce: brainNonce, agentNonce: agentNonce)))
+    }
+}

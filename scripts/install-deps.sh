@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what building and testing SOS needs on a fresh Debian machine, if it is missing:
+# the lz4 and xxhash headers (C shims), and the S3 clients the end-to-end tests drive.
+set -euo pipefail
+missing=()
+for pkg in liblz4-dev libxxhash-dev pkg-config; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq "${missing[@]}"
+fi
+if [ "${1:-}" = "--test" ]; then
+    python3 -c 'import boto3, pytest' 2>/dev/null || python3 -m pip install -q boto3 pytest
+    command -v aws >/dev/null || python3 -m pip install -q awscli
+fi
