@@ -13,6 +13,8 @@ struct AgentRequestHandler {
     let outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
     let logger: Logger
     private var pendingPuts: [UInt32: PendingPut] = [:]
+    /// Puts already answered with an error whose remaining data frames are still arriving.
+    private var rejectedPuts: Set<UInt32> = []
 
     /// The largest chunk this agent accepts in one put.
     static let chunkBytesMax = RecordFormat.payloadBytesMax
@@ -29,25 +31,30 @@ struct AgentRequestHandler {
         self.logger = logger
     }
 
-    mutating func receive(_ frame: ClusterFrame, in group: inout ThrowingTaskGroup<Void, any Error>) throws {
+    mutating func receive(_ frame: ClusterFrame, in group: inout ThrowingDiscardingTaskGroup<any Error>) throws {
         let requestID = frame.requestID
         switch frame.type {
         case .putChunk:
             let put = try PutChunk(frame)
             guard Int(put.length) <= Self.chunkBytesMax else {
-                reply(ErrorReply(code: .badRequest, message: "chunk of \(put.length) bytes is too large").frame(requestID: requestID), in: &group)
+                reject(requestID, "chunk of \(put.length) bytes is over the \(Self.chunkBytesMax)-byte limit", in: &group)
                 return
             }
             var bytes = [UInt8]()
             bytes.reserveCapacity(Int(put.length))
             pendingPuts[requestID] = PendingPut(chunkID: put.chunkID, expectedLength: Int(put.length), bytes: bytes)
         case .chunkData:
+            if rejectedPuts.contains(requestID) {
+                if frame.flags.contains(.endOfData) { rejectedPuts.remove(requestID) }
+                return
+            }
             guard var pending = pendingPuts.removeValue(forKey: requestID) else {
                 throw AgentError.protocolViolation("chunk data for unknown request \(requestID)")
             }
             pending.bytes.append(contentsOf: frame.body.readableBytesView)
             guard pending.bytes.count <= pending.expectedLength else {
-                reply(ErrorReply(code: .badRequest, message: "more chunk bytes than announced").frame(requestID: requestID), in: &group)
+                reject(requestID, "more chunk bytes than announced", in: &group)
+                if frame.flags.contains(.endOfData) { rejectedPuts.remove(requestID) }
                 return
             }
             guard frame.flags.contains(.endOfData) else {
@@ -95,7 +102,13 @@ struct AgentRequestHandler {
         }
     }
 
-    private func reply(_ frame: ClusterFrame, in group: inout ThrowingTaskGroup<Void, any Error>) {
+    /// Answers a put with an error now and ignores the rest of its data frames.
+    private mutating func reject(_ requestID: UInt32, _ message: String, in group: inout ThrowingDiscardingTaskGroup<any Error>) {
+        rejectedPuts.insert(requestID)
+        reply(ErrorReply(code: .badRequest, message: message).frame(requestID: requestID), in: &group)
+    }
+
+    private func reply(_ frame: ClusterFrame, in group: inout ThrowingDiscardingTaskGroup<any Error>) {
         let outbound = outbound
         group.addTask { try await outbound.write(frame) }
     }

@@ -30,7 +30,16 @@ public enum AgentError: Error, CustomStringConvertible {
     case refusedByBrain(String)
     /// The brain could not prove it knows the cookie: it is not our cluster's brain.
     case brainFailedAuthentication
+    /// The connection broke the protocol; the agent drops it and dials again.
     case protocolViolation(String)
+
+    /// Whether dialing again cannot help.
+    var isFatal: Bool {
+        switch self {
+        case .refusedByBrain, .brainFailedAuthentication: return true
+        case .protocolViolation: return false
+        }
+    }
 
     public var description: String {
         switch self {
@@ -90,7 +99,7 @@ public final class StorageAgent: Sendable {
             do {
                 try await serveOneConnection()
                 logger.warning("brain closed the connection; reconnecting")
-            } catch let error as AgentError {
+            } catch let error as AgentError where error.isFatal {
                 throw error
             } catch is CancellationError {
                 return
@@ -114,7 +123,8 @@ public final class StorageAgent: Sendable {
             try await handshake(frames: &frames, outbound: outbound)
             logger.info("registered with the brain", metadata: ["clientID": "\(configuration.clientID)"])
             var handler = AgentRequestHandler(store: store, outbound: outbound, logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            // Discarding: finished request tasks must not pile up for the life of the connection.
+            try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await self.sendHeartbeats(outbound) }
                 while let frame = try await frames.next() {
                     try handler.receive(frame, in: &group)

@@ -11,6 +11,8 @@ public struct BrainConfiguration: Sendable {
     public var directory: String
     public var cookie: String
     public var chunkBytesMax: Int = 4 << 20
+    /// Allowed chunk sizes: small enough for one agent record, large enough to keep manifests short.
+    public static let chunkBytesRange = (64 << 10)...(64 << 20)
 
     public init(s3Host: String, s3Port: Int, clusterHost: String, clusterPort: Int, directory: String, cookie: String) {
         self.s3Host = s3Host

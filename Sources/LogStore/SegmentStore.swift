@@ -47,6 +47,9 @@ public struct SegmentStoreConfiguration: Sendable {
     /// A segment is sealed, and a new one started, once an append would take it past this size.
     public var segmentBytesMax: Int64
 
+    /// Smallest segment size accepted from configuration.
+    public static let segmentBytesMin: Int64 = 1 << 20
+
     public init(directory: String, segmentBytesMax: Int64 = 1 << 30) {
         precondition(segmentBytesMax >= Int64(RecordFormat.headerByteCount + 16), "segment size too small")
         self.directory = directory

@@ -22,6 +22,8 @@ struct BrainCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    func validate() throws { try SizeValidation.chunkSize(chunkSize) }
+
     func run() async throws {
         var configuration = BrainConfiguration(
             s3Host: s3Address.host, s3Port: s3Address.port, clusterHost: clusterAddress.host,

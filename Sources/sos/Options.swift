@@ -1,5 +1,7 @@
 import ArgumentParser
+import Brain
 import Foundation
+import LogStore
 import Logging
 
 /// A `host:port` pair given on the command line.
@@ -43,7 +45,9 @@ struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
             break
         }
         guard let value = Int64(number), value > 0 else { return nil }
-        bytes = value * multiplier
+        let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        guard !overflow else { return nil }
+        bytes = product
     }
 
     var description: String { "\(bytes) bytes" }
@@ -71,11 +75,35 @@ enum CookieSource {
     static func loadOrCreate(in directory: String) throws -> String {
         let path = directory + "/cookie"
         if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
-            return existing.trimmingCharacters(in: .whitespacesAndNewlines)
+            let cookie = existing.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !cookie.isEmpty else { throw ValidationError("\(path) is empty; delete it to generate a new cookie") }
+            return cookie
         }
         var rng = SystemRandomNumberGenerator()
-        let cookie = (0..<32).map { _ in String(UInt8.random(in: 0...255, using: &rng), radix: 16) }.joined()
-        FileManager.default.createFile(atPath: path, contents: Data(cookie.utf8), attributes: [.posixPermissions: 0o600])
+        let cookie = (0..<32).map { _ in
+            let hex = String(UInt8.random(in: 0...255, using: &rng), radix: 16)
+            return hex.count == 1 ? "0" + hex : hex
+        }.joined()
+        guard FileManager.default.createFile(atPath: path, contents: Data(cookie.utf8), attributes: [.posixPermissions: 0o600])
+        else { throw ValidationError("cannot write the cookie file \(path)") }
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.synchronize()
+        try handle.close()
+        try FileIO.syncDirectory(directory)
         return cookie
+    }
+}
+
+enum SizeValidation {
+    static func chunkSize(_ size: ByteSize) throws {
+        guard BrainConfiguration.chunkBytesRange.contains(Int(size.bytes)) else {
+            throw ValidationError("--chunk-size must be between 64KiB and 64MiB")
+        }
+    }
+
+    static func segmentSize(_ size: ByteSize) throws {
+        guard size.bytes >= SegmentStoreConfiguration.segmentBytesMin else {
+            throw ValidationError("--segment-size must be at least 1MiB")
+        }
     }
 }

@@ -26,6 +26,11 @@ struct ServerCommand: AsyncParsableCommand {
 
     static let agentCount = 2
 
+    func validate() throws {
+        try SizeValidation.chunkSize(chunkSize)
+        try SizeValidation.segmentSize(segmentSize)
+    }
+
     func run() async throws {
         try FileIO.createDirectory(directory)
         let cookie = try CookieSource.loadOrCreate(in: directory)
@@ -45,6 +50,7 @@ struct ServerCommand: AsyncParsableCommand {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let (clusterPorts, continuation) = AsyncStream<Int>.makeStream()
                 group.addTask {
+                    defer { continuation.finish() }
                     try await brain.run { _, clusterPort in
                         continuation.yield(clusterPort)
                         continuation.finish()

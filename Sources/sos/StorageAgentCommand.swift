@@ -23,6 +23,8 @@ struct StorageAgentCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    func validate() throws { try SizeValidation.segmentSize(segmentSize) }
+
     func run() async throws {
         let logger = common.makeLogger("sos.agent.\(clientId)")
         let agent = try StorageAgent(

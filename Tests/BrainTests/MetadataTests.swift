@@ -138,4 +138,14 @@ final class BucketIndexTests: XCTestCase {
         XCTAssertEqual(page.objects.map(\.key.string), ["p/b", "p/c"])
         XCTAssertFalse(page.isTruncated)
     }
+
+    func testV1MarkerThatIsACommonPrefixResumesAfterEverythingUnderIt() {
+        let idx = index(["a/1", "a/2", "b/1", "c"])
+        let marker = ListMarker(v1Marker: "a/", prefix: "", delimiter: "/")
+        XCTAssertEqual(marker, .commonPrefix("a/"))
+        let page = idx.list(prefix: "", delimiter: "/", marker: marker, maxKeys: 1)
+        XCTAssertEqual(page.commonPrefixes, ["b/"])
+        XCTAssertEqual(ListMarker(v1Marker: "a/1", prefix: "", delimiter: "/"), .key("a/1"))
+        XCTAssertEqual(ListMarker(v1Marker: "a/", prefix: "", delimiter: ""), .key("a/"))
+    }
 }

@@ -112,4 +112,16 @@ struct BucketIndex: Sendable {
 enum ListMarker: Equatable {
     case key(String)
     case commonPrefix(String)
+
+    /// ListObjects v1 hands back a common prefix as NextMarker; resuming from it must skip every
+    /// key under that prefix, or the same prefix would be listed again forever.
+    init(v1Marker marker: String, prefix: String, delimiter: String) {
+        if !delimiter.isEmpty, marker.utf8.starts(with: prefix.utf8),
+            BucketIndex.commonPrefix(of: marker, prefix: prefix, delimiter: delimiter) == marker
+        {
+            self = .commonPrefix(marker)
+        } else {
+            self = .key(marker)
+        }
+    }
 }

@@ -37,7 +37,7 @@ extension BucketHandlers {
                 marker = startAfter.isEmpty ? nil : .key(startAfter)
             }
         } else {
-            marker = s3.query["marker"].flatMap { $0.isEmpty ? nil : ListMarker.key($0) }
+            marker = s3.query["marker"].flatMap { $0.isEmpty ? nil : ListMarker(v1Marker: $0, prefix: prefix, delimiter: delimiter) }
         }
 
         guard let bucket = metadata.read({ $0.bucket(s3.bucket) }) else { throw S3Error.noSuchBucket(s3.bucket) }

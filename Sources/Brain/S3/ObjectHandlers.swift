@@ -9,13 +9,16 @@ import Logging
 struct ObjectHandlers: Sendable {
     let metadata: MetadataStore
     let chunks: ChunkRouter
-    /// Object bytes are cut into chunks of at most this size; also the most one PUT buffers per chunk.
+    /// Object bytes are cut into chunks of at most this size. One PUT buffers at most
+    /// `chunksInFlightPerPutMax + 1` chunks: those being stored and the one being filled.
     let chunkBytesMax: Int
     let logger: Logger
 
     /// Chunks of one PUT being sent to agents at once, so receiving overlaps storing.
     static let chunksInFlightPerPutMax = 2
     static let keyBytesMax = 1024
+    /// Stored header values are kept to this size (the WAL encodes strings with a 2-byte length).
+    static let headerValueBytesMax = 8192
 
     func putObject(_ s3: S3Request, request: Request) async throws -> Response {
         guard s3.key.utf8.count <= Self.keyBytesMax else {
@@ -28,17 +31,17 @@ struct ObjectHandlers: Sendable {
         if request.headers[HTTPField.Name("x-amz-copy-source")!] != nil {
             throw S3Error.notImplemented("CopyObject")
         }
+        let contentType = request.headers[.contentType] ?? "binary/octet-stream"
+        guard contentType.utf8.count <= Self.headerValueBytesMax else {
+            throw S3Error.invalidArgument("Content-Type is longer than \(Self.headerValueBytesMax) bytes")
+        }
         let (placements, size, md5) = try await storeBody(request.body)
         let object = ObjectRecord(
             size: size, md5: md5, lastModifiedMs: Clock.nowMs(),
-            contentType: request.headers[.contentType] ?? "binary/octet-stream", chunks: placements)
-        let outcome: MutationOutcome
-        do {
-            outcome = try await metadata.commit(.putObject(bucket: s3.bucket, key: s3.key, object: object))
-        } catch {
-            chunks.discard(placements)
-            throw error
-        }
+            contentType: contentType, chunks: placements)
+        // If the commit fails its record may still reach the disk and be replayed, so the chunks
+        // stay: at worst they are orphans for the reconcile pass, never a manifest without data.
+        let outcome = try await metadata.commit(.putObject(bucket: s3.bucket, key: s3.key, object: object))
         switch outcome {
         case .objectReplaced(let previous):
             chunks.discard(previous?.chunks ?? [])
