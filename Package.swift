@@ -23,6 +23,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "LogStore", dependencies: ["CLZ4", "CXXHash"]),
         .target(
             name: "ClusterProtocol",
@@ -43,7 +44,7 @@ let package = Package(
         .target(
             name: "Brain",
             dependencies: [
-                "LogStore", "ClusterProtocol",
+                "LogStore", "ClusterProtocol", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

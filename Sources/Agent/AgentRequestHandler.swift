@@ -73,7 +73,7 @@ struct AgentRequestHandler {
                 }
             }
         case .getChunk:
-            let request = try ChunkRequest(frame)
+            let request = try GetChunk(frame)
             let (store, outbound, logger) = (store, outbound, logger)
             group.addTask {
                 try await Self.answer(requestID, outbound: outbound) {
@@ -81,7 +81,12 @@ struct AgentRequestHandler {
                         guard let payload = try await store.get(key: StoreKey(request.chunkID)) else {
                             throw ErrorReply(code: .notFound, message: "no chunk \(request.chunkID)")
                         }
-                        return ClusterChannel.dataFrames(ByteBuffer(bytes: payload), requestID: requestID)
+                        let start = Int(request.offset)
+                        guard start <= payload.count else {
+                            throw ErrorReply(code: .badRequest, message: "offset \(start) beyond chunk of \(payload.count) bytes")
+                        }
+                        let end = request.length == .max ? payload.count : min(payload.count, start + Int(request.length))
+                        return ClusterChannel.dataFrames(ByteBuffer(bytes: payload[start..<end]), requestID: requestID)
                     } catch let error as LogStoreError {
                         logger.error("refusing to serve a corrupt chunk", metadata: ["chunk": "\(request.chunkID)", "error": "\(error)"])
                         throw error
@@ -89,7 +94,7 @@ struct AgentRequestHandler {
                 }
             }
         case .deleteChunk:
-            let request = try ChunkRequest(frame)
+            let request = try DeleteChunk(frame)
             let (store, outbound) = (store, outbound)
             group.addTask {
                 try await Self.answer(requestID, outbound: outbound) {

@@ -11,6 +11,8 @@ public struct BrainConfiguration: Sendable {
     public var directory: String
     public var cookie: String
     public var chunkBytesMax: Int = 4 << 20
+    /// Enables virtual-hosted-style addressing: `BUCKET.<domain>` (nil: path style only).
+    public var virtualHostDomain: String?
     /// Allowed chunk sizes: small enough for one agent record, large enough to keep manifests short.
     public static let chunkBytesRange = (64 << 10)...(64 << 20)
 
@@ -47,11 +49,13 @@ public struct BrainService: Sendable {
         let clusterPort = clusterChannel.channel.localAddress?.port ?? configuration.clusterPort
         logger.info("cluster port listening", metadata: ["address": "\(configuration.clusterHost):\(clusterPort)"])
 
+        let chunkRouter = ChunkRouter(registry: registry, logger: logger)
         let router = S3Router(
-            buckets: BucketHandlers(metadata: metadata),
+            buckets: BucketHandlers(metadata: metadata, chunks: chunkRouter),
             objects: ObjectHandlers(
-                metadata: metadata, chunks: ChunkRouter(registry: registry, logger: logger),
+                metadata: metadata, chunks: chunkRouter,
                 chunkBytesMax: configuration.chunkBytesMax, logger: logger),
+            virtualHostDomain: configuration.virtualHostDomain,
             logger: logger)
         let logger = logger
         let app = Application(

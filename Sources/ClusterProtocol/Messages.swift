@@ -219,28 +219,51 @@ public struct PutChunk: Equatable, Sendable {
     }
 }
 
-/// Brain -> agent: `getChunk` (answered by `chunkData` frames) or `deleteChunk` (answered by `ok`).
-public struct ChunkRequest: Equatable, Sendable {
-    public var type: MessageType
+/// Brain -> agent: send `length` bytes of a chunk starting at `offset` (answered by `chunkData`
+/// frames). The agent verifies the whole record before sending any of it.
+public struct GetChunk: Equatable, Sendable {
     public var chunkID: ChunkID
+    public var offset: UInt32
+    /// `UInt32.max` means "to the end of the chunk".
+    public var length: UInt32
 
-    public init(type: MessageType, chunkID: ChunkID) {
-        precondition(type == .getChunk || type == .deleteChunk)
-        self.type = type
+    public init(chunkID: ChunkID, offset: UInt32 = 0, length: UInt32 = .max) {
         self.chunkID = chunkID
+        self.offset = offset
+        self.length = length
     }
 
     public func frame(requestID: UInt32) -> ClusterFrame {
         var body = ByteBuffer()
         body.writeChunkID(chunkID)
-        return ClusterFrame(type: type, requestID: requestID, body: body)
+        body.writeInteger(offset)
+        body.writeInteger(length)
+        return ClusterFrame(type: .getChunk, requestID: requestID, body: body)
     }
 
     public init(_ frame: ClusterFrame) throws {
-        guard frame.type == .getChunk || frame.type == .deleteChunk else {
-            throw ClusterProtocolError.unexpectedMessage(frame.type)
-        }
-        type = frame.type
+        guard frame.type == .getChunk else { throw ClusterProtocolError.unexpectedMessage(frame.type) }
+        var body = frame.body
+        chunkID = try body.readChunkID()
+        offset = try body.readUInt32("offset")
+        length = try body.readUInt32("length")
+    }
+}
+
+/// Brain -> agent: delete a chunk (answered by `ok`).
+public struct DeleteChunk: Equatable, Sendable {
+    public var chunkID: ChunkID
+
+    public init(chunkID: ChunkID) { self.chunkID = chunkID }
+
+    public func frame(requestID: UInt32) -> ClusterFrame {
+        var body = ByteBuffer()
+        body.writeChunkID(chunkID)
+        return ClusterFrame(type: .deleteChunk, requestID: requestID, body: body)
+    }
+
+    public init(_ frame: ClusterFrame) throws {
+        guard frame.type == .deleteChunk else { throw ClusterProtocolError.unexpectedMessage(frame.type) }
         var body = frame.body
         chunkID = try body.readChunkID()
     }

@@ -20,6 +20,9 @@ struct BrainCommand: AsyncParsableCommand {
     @Option(help: "Largest piece an object is cut into before it goes to an agent.")
     var chunkSize = ByteSize(bytes: 4 << 20)
 
+    @Option(help: "Domain for virtual-hosted-style requests: BUCKET.DOMAIN addresses BUCKET (path style always works).")
+    var domain: String?
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws { try SizeValidation.chunkSize(chunkSize) }
@@ -29,6 +32,7 @@ struct BrainCommand: AsyncParsableCommand {
             s3Host: s3Address.host, s3Port: s3Address.port, clusterHost: clusterAddress.host,
             clusterPort: clusterAddress.port, directory: directory, cookie: try CookieSource.resolve(cookie))
         configuration.chunkBytesMax = Int(chunkSize.bytes)
+        configuration.virtualHostDomain = domain
         let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
         try await runUntilTerminated { try await brain.run() }
     }

@@ -22,6 +22,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Largest piece an object is cut into before it goes to an agent.")
     var chunkSize = ByteSize(bytes: 4 << 20)
 
+    @Option(help: "Domain for virtual-hosted-style requests: BUCKET.DOMAIN addresses BUCKET (path style always works).")
+    var domain: String?
+
     @OptionGroup var common: CommonOptions
 
     static let agentCount = 2
@@ -38,6 +41,7 @@ struct ServerCommand: AsyncParsableCommand {
             s3Host: s3Address.host, s3Port: s3Address.port, clusterHost: "127.0.0.1", clusterPort: 0,
             directory: directory + "/brain", cookie: cookie)
         configuration.chunkBytesMax = Int(chunkSize.bytes)
+        configuration.virtualHostDomain = domain
         let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
         let agents = try (1...Self.agentCount).map { index in
             try StorageAgent(

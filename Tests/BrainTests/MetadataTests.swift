@@ -21,7 +21,9 @@ final class MetadataStoreTests: XCTestCase {
 
     private static func object(_ size: Int64) -> ObjectRecord {
         ObjectRecord(
-            size: size, md5: Array(repeating: 0xAB, count: 16), lastModifiedMs: 1_700_000_000_123, contentType: "text/plain",
+            size: size, etag: ObjectRecord.etag(md5: Array(repeating: 0xAB, count: 16)), lastModifiedMs: 1_700_000_000_123,
+            headers: [StoredHeader(name: "content-type", value: "text/plain"), StoredHeader(name: "x-amz-meta-a", value: "b")],
+            checksum: StoredChecksum(algorithm: .crc32, value: "AAAAAA=="),
             chunks: [ChunkPlacement(id: .random(), length: UInt32(size), agent: "agent-1")])
     }
 
@@ -31,6 +33,13 @@ final class MetadataStoreTests: XCTestCase {
             .putObject(bucket: "b", key: "ünï/köy", object: object(10)),
             .deleteObject(bucket: "b", key: "k"),
             .deleteBucket(name: "b"),
+            .createUpload(MultipartUpload(
+                uploadID: "u1", bucket: "b", key: "k", initiatedMs: 7, headers: [StoredHeader(name: "content-type", value: "x/y")],
+                checksumAlgorithm: .sha256)),
+            .putPart(uploadID: "u1", partNumber: 3, part: PartRecord(
+                size: 5, etag: "\"e\"", lastModifiedMs: 9, checksum: "c", chunks: object(5).chunks)),
+            .completeUpload(uploadID: "u1", partNumbers: [1, 3], partETags: ["\"a\"", "\"e\""], object: object(9)),
+            .abortUpload(uploadID: "u1"),
         ]
         for mutation in mutations {
             XCTAssertEqual(try MutationCodec.decode(MutationCodec.encode(mutation)), mutation)
@@ -43,16 +52,16 @@ final class MetadataStoreTests: XCTestCase {
         let outcome1 = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
         XCTAssertEqual(outcome1, .applied)
         let outcome2 = try await store.commit(.createBucket(name: "b", creationDateMs: 2))
-        XCTAssertEqual(outcome2, .bucketAlreadyExists)
+        XCTAssertEqual(outcome2, .rejected(.bucketAlreadyExists))
         let outcome3 = try await store.commit(.putObject(bucket: "b", key: "x", object: object(5)))
-        XCTAssertEqual(outcome3, .objectReplaced(previous: nil))
+        XCTAssertEqual(outcome3, .applied)
         let outcome4 = try await store.commit(.putObject(bucket: "b", key: "y", object: object(6)))
-        XCTAssertEqual(outcome4, .objectReplaced(previous: nil))
+        XCTAssertEqual(outcome4, .applied)
         let outcome5 = try await store.commit(.deleteBucket(name: "b"))
-        XCTAssertEqual(outcome5, .bucketNotEmpty)
+        XCTAssertEqual(outcome5, .rejected(.bucketNotEmpty))
         _ = try await store.commit(.deleteObject(bucket: "b", key: "x"))
         let outcome6 = try await store.commit(.putObject(bucket: "missing", key: "z", object: object(1)))
-        XCTAssertEqual(outcome6, .noSuchBucket)
+        XCTAssertEqual(outcome6, .rejected(.noSuchBucket))
 
         let replayed = try MetadataStore(directory: directory, logger: logger)
         XCTAssertEqual(replayed.buckets.map(\.name), ["b"])
@@ -84,6 +93,30 @@ final class MetadataStoreTests: XCTestCase {
         }
     }
 
+    func testMultipartUploadCompletesOnlyWithUnchangedPartsAndFreesTheRest() async throws {
+        let store = try MetadataStore(directory: directory, logger: logger)
+        _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
+        _ = try await store.commit(.createUpload(MultipartUpload(
+            uploadID: "u", bucket: "b", key: "k", initiatedMs: 1, headers: [], checksumAlgorithm: nil)))
+        let part1 = PartRecord(size: 1, etag: "\"1\"", lastModifiedMs: 1, checksum: nil, chunks: object(1).chunks)
+        let part2 = PartRecord(size: 2, etag: "\"2\"", lastModifiedMs: 1, checksum: nil, chunks: object(2).chunks)
+        let part2Again = PartRecord(size: 2, etag: "\"2b\"", lastModifiedMs: 2, checksum: nil, chunks: object(2).chunks)
+        _ = try await store.commit(.putPart(uploadID: "u", partNumber: 1, part: part1))
+        _ = try await store.commit(.putPart(uploadID: "u", partNumber: 2, part: part2))
+        let replacedPart = try await store.commit(.putPart(uploadID: "u", partNumber: 2, part: part2Again))
+        XCTAssertEqual(replacedPart, .applied(garbage: part2.chunks))
+        let stale = try await store.commit(.completeUpload(uploadID: "u", partNumbers: [2], partETags: ["\"2\""], object: object(2)))
+        XCTAssertEqual(stale, .rejected(.invalidPart))
+        let done = try await store.commit(.completeUpload(uploadID: "u", partNumbers: [2], partETags: ["\"2b\""], object: object(2)))
+        XCTAssertEqual(done, .applied(garbage: part1.chunks))
+        XCTAssertNil(store.upload("u"))
+        let aborted = try await store.commit(.abortUpload(uploadID: "u"))
+        XCTAssertEqual(aborted, .rejected(.noSuchUpload))
+        let replayed = try MetadataStore(directory: directory, logger: logger)
+        XCTAssertEqual(replayed.object(bucket: "b", key: "k"), store.object(bucket: "b", key: "k"))
+        XCTAssertNil(replayed.upload("u"))
+    }
+
     func testConcurrentCommitsApplyInLogOrder() async throws {
         let store = try MetadataStore(directory: directory, logger: logger)
         _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
@@ -105,7 +138,7 @@ final class BucketIndexTests: XCTestCase {
     private func index(_ keys: [String]) -> BucketIndex {
         var index = BucketIndex(info: BucketInfo(name: "b", creationDateMs: 0))
         for key in keys {
-            _ = index.put(ObjectKey(key), ObjectRecord(size: 0, md5: [], lastModifiedMs: 0, contentType: "", chunks: []))
+            _ = index.put(ObjectKey(key), ObjectRecord(size: 0, etag: "\"\"", lastModifiedMs: 0, chunks: []))
         }
         return index
     }

@@ -119,13 +119,16 @@ public final class AgentConnection: Sendable {
     }
 
     public func deleteChunk(_ id: ChunkID) async throws {
-        let stream = try await send { [ChunkRequest(type: .deleteChunk, chunkID: id).frame(requestID: $0)] }
+        let stream = try await send { [DeleteChunk(chunkID: id).frame(requestID: $0)] }
         try await expectOK(stream)
     }
 
-    /// Streams chunk `id`'s verified bytes, piece by piece.
-    public func getChunk(_ id: ChunkID) async throws -> AsyncThrowingStream<ByteBuffer, any Error> {
-        let frames = try await send { [ChunkRequest(type: .getChunk, chunkID: id).frame(requestID: $0)] }
+    /// Streams the verified bytes `[offset, offset + length)` of chunk `id`, piece by piece.
+    public func getChunk(_ id: ChunkID, offset: UInt32 = 0, length: UInt32 = .max) async throws
+        -> AsyncThrowingStream<ByteBuffer, any Error>
+    {
+        let request = GetChunk(chunkID: id, offset: offset, length: length)
+        let frames = try await send { [request.frame(requestID: $0)] }
         let clientID = clientID
         return AsyncThrowingStream { continuation in
             let task = Task {

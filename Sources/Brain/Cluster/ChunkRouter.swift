@@ -25,11 +25,21 @@ public struct ChunkRouter: Sendable {
         chunks.allSatisfy { registry.connection(for: $0.agent) != nil }
     }
 
-    public func read(_ chunk: ChunkPlacement) async throws -> AsyncThrowingStream<ByteBuffer, any Error> {
+    /// Streams `length` bytes of `chunk` from `offset` (the whole chunk by default).
+    public func read(_ chunk: ChunkPlacement, offset: UInt32 = 0, length: UInt32 = .max) async throws
+        -> AsyncThrowingStream<ByteBuffer, any Error>
+    {
         guard let agent = registry.connection(for: chunk.agent) else {
             throw AgentRequestError.disconnected(agent: chunk.agent)
         }
-        return try await agent.getChunk(chunk.id)
+        return try await agent.getChunk(chunk.id, offset: offset, length: length)
+    }
+
+    /// Bytes `[range.lowerBound, range.upperBound)` of an object made of `chunks`, asking each
+    /// agent only for the part of its chunk in the range. The next chunk is requested only when
+    /// the consumer has taken the previous one, so at most one chunk's bytes wait in memory.
+    public func bytes(of chunks: [ChunkPlacement], range: Range<Int64>) -> ObjectBytes {
+        ObjectBytes(router: self, chunks: chunks, range: range)
     }
 
     /// Deletes chunks that no object references any more, in the background. Best effort: a chunk
@@ -49,5 +59,39 @@ public struct ChunkRouter: Sendable {
                 }
             }
         }
+    }
+}
+
+/// The bytes of an object range, pulled chunk by chunk from the agents (see `ChunkRouter.bytes`).
+public struct ObjectBytes: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+    let router: ChunkRouter
+    let chunks: [ChunkPlacement]
+    let range: Range<Int64>
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let router: ChunkRouter
+        let range: Range<Int64>
+        var remaining: ArraySlice<ChunkPlacement>
+        var chunkStart: Int64 = 0
+        var current: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator?
+
+        public mutating func next() async throws -> ByteBuffer? {
+            while true {
+                if let piece = try await current?.next() { return piece }
+                current = nil
+                guard let chunk = remaining.popFirst() else { return nil }
+                let chunkEnd = chunkStart + Int64(chunk.length)
+                defer { chunkStart = chunkEnd }
+                guard chunkEnd > range.lowerBound, chunkStart < range.upperBound else { continue }
+                let from = Swift.max(range.lowerBound, chunkStart) - chunkStart
+                let to = Swift.min(range.upperBound, chunkEnd) - chunkStart
+                current = try await router.read(chunk, offset: UInt32(from), length: UInt32(to - from)).makeAsyncIterator()
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(router: router, range: range, remaining: chunks[...])
     }
 }

@@ -14,24 +14,133 @@ public struct ChunkPlacement: Sendable, Equatable {
     }
 }
 
+/// A header stored with an object and returned on GET/HEAD (Content-Type, x-amz-meta-*, ...).
+public struct StoredHeader: Sendable, Equatable {
+    /// Lower-cased header name.
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// The checksums S3 clients can ask for (x-amz-checksum-*).
+public enum ChecksumAlgorithm: UInt8, Sendable, CaseIterable {
+    case crc32 = 1
+    case crc32c = 2
+    case crc64nvme = 3
+    case sha1 = 4
+    case sha256 = 5
+
+    /// Name as in `x-amz-checksum-algorithm` (`CRC32`, ...).
+    public var name: String {
+        switch self {
+        case .crc32: return "CRC32"
+        case .crc32c: return "CRC32C"
+        case .crc64nvme: return "CRC64NVME"
+        case .sha1: return "SHA1"
+        case .sha256: return "SHA256"
+        }
+    }
+
+    /// Header carrying the value: `x-amz-checksum-crc32`, ...
+    public var headerName: String { "x-amz-checksum-" + name.lowercased() }
+
+    public init?(name: String) {
+        guard let match = Self.allCases.first(where: { $0.name == name.uppercased() }) else { return nil }
+        self = match
+    }
+}
+
+/// A checksum as S3 returns it: base64 of the digest, with "-N" for a composite of N parts.
+public struct StoredChecksum: Sendable, Equatable {
+    public var algorithm: ChecksumAlgorithm
+    public var value: String
+    public var isComposite: Bool
+
+    public init(algorithm: ChecksumAlgorithm, value: String, isComposite: Bool = false) {
+        self.algorithm = algorithm
+        self.value = value
+        self.isComposite = isComposite
+    }
+}
+
 /// An object's manifest: everything the brain knows of it.
 public struct ObjectRecord: Sendable, Equatable {
     public var size: Int64
-    /// MD5 of the body (16 bytes); the ETag is its hex form.
-    public var md5: [UInt8]
+    /// Quoted: the hex MD5 of the body, or of the parts' MD5s followed by "-N" for multipart objects.
+    public var etag: String
     public var lastModifiedMs: Int64
-    public var contentType: String
+    public var headers: [StoredHeader]
+    public var checksum: StoredChecksum?
+    /// Sizes of the parts of a multipart object, in order; empty for a single PUT.
+    public var partSizes: [Int64]
     public var chunks: [ChunkPlacement]
 
-    public init(size: Int64, md5: [UInt8], lastModifiedMs: Int64, contentType: String, chunks: [ChunkPlacement]) {
+    public init(
+        size: Int64, etag: String, lastModifiedMs: Int64, headers: [StoredHeader] = [], checksum: StoredChecksum? = nil,
+        partSizes: [Int64] = [], chunks: [ChunkPlacement]
+    ) {
         self.size = size
-        self.md5 = md5
+        self.etag = etag
         self.lastModifiedMs = lastModifiedMs
-        self.contentType = contentType
+        self.headers = headers
+        self.checksum = checksum
+        self.partSizes = partSizes
         self.chunks = chunks
     }
 
-    public var etag: String { "\"" + md5.map { String($0, radix: 16).leftPadded(2) }.joined() + "\"" }
+    public var contentType: String { headers.first { $0.name == "content-type" }?.value ?? "binary/octet-stream" }
+
+    /// Quoted hex of an MD5 digest, the form of a single-PUT ETag.
+    public static func etag(md5: some Sequence<UInt8>) -> String {
+        "\"" + md5.map { String($0, radix: 16).leftPadded(2) }.joined() + "\""
+    }
+}
+
+/// One uploaded part of a multipart upload.
+public struct PartRecord: Sendable, Equatable {
+    public var size: Int64
+    /// Quoted hex MD5 of the part.
+    public var etag: String
+    public var lastModifiedMs: Int64
+    /// Base64 checksum of the part in the upload's algorithm, if it has one.
+    public var checksum: String?
+    public var chunks: [ChunkPlacement]
+
+    public init(size: Int64, etag: String, lastModifiedMs: Int64, checksum: String?, chunks: [ChunkPlacement]) {
+        self.size = size
+        self.etag = etag
+        self.lastModifiedMs = lastModifiedMs
+        self.checksum = checksum
+        self.chunks = chunks
+    }
+}
+
+/// A multipart upload between CreateMultipartUpload and Complete/Abort.
+public struct MultipartUpload: Sendable, Equatable {
+    public var uploadID: String
+    public var bucket: String
+    public var key: String
+    public var initiatedMs: Int64
+    /// Headers given at creation; they become the object's headers.
+    public var headers: [StoredHeader]
+    public var checksumAlgorithm: ChecksumAlgorithm?
+    public var parts: [Int: PartRecord] = [:]
+
+    public init(
+        uploadID: String, bucket: String, key: String, initiatedMs: Int64, headers: [StoredHeader],
+        checksumAlgorithm: ChecksumAlgorithm?
+    ) {
+        self.uploadID = uploadID
+        self.bucket = bucket
+        self.key = key
+        self.initiatedMs = initiatedMs
+        self.headers = headers
+        self.checksumAlgorithm = checksumAlgorithm
+    }
 }
 
 public struct BucketInfo: Sendable, Equatable {
@@ -45,16 +154,29 @@ public enum Mutation: Sendable, Equatable {
     case deleteBucket(name: String)
     case putObject(bucket: String, key: String, object: ObjectRecord)
     case deleteObject(bucket: String, key: String)
+    case createUpload(MultipartUpload)
+    case putPart(uploadID: String, partNumber: Int, part: PartRecord)
+    /// Completes an upload with `object`, built from the parts numbered `partNumbers` whose ETags
+    /// were `partETags`; rejected if any of those parts changed since.
+    case completeUpload(uploadID: String, partNumbers: [Int], partETags: [String], object: ObjectRecord)
+    case abortUpload(uploadID: String)
 }
 
 /// What applying a mutation did. Applying is deterministic, so a replay reaches the same outcomes.
 public enum MutationOutcome: Sendable, Equatable {
-    case applied
+    /// Applied; `garbage` lists chunks nothing references any more (replaced or deleted data).
+    case applied(garbage: [ChunkPlacement])
+    case rejected(MutationRejection)
+
+    public static let applied = MutationOutcome.applied(garbage: [])
+}
+
+public enum MutationRejection: Sendable, Equatable {
     case bucketAlreadyExists
     case noSuchBucket
     case bucketNotEmpty
-    /// The object was stored (or removed); `previous` is what it replaced, whose chunks are now garbage.
-    case objectReplaced(previous: ObjectRecord?)
+    case noSuchUpload
+    case invalidPart
 }
 
 extension String {

@@ -74,6 +74,10 @@ public final class MetadataStore: Sendable {
     }
 
     public var buckets: [BucketInfo] { read { $0.bucketInfos } }
+
+    public func upload(_ uploadID: String) -> MultipartUpload? { read { $0.upload(uploadID) } }
+
+    public func uploads(in bucket: String) -> [MultipartUpload] { read { $0.uploads(in: bucket) } }
 }
 
 /// Carries the outcome from the WAL's durability callback back to the committing task.

@@ -2,12 +2,17 @@ import ClusterProtocol
 import NIOCore
 
 /// Binary encoding of a `Mutation` as a WAL record payload (docs/formats.md, "WAL mutations").
+/// Integers are big-endian; strings are a 2-byte length and UTF-8 bytes.
 public enum MutationCodec {
     enum Tag: UInt8 {
         case createBucket = 1
         case deleteBucket = 2
         case putObject = 3
         case deleteObject = 4
+        case createUpload = 5
+        case putPart = 6
+        case completeUpload = 7
+        case abortUpload = 8
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
@@ -24,20 +29,40 @@ public enum MutationCodec {
             out.writeInteger(Tag.putObject.rawValue)
             out.writeShortString(bucket)
             out.writeShortString(key)
-            out.writeInteger(object.size)
-            out.writeBytes(object.md5)
-            out.writeInteger(object.lastModifiedMs)
-            out.writeShortString(object.contentType)
-            out.writeInteger(UInt32(object.chunks.count))
-            for chunk in object.chunks {
-                out.writeChunkID(chunk.id)
-                out.writeInteger(chunk.length)
-                out.writeShortString(chunk.agent)
-            }
+            out.writeObject(object)
         case .deleteObject(let bucket, let key):
             out.writeInteger(Tag.deleteObject.rawValue)
             out.writeShortString(bucket)
             out.writeShortString(key)
+        case .createUpload(let upload):
+            out.writeInteger(Tag.createUpload.rawValue)
+            out.writeShortString(upload.uploadID)
+            out.writeShortString(upload.bucket)
+            out.writeShortString(upload.key)
+            out.writeInteger(upload.initiatedMs)
+            out.writeHeaders(upload.headers)
+            out.writeInteger(upload.checksumAlgorithm?.rawValue ?? 0)
+        case .putPart(let uploadID, let partNumber, let part):
+            out.writeInteger(Tag.putPart.rawValue)
+            out.writeShortString(uploadID)
+            out.writeInteger(UInt32(partNumber))
+            out.writeInteger(part.size)
+            out.writeShortString(part.etag)
+            out.writeInteger(part.lastModifiedMs)
+            out.writeShortString(part.checksum ?? "")
+            out.writeChunks(part.chunks)
+        case .completeUpload(let uploadID, let partNumbers, let partETags, let object):
+            out.writeInteger(Tag.completeUpload.rawValue)
+            out.writeShortString(uploadID)
+            out.writeInteger(UInt32(partNumbers.count))
+            for (number, etag) in zip(partNumbers, partETags) {
+                out.writeInteger(UInt32(number))
+                out.writeShortString(etag)
+            }
+            out.writeObject(object)
+        case .abortUpload(let uploadID):
+            out.writeInteger(Tag.abortUpload.rawValue)
+            out.writeShortString(uploadID)
         }
         return Array(out.readableBytesView)
     }
@@ -51,35 +76,135 @@ public enum MutationCodec {
         switch tag {
         case .createBucket:
             let name = try input.readShortString()
-            let date = try input.readUInt64("creation date")
-            mutation = .createBucket(name: name, creationDateMs: Int64(bitPattern: date))
+            mutation = .createBucket(name: name, creationDateMs: try input.readInt64("creation date"))
         case .deleteBucket:
             mutation = .deleteBucket(name: try input.readShortString())
         case .putObject:
             let bucket = try input.readShortString()
             let key = try input.readShortString()
-            let size = Int64(bitPattern: try input.readUInt64("size"))
-            let md5 = try input.readExactBytes(16, what: "md5")
-            let lastModified = Int64(bitPattern: try input.readUInt64("last modified"))
-            let contentType = try input.readShortString()
-            let count = try input.readUInt32("chunk count")
-            // Each chunk takes at least 22 bytes: refuse counts the payload cannot hold.
-            guard Int(count) <= input.readableBytes / 22 else { throw ClusterProtocolError.malformed("chunk count") }
-            var chunks: [ChunkPlacement] = []
-            chunks.reserveCapacity(Int(count))
-            for _ in 0..<count {
-                let id = try input.readChunkID()
-                let length = try input.readUInt32("chunk length")
-                chunks.append(ChunkPlacement(id: id, length: length, agent: try input.readShortString()))
-            }
-            mutation = .putObject(
-                bucket: bucket, key: key,
-                object: ObjectRecord(size: size, md5: md5, lastModifiedMs: lastModified, contentType: contentType, chunks: chunks))
+            mutation = .putObject(bucket: bucket, key: key, object: try input.readObject())
         case .deleteObject:
             let bucket = try input.readShortString()
             mutation = .deleteObject(bucket: bucket, key: try input.readShortString())
+        case .createUpload:
+            var upload = MultipartUpload(
+                uploadID: try input.readShortString(), bucket: try input.readShortString(), key: try input.readShortString(),
+                initiatedMs: try input.readInt64("initiated"), headers: [], checksumAlgorithm: nil)
+            upload.headers = try input.readHeaders()
+            upload.checksumAlgorithm = try input.readChecksumAlgorithm()
+            mutation = .createUpload(upload)
+        case .putPart:
+            let uploadID = try input.readShortString()
+            let partNumber = Int(try input.readUInt32("part number"))
+            let size = try input.readInt64("part size")
+            let etag = try input.readShortString()
+            let lastModified = try input.readInt64("last modified")
+            let checksum = try input.readShortString()
+            let part = PartRecord(
+                size: size, etag: etag, lastModifiedMs: lastModified, checksum: checksum.isEmpty ? nil : checksum,
+                chunks: try input.readChunks())
+            mutation = .putPart(uploadID: uploadID, partNumber: partNumber, part: part)
+        case .completeUpload:
+            let uploadID = try input.readShortString()
+            let count = try input.readCount(minimumBytesEach: 6)
+            var numbers: [Int] = [], etags: [String] = []
+            for _ in 0..<count {
+                numbers.append(Int(try input.readUInt32("part number")))
+                etags.append(try input.readShortString())
+            }
+            mutation = .completeUpload(uploadID: uploadID, partNumbers: numbers, partETags: etags, object: try input.readObject())
+        case .abortUpload:
+            mutation = .abortUpload(uploadID: try input.readShortString())
         }
         guard input.readableBytes == 0 else { throw ClusterProtocolError.malformed("trailing bytes after mutation") }
         return mutation
+    }
+}
+
+extension ByteBuffer {
+    mutating func writeObject(_ object: ObjectRecord) {
+        writeInteger(object.size)
+        writeShortString(object.etag)
+        writeInteger(object.lastModifiedMs)
+        writeHeaders(object.headers)
+        writeInteger(object.checksum?.algorithm.rawValue ?? 0)
+        if let checksum = object.checksum {
+            writeInteger(UInt8(checksum.isComposite ? 1 : 0))
+            writeShortString(checksum.value)
+        }
+        writeInteger(UInt32(object.partSizes.count))
+        for size in object.partSizes { writeInteger(size) }
+        writeChunks(object.chunks)
+    }
+
+    mutating func readObject() throws -> ObjectRecord {
+        let size = try readInt64("size")
+        let etag = try readShortString()
+        let lastModified = try readInt64("last modified")
+        let headers = try readHeaders()
+        var checksum: StoredChecksum?
+        if let algorithm = try readChecksumAlgorithm() {
+            guard let composite: UInt8 = readInteger() else { throw ClusterProtocolError.malformed("checksum type") }
+            checksum = StoredChecksum(algorithm: algorithm, value: try readShortString(), isComposite: composite == 1)
+        }
+        let partCount = try readCount(minimumBytesEach: 8)
+        var partSizes: [Int64] = []
+        partSizes.reserveCapacity(partCount)
+        for _ in 0..<partCount { partSizes.append(try readInt64("part size")) }
+        return ObjectRecord(
+            size: size, etag: etag, lastModifiedMs: lastModified, headers: headers, checksum: checksum,
+            partSizes: partSizes, chunks: try readChunks())
+    }
+
+    mutating func writeHeaders(_ headers: [StoredHeader]) {
+        writeInteger(UInt16(headers.count))
+        for header in headers {
+            writeShortString(header.name)
+            writeShortString(header.value)
+        }
+    }
+
+    mutating func readHeaders() throws -> [StoredHeader] {
+        guard let count: UInt16 = readInteger() else { throw ClusterProtocolError.malformed("header count") }
+        return try (0..<count).map { _ in StoredHeader(name: try readShortString(), value: try readShortString()) }
+    }
+
+    mutating func writeChunks(_ chunks: [ChunkPlacement]) {
+        writeInteger(UInt32(chunks.count))
+        for chunk in chunks {
+            writeChunkID(chunk.id)
+            writeInteger(chunk.length)
+            writeShortString(chunk.agent)
+        }
+    }
+
+    mutating func readChunks() throws -> [ChunkPlacement] {
+        let count = try readCount(minimumBytesEach: 22)
+        var chunks: [ChunkPlacement] = []
+        chunks.reserveCapacity(count)
+        for _ in 0..<count {
+            let id = try readChunkID()
+            let length = try readUInt32("chunk length")
+            chunks.append(ChunkPlacement(id: id, length: length, agent: try readShortString()))
+        }
+        return chunks
+    }
+
+    mutating func readChecksumAlgorithm() throws -> ChecksumAlgorithm? {
+        guard let raw: UInt8 = readInteger() else { throw ClusterProtocolError.malformed("checksum algorithm") }
+        if raw == 0 { return nil }
+        guard let algorithm = ChecksumAlgorithm(rawValue: raw) else {
+            throw ClusterProtocolError.malformed("unknown checksum algorithm \(raw)")
+        }
+        return algorithm
+    }
+
+    mutating func readInt64(_ what: String) throws -> Int64 { Int64(bitPattern: try readUInt64(what)) }
+
+    /// A 4-byte element count, refused when the rest of the payload cannot hold that many elements.
+    mutating func readCount(minimumBytesEach: Int) throws -> Int {
+        let count = Int(try readUInt32("count"))
+        guard count <= readableBytes / minimumBytesEach else { throw ClusterProtocolError.malformed("count \(count)") }
+        return count
     }
 }

@@ -6,6 +6,8 @@ import HummingbirdCore
 /// CreateBucket, DeleteBucket, HeadBucket, GetBucketLocation, ListBuckets and the object listings.
 struct BucketHandlers: Sendable {
     let metadata: MetadataStore
+    /// For dropping the parts of uploads that die with their bucket.
+    let chunks: ChunkRouter
 
     func listBuckets() -> Response {
         var xml = XMLWriter()
@@ -28,13 +30,11 @@ struct BucketHandlers: Sendable {
 
     func createBucket(_ s3: S3Request, request: Request) async throws -> Response {
         guard Self.isValidBucketName(s3.bucket) else { throw S3Error.invalidBucketName(s3.bucket) }
-        if let acl = request.headers[HTTPField.Name("x-amz-acl")!], acl != "private" {
-            throw S3Error.notImplemented("x-amz-acl: \(acl)")
-        }
+        try ObjectHandlers.checkCannedACL(request.headers)
         guard !metadata.bucketExists(s3.bucket) else { throw S3Error.bucketAlreadyOwnedByYou(s3.bucket) }
         switch try await metadata.commit(.createBucket(name: s3.bucket, creationDateMs: Clock.nowMs())) {
         case .applied: return Response(status: .ok, headers: [.location: "/" + s3.bucket, .contentLength: "0"])
-        default: throw S3Error.bucketAlreadyOwnedByYou(s3.bucket)
+        case .rejected: throw S3Error.bucketAlreadyOwnedByYou(s3.bucket)
         }
     }
 
@@ -42,9 +42,11 @@ struct BucketHandlers: Sendable {
         guard let bucket = metadata.read({ $0.bucket(s3.bucket) }) else { throw S3Error.noSuchBucket(s3.bucket) }
         guard bucket.isEmpty else { throw S3Error.bucketNotEmpty(s3.bucket) }
         switch try await metadata.commit(.deleteBucket(name: s3.bucket)) {
-        case .applied: return Response(status: .noContent)
-        case .bucketNotEmpty: throw S3Error.bucketNotEmpty(s3.bucket)
-        default: throw S3Error.noSuchBucket(s3.bucket)
+        case .applied(let garbage):
+            chunks.discard(garbage)
+            return Response(status: .noContent)
+        case .rejected(.bucketNotEmpty): throw S3Error.bucketNotEmpty(s3.bucket)
+        case .rejected: throw S3Error.noSuchBucket(s3.bucket)
         }
     }
 

@@ -1,4 +1,6 @@
 /// Timestamps in the two forms S3 uses, from milliseconds since the Unix epoch, always UTC.
+import Foundation
+
 enum HTTPDate {
     private static let weekdays = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -50,5 +52,34 @@ enum HTTPDate {
             month = Int(mp < 10 ? mp + 3 : mp - 9)
             year = Int(yoe + era * 400 + (month <= 2 ? 1 : 0))
         }
+    }
+
+    /// Seconds since the epoch of an HTTP date: RFC 1123 (`Sun, 06 Nov 1994 08:49:37 GMT`),
+    /// RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) or asctime (`Sun Nov  6 08:49:37 1994`); nil otherwise.
+    static func parseSeconds(_ text: String) -> Int64? {
+        let parts = text.replacingOccurrences(of: "-", with: " ").split(separator: " ").map(String.init)
+        var day: Int?, month: Int?, year: Int?, time: [Int]?
+        for part in parts.dropFirst() {
+            if let index = months.firstIndex(of: part) {
+                month = index + 1
+            } else if part.contains(":") {
+                let fields = part.split(separator: ":").compactMap { Int($0) }
+                guard fields.count == 3 else { return nil }
+                time = fields
+            } else if let number = Int(part) {
+                if day == nil && number <= 31 && part.count <= 2 { day = number } else { year = number }
+            }
+        }
+        guard let day, let month, var year, let time else { return nil }
+        if year < 100 { year += year < 70 ? 2000 : 1900 }
+        // Days from civil (Howard Hinnant), the inverse of `Civil`.
+        let y = Int64(month <= 2 ? year - 1 : year)
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = Int64((month + 9) % 12)
+        let doy = (153 * mp + 2) / 5 + Int64(day) - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        return days * 86400 + Int64(time[0] * 3600 + time[1] * 60 + time[2])
     }
 }

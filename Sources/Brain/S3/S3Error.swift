@@ -6,6 +6,12 @@ public struct S3Error: Error, Sendable, Equatable {
     public var code: String
     public var message: String
     public var resource: String = ""
+    /// Headers the error response carries besides the XML (e.g. Content-Range on 416).
+    public var extraHeaders: [(name: String, value: String)] = []
+
+    public static func == (a: S3Error, b: S3Error) -> Bool {
+        a.status == b.status && a.code == b.code && a.message == b.message && a.resource == b.resource
+    }
 
     public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, resource: String = "") {
         self.status = status
@@ -43,6 +49,14 @@ public struct S3Error: Error, Sendable, Equatable {
     public static func internalError(_ message: String) -> S3Error {
         S3Error(.internalServerError, "InternalError", message)
     }
+    public static func noSuchUpload(_ uploadID: String) -> S3Error {
+        S3Error(
+            .notFound, "NoSuchUpload",
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
+    }
+    public static let invalidPart = S3Error(
+        .badRequest, "InvalidPart",
+        "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
     public static let methodNotAllowed = S3Error(
         .methodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.")
 

@@ -9,13 +9,16 @@ struct S3Request {
     var key: String
     var query: [String: String]
 
-    init(uri: URI) throws {
+    init(uri: URI, host: String? = nil, virtualHostDomain: String? = nil) throws {
         let rawPath = uri.path
         guard let path = PercentEncoding.decode(rawPath) else {
             throw S3Error.invalidArgument("the request path is not valid percent-encoded UTF-8")
         }
-        var rest = path.drop(while: { $0 == "/" })
-        if let slash = rest.firstIndex(of: "/") {
+        var rest = path.dropFirst(path.hasPrefix("/") ? 1 : 0)
+        if let domain = virtualHostDomain, let host, let bucket = Self.bucket(fromHost: host, domain: domain) {
+            self.bucket = bucket
+            key = String(rest)
+        } else if let slash = rest.firstIndex(of: "/") {
             bucket = String(rest[..<slash])
             rest = rest[rest.index(after: slash)...]
             key = String(rest)
@@ -35,13 +38,20 @@ struct S3Request {
         }
     }
 
+    /// The bucket of a virtual-hosted-style request: `BUCKET.DOMAIN[:port]`.
+    static func bucket(fromHost host: String, domain: String) -> String? {
+        let name = host.split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } ?? ""
+        let suffix = "." + domain.lowercased()
+        guard name.hasSuffix(suffix), name.count > suffix.count else { return nil }
+        return String(name.dropLast(suffix.count))
+    }
+
     /// S3 sub-resources this server does not implement yet: answered 501, never ignored.
     static let unimplementedSubresources: Set<String> = [
-        "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption", "intelligent-tiering",
+        "accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
         "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock",
-        "ownershipControls", "partNumber", "policy", "policyStatus", "publicAccessBlock", "replication",
-        "requestPayment", "restore", "retention", "select", "tagging", "torrent", "uploadId", "uploads",
-        "versioning", "versions", "website",
+        "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication",
+        "requestPayment", "restore", "retention", "select", "tagging", "torrent", "versioning", "website",
     ]
 
     var unimplementedSubresource: String? {

@@ -1,0 +1,98 @@
+import ClusterProtocol
+import HTTPTypes
+import NIOCore
+
+/// Streams a body into chunks on the agents while computing its digests: the one path every
+/// upload takes (PutObject, UploadPart, and the copies, whose source is another object).
+struct BodyStorer: Sendable {
+    let chunks: ChunkRouter
+    let chunkBytesMax: Int
+
+    /// Chunks of one body being sent to agents at once, so receiving overlaps storing. One body
+    /// buffers at most this many chunks plus the one being filled.
+    static let chunksInFlightMax = 2
+
+    struct StoredBody {
+        var placements: [ChunkPlacement]
+        var digests: BodyDigests.Result
+    }
+
+    /// How the request body is framed.
+    enum Framing {
+        case plain
+        /// `Content-Encoding: aws-chunked`; `decodedLength` from x-amz-decoded-content-length.
+        case awsChunked(decodedLength: Int64?)
+
+        init(headers: HTTPFields) throws {
+            let encoding = headers[.contentEncoding] ?? ""
+            let sha = headers[HTTPField.Name("x-amz-content-sha256")!] ?? ""
+            guard encoding.contains("aws-chunked") || sha.hasPrefix("STREAMING-") else {
+                self = .plain
+                return
+            }
+            var decodedLength: Int64?
+            if let text = headers[HTTPField.Name("x-amz-decoded-content-length")!] {
+                guard let value = Int64(text), value >= 0 else {
+                    throw S3Error.invalidArgument("x-amz-decoded-content-length is not a number")
+                }
+                decodedLength = value
+            }
+            self = .awsChunked(decodedLength: decodedLength)
+        }
+    }
+
+    /// Stores `body`, verifying it against `expectations`; on any failure the chunks already
+    /// stored are discarded and the error is an S3 error.
+    func store<Body: AsyncSequence>(
+        _ body: Body, framing: Framing, expectations: BodyDigests.Expectations, sizeMax: Int64
+    ) async throws -> StoredBody where Body.Element == ByteBuffer {
+        var digests = BodyDigests(expectations)
+        var decoder: AWSChunkedDecoder?
+        if case .awsChunked = framing { decoder = AWSChunkedDecoder() }
+        var pending = ByteBuffer()
+        var placements: [Int: ChunkPlacement] = [:]
+        var chunkCount = 0
+        do {
+            try await withThrowingTaskGroup(of: (Int, ChunkPlacement).self) { group in
+                var inFlight = 0
+                func send(_ chunk: ByteBuffer) async throws {
+                    if inFlight == Self.chunksInFlightMax, let (index, placement) = try await group.next() {
+                        placements[index] = placement
+                        inFlight -= 1
+                    }
+                    let index = chunkCount
+                    chunkCount += 1
+                    inFlight += 1
+                    group.addTask { (index, try await chunks.store(chunk)) }
+                }
+                for try await received in body {
+                    for var piece in try decoder?.feed(received) ?? [received] {
+                        piece.withUnsafeReadableBytes { digests.update($0) }
+                        guard digests.size <= sizeMax else {
+                            throw S3Error(
+                                .badRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+                        }
+                        pending.writeBuffer(&piece)
+                        while pending.readableBytes >= chunkBytesMax {
+                            try await send(ByteBuffer(buffer: pending.readSlice(length: chunkBytesMax)!))
+                            pending.discardReadBytes()
+                        }
+                    }
+                }
+                if pending.readableBytes > 0 { try await send(pending) }
+                for try await (index, placement) in group { placements[index] = placement }
+            }
+            try decoder?.finish()
+            if case .awsChunked(let decodedLength?) = framing, decodedLength != digests.size {
+                throw S3Error(
+                    .badRequest, "IncompleteBody", "The body is not x-amz-decoded-content-length (\(decodedLength)) bytes long")
+            }
+            let trailerChecksum = expectations.checksumAlgorithm.flatMap { decoder?.trailers[$0.headerName] }
+            let result = try digests.verify(trailerChecksum: trailerChecksum)
+            return StoredBody(placements: (0..<chunkCount).map { placements[$0]! }, digests: result)
+        } catch {
+            chunks.discard(Array(placements.values))
+            throw ObjectHandlers.s3Error(for: error)
+        }
+    }
+}

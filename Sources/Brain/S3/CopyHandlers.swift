@@ -1,0 +1,105 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+
+/// CopyObject and UploadPartCopy: the source's bytes stream from its agents into new chunks,
+/// a chunk at a time, never the whole object in memory.
+extension ObjectHandlers {
+    struct CopySource {
+        var bucket: String
+        var key: String
+        var object: ObjectRecord
+    }
+
+    /// Resolves `x-amz-copy-source` (`/bucket/key` or `bucket/key`, URL-encoded) and its conditions.
+    func copySource(_ headers: HTTPFields) throws -> CopySource {
+        guard let raw = headers[HTTPField.Name("x-amz-copy-source")!] else { throw S3Error.invalidArgument("missing x-amz-copy-source") }
+        var text = raw.split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
+        if let versionID = raw.split(separator: "?", maxSplits: 1).dropFirst().first, versionID != "versionId=null" {
+            throw S3Error.notImplemented("copying a version other than null")
+        }
+        guard let decoded = PercentEncoding.decode(text) else { throw S3Error.invalidArgument("x-amz-copy-source is not valid") }
+        text = String(decoded.drop(while: { $0 == "/" }))
+        guard let slash = text.firstIndex(of: "/") else {
+            throw S3Error.invalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+        }
+        let bucket = String(text[..<slash]), key = String(text[text.index(after: slash)...])
+        guard metadata.bucketExists(bucket) else { throw S3Error.noSuchBucket(bucket) }
+        guard let object = metadata.object(bucket: bucket, key: key) else { throw S3Error.noSuchKey(bucket, key) }
+        let conditions = Preconditions.copySourceConditions(from: headers)
+        guard Preconditions.evaluate(conditions, etag: object.etag, lastModifiedMs: object.lastModifiedMs) == .proceed else {
+            throw Preconditions.preconditionFailed
+        }
+        guard chunks.canRead(object.chunks) else {
+            throw S3Error.serviceUnavailable("An agent holding the source object's data is not connected; try again later.")
+        }
+        return CopySource(bucket: bucket, key: key, object: object)
+    }
+
+    func copyObject(_ s3: S3Request, request: Request) async throws -> Response {
+        try Self.validateKey(s3.key)
+        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        try Self.checkCannedACL(request.headers)
+        let source = try copySource(request.headers)
+        let directive = request.headers[HTTPField.Name("x-amz-metadata-directive")!]?.uppercased() ?? "COPY"
+        guard directive == "COPY" || directive == "REPLACE" else {
+            throw S3Error.invalidArgument("Unknown metadata directive.")
+        }
+        if directive == "COPY" && source.bucket == s3.bucket && source.key == s3.key {
+            throw S3Error(
+                .badRequest, "InvalidRequest",
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+        }
+        let headers = directive == "COPY" ? source.object.headers : try ObjectHeaders.storable(from: request.headers)
+        var expectations = BodyDigests.Expectations()
+        expectations.checksumAlgorithm = source.object.checksum?.algorithm
+        let stored = try await storer.store(
+            chunks.bytes(of: source.object.chunks, range: 0..<source.object.size), framing: .plain,
+            expectations: expectations, sizeMax: Self.putBytesMax)
+        let object = ObjectRecord(
+            size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
+            headers: headers, checksum: stored.digests.checksum, chunks: stored.placements)
+        try await commit(
+            .putObject(bucket: s3.bucket, key: s3.key, object: object), bucket: s3.bucket, newChunks: object.chunks)
+        var xml = XMLWriter()
+        xml.open("CopyObjectResult")
+        xml.element("LastModified", HTTPDate.iso8601(ms: object.lastModifiedMs))
+        xml.element("ETag", object.etag)
+        if let checksum = object.checksum { xml.element("Checksum" + checksum.algorithm.name, checksum.value) }
+        xml.close("CopyObjectResult")
+        return S3Router.xmlResponse(xml.text)
+    }
+
+    func uploadPartCopy(_ s3: S3Request, request: Request, uploadID: String) async throws -> Response {
+        let partNumber = try Self.partNumber(s3)
+        let upload = try self.upload(uploadID, s3)
+        let source = try copySource(request.headers)
+        var range = 0..<source.object.size
+        if let text = request.headers[HTTPField.Name("x-amz-copy-source-range")!] {
+            guard let requested = try? RangeRequest.resolve(text, size: source.object.size), requested.upperBound <= source.object.size,
+                text.hasPrefix("bytes="), text.contains("-"), !text.hasPrefix("bytes=-")
+            else {
+                throw S3Error.invalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+            }
+            range = requested
+        }
+        var expectations = BodyDigests.Expectations()
+        expectations.checksumAlgorithm = upload.checksumAlgorithm
+        let stored = try await storer.store(
+            chunks.bytes(of: source.object.chunks, range: range), framing: .plain, expectations: expectations,
+            sizeMax: Self.putBytesMax)
+        let part = PartRecord(
+            size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
+            checksum: stored.digests.checksum?.value, chunks: stored.placements)
+        try await commit(
+            .putPart(uploadID: uploadID, partNumber: partNumber, part: part), bucket: s3.bucket, uploadID: uploadID,
+            newChunks: part.chunks)
+        var xml = XMLWriter()
+        xml.open("CopyPartResult")
+        xml.element("LastModified", HTTPDate.iso8601(ms: part.lastModifiedMs))
+        xml.element("ETag", part.etag)
+        if let checksum = stored.digests.checksum { xml.element("Checksum" + checksum.algorithm.name, checksum.value) }
+        xml.close("CopyPartResult")
+        return S3Router.xmlResponse(xml.text)
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+
+/// DeleteObjects: up to 1000 keys in one request, each with its own result.
+extension ObjectHandlers {
+    static let deleteObjectsKeysMax = 1000
+    static let deleteObjectsBodyBytesMax = 2 << 20
+
+    func deleteObjects(_ s3: S3Request, request: Request) async throws -> Response {
+        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        let (root, data) = try await XMLNode.parse(request.body, bytesMax: Self.deleteObjectsBodyBytesMax)
+        // S3 requires Content-MD5 or an x-amz-checksum-* here; either is checked when present.
+        var digests = BodyDigests(try BodyDigests.expectations(from: request.headers))
+        data.withUnsafeBytes { digests.update($0) }
+        _ = try digests.verify()
+        guard root.name == "Delete" else { throw XMLNode.malformed }
+        let quiet = root.child("Quiet")?.text.lowercased() == "true"
+        let keys = try root.all("Object").map { node -> String in
+            guard let key = node.child("Key")?.text else { throw XMLNode.malformed }
+            return key
+        }
+        guard !keys.isEmpty, keys.count <= Self.deleteObjectsKeysMax else { throw XMLNode.malformed }
+
+        var xml = XMLWriter()
+        xml.open("DeleteResult")
+        for key in keys {
+            do {
+                try Self.validateKey(key)
+                if metadata.object(bucket: s3.bucket, key: key) != nil {
+                    try await commit(.deleteObject(bucket: s3.bucket, key: key), bucket: s3.bucket)
+                }
+                if !quiet {
+                    xml.open("Deleted", namespace: false)
+                    xml.element("Key", key)
+                    xml.close("Deleted")
+                }
+            } catch {
+                let s3Error = (Self.s3Error(for: error) as? S3Error) ?? .internalError("We encountered an internal error.")
+                xml.open("Error", namespace: false)
+                xml.element("Key", key)
+                xml.element("Code", s3Error.code)
+                xml.element("Message", s3Error.message)
+                xml.close("Error")
+            }
+        }
+        xml.close("DeleteResult")
+        return S3Router.xmlResponse(xml.text)
+    }
+}

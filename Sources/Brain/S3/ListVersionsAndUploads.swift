@@ -1,0 +1,117 @@
+import Hummingbird
+import HummingbirdCore
+
+/// ListObjectVersions for unversioned buckets (each object is its only version, `null`) and
+/// ListMultipartUploads.
+extension BucketHandlers {
+    func listObjectVersions(_ s3: S3Request) throws -> Response {
+        let prefix = s3.query["prefix"] ?? ""
+        let delimiter = s3.query["delimiter"] ?? ""
+        let maxKeys = min(try ObjectHandlers.integer(s3.query["max-keys"], name: "max-keys") ?? 1000, Self.maxKeysLimit)
+        let urlEncoded = s3.query["encoding-type"] == "url"
+        let encode = { (text: String) in urlEncoded ? PercentEncoding.encode(text) : text }
+        let keyMarker = s3.query["key-marker"] ?? ""
+        guard let bucket = metadata.read({ $0.bucket(s3.bucket) }) else { throw S3Error.noSuchBucket(s3.bucket) }
+        let marker = keyMarker.isEmpty ? nil : ListMarker(v1Marker: keyMarker, prefix: prefix, delimiter: delimiter)
+        let page = maxKeys == 0
+            ? BucketIndex.ListPage() : bucket.list(prefix: prefix, delimiter: delimiter, marker: marker, maxKeys: maxKeys)
+
+        var xml = XMLWriter()
+        xml.open("ListVersionsResult")
+        xml.element("Name", s3.bucket)
+        xml.element("Prefix", encode(prefix))
+        xml.element("KeyMarker", encode(keyMarker))
+        xml.element("VersionIdMarker", s3.query["version-id-marker"] ?? "")
+        xml.element("MaxKeys", maxKeys)
+        if !delimiter.isEmpty { xml.element("Delimiter", encode(delimiter)) }
+        xml.element("IsTruncated", page.isTruncated)
+        if page.isTruncated, let resume = page.resumeMarker {
+            switch resume {
+            case .key(let key), .commonPrefix(let key): xml.element("NextKeyMarker", encode(key))
+            }
+            xml.element("NextVersionIdMarker", "null")
+        }
+        if urlEncoded { xml.element("EncodingType", "url") }
+        for (key, object) in page.objects {
+            xml.open("Version", namespace: false)
+            xml.element("Key", encode(key.string))
+            xml.element("VersionId", "null")
+            xml.element("IsLatest", true)
+            xml.element("LastModified", HTTPDate.iso8601(ms: object.lastModifiedMs))
+            xml.element("ETag", object.etag)
+            xml.element("Size", object.size)
+            ObjectHandlers.writeOwner(&xml, as: "Owner")
+            xml.element("StorageClass", "STANDARD")
+            xml.close("Version")
+        }
+        for commonPrefix in page.commonPrefixes {
+            xml.open("CommonPrefixes", namespace: false)
+            xml.element("Prefix", encode(commonPrefix))
+            xml.close("CommonPrefixes")
+        }
+        xml.close("ListVersionsResult")
+        return S3Router.xmlResponse(xml.text)
+    }
+
+    func listMultipartUploads(_ s3: S3Request) throws -> Response {
+        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        let prefix = s3.query["prefix"] ?? ""
+        let delimiter = s3.query["delimiter"] ?? ""
+        let keyMarker = s3.query["key-marker"] ?? ""
+        let uploadIDMarker = s3.query["upload-id-marker"] ?? ""
+        let maxUploads = min(try ObjectHandlers.integer(s3.query["max-uploads"], name: "max-uploads") ?? 1000, 1000)
+        let urlEncoded = s3.query["encoding-type"] == "url"
+        let encode = { (text: String) in urlEncoded ? PercentEncoding.encode(text) : text }
+
+        var uploads: [MultipartUpload] = []
+        var commonPrefixes: [String] = []
+        var isTruncated = false
+        for upload in metadata.uploads(in: s3.bucket) where ObjectKey(upload.key).hasPrefix(prefix) {
+            let key = ObjectKey(upload.key), marker = ObjectKey(keyMarker)
+            if !keyMarker.isEmpty && (key < marker || (key == marker && (uploadIDMarker.isEmpty || upload.uploadID <= uploadIDMarker))) {
+                continue
+            }
+            if !delimiter.isEmpty, let common = BucketIndex.commonPrefix(of: upload.key, prefix: prefix, delimiter: delimiter) {
+                if commonPrefixes.last != common {
+                    if uploads.count + commonPrefixes.count == maxUploads { isTruncated = true; break }
+                    commonPrefixes.append(common)
+                }
+                continue
+            }
+            if uploads.count + commonPrefixes.count == maxUploads { isTruncated = true; break }
+            uploads.append(upload)
+        }
+        var xml = XMLWriter()
+        xml.open("ListMultipartUploadsResult")
+        xml.element("Bucket", s3.bucket)
+        xml.element("KeyMarker", encode(keyMarker))
+        xml.element("UploadIdMarker", uploadIDMarker)
+        if isTruncated, let last = uploads.last {
+            xml.element("NextKeyMarker", encode(last.key))
+            xml.element("NextUploadIdMarker", last.uploadID)
+        }
+        xml.element("Prefix", encode(prefix))
+        if !delimiter.isEmpty { xml.element("Delimiter", encode(delimiter)) }
+        xml.element("MaxUploads", maxUploads)
+        xml.element("IsTruncated", isTruncated)
+        if urlEncoded { xml.element("EncodingType", "url") }
+        for upload in uploads {
+            xml.open("Upload", namespace: false)
+            xml.element("Key", encode(upload.key))
+            xml.element("UploadId", upload.uploadID)
+            ObjectHandlers.writeOwner(&xml, as: "Initiator")
+            ObjectHandlers.writeOwner(&xml, as: "Owner")
+            xml.element("StorageClass", "STANDARD")
+            xml.element("Initiated", HTTPDate.iso8601(ms: upload.initiatedMs))
+            if let algorithm = upload.checksumAlgorithm { xml.element("ChecksumAlgorithm", algorithm.name) }
+            xml.close("Upload")
+        }
+        for common in commonPrefixes {
+            xml.open("CommonPrefixes", namespace: false)
+            xml.element("Prefix", encode(common))
+            xml.close("CommonPrefixes")
+        }
+        xml.close("ListMultipartUploadsResult")
+        return S3Router.xmlResponse(xml.text)
+    }
+}

@@ -1,0 +1,196 @@
+import ClusterProtocol
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+
+/// CreateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload, ListParts.
+extension ObjectHandlers {
+    static let partNumberMax = 10_000
+    /// Every part but the last must be at least this large (S3: EntityTooSmall).
+    static let partBytesMin: Int64 = 5 << 20
+    static let completeBodyBytesMax = 1 << 20
+
+    func createMultipartUpload(_ s3: S3Request, request: Request) async throws -> Response {
+        try Self.validateKey(s3.key)
+        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        try Self.checkCannedACL(request.headers)
+        var algorithm: ChecksumAlgorithm?
+        if let name = request.headers[HTTPField.Name("x-amz-checksum-algorithm")!] {
+            guard let parsed = ChecksumAlgorithm(name: name) else {
+                throw S3Error(.badRequest, "InvalidRequest", "Checksum algorithm \(name) is not supported.")
+            }
+            algorithm = parsed
+        }
+        let upload = MultipartUpload(
+            uploadID: Self.makeUploadID(), bucket: s3.bucket, key: s3.key, initiatedMs: Clock.nowMs(),
+            headers: try ObjectHeaders.storable(from: request.headers), checksumAlgorithm: algorithm)
+        try await commit(.createUpload(upload), bucket: s3.bucket)
+        var xml = XMLWriter()
+        xml.open("InitiateMultipartUploadResult")
+        xml.element("Bucket", s3.bucket)
+        xml.element("Key", s3.key)
+        xml.element("UploadId", upload.uploadID)
+        xml.close("InitiateMultipartUploadResult")
+        var response = S3Router.xmlResponse(xml.text)
+        if let algorithm { response.headers[HTTPField.Name("x-amz-checksum-algorithm")!] = algorithm.name }
+        return response
+    }
+
+    func uploadPart(_ s3: S3Request, request: Request, uploadID: String) async throws -> Response {
+        let partNumber = try Self.partNumber(s3)
+        let upload = try self.upload(uploadID, s3)
+        let stored = try await storer.store(
+            request.body, framing: try BodyStorer.Framing(headers: request.headers),
+            expectations: try BodyDigests.expectations(from: request.headers, defaultAlgorithm: upload.checksumAlgorithm),
+            sizeMax: Self.putBytesMax)
+        let part = PartRecord(
+            size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
+            checksum: stored.digests.checksum?.value, chunks: stored.placements)
+        try await commit(
+            .putPart(uploadID: uploadID, partNumber: partNumber, part: part), bucket: s3.bucket, uploadID: uploadID,
+            newChunks: part.chunks)
+        var fields: HTTPFields = [.eTag: part.etag, .contentLength: "0"]
+        if let checksum = stored.digests.checksum { fields[HTTPField.Name(checksum.algorithm.headerName)!] = checksum.value }
+        return Response(status: .ok, headers: fields)
+    }
+
+    func completeMultipartUpload(_ s3: S3Request, request: Request, uploadID: String) async throws -> Response {
+        let upload = try self.upload(uploadID, s3)
+        let (root, _) = try await XMLNode.parse(request.body, bytesMax: Self.completeBodyBytesMax)
+        guard root.name == "CompleteMultipartUpload" else { throw XMLNode.malformed }
+        let requested = try root.all("Part").map { node -> (Int, String) in
+            guard let number = node.child("PartNumber").flatMap({ Int($0.text) }), let etag = node.child("ETag")?.text
+            else { throw XMLNode.malformed }
+            return (number, etag)
+        }
+        guard !requested.isEmpty else { throw XMLNode.malformed }
+        var parts: [PartRecord] = []
+        for (index, (number, etag)) in requested.enumerated() {
+            if index > 0 && number <= requested[index - 1].0 {
+                throw S3Error(.badRequest, "InvalidPartOrder", "The list of parts was not in ascending order. Parts must be ordered by part number.")
+            }
+            guard let part = upload.parts[number], part.etag.trimmingQuotes() == etag.trimmingQuotes() else {
+                throw S3Error.invalidPart
+            }
+            parts.append(part)
+        }
+        for part in parts.dropLast() where part.size < Self.partBytesMin {
+            throw S3Error(.badRequest, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size.")
+        }
+        let etag = Self.multipartETag(parts)
+        let object = ObjectRecord(
+            size: parts.reduce(0) { $0 + $1.size }, etag: etag, lastModifiedMs: Clock.nowMs(), headers: upload.headers,
+            checksum: Self.compositeChecksum(upload.checksumAlgorithm, parts: parts), partSizes: parts.map(\.size),
+            chunks: parts.flatMap(\.chunks))
+        try await commit(
+            .completeUpload(uploadID: uploadID, partNumbers: requested.map(\.0), partETags: parts.map(\.etag), object: object),
+            bucket: s3.bucket, uploadID: uploadID)
+        var xml = XMLWriter()
+        xml.open("CompleteMultipartUploadResult")
+        xml.element("Location", "/\(s3.bucket)/\(s3.key)")
+        xml.element("Bucket", s3.bucket)
+        xml.element("Key", s3.key)
+        xml.element("ETag", etag)
+        if let checksum = object.checksum {
+            xml.element("Checksum" + checksum.algorithm.name, checksum.value)
+            xml.element("ChecksumType", "COMPOSITE")
+        }
+        xml.close("CompleteMultipartUploadResult")
+        return S3Router.xmlResponse(xml.text)
+    }
+
+    func abortMultipartUpload(_ s3: S3Request, uploadID: String) async throws -> Response {
+        _ = try upload(uploadID, s3)
+        try await commit(.abortUpload(uploadID: uploadID), bucket: s3.bucket, uploadID: uploadID)
+        return Response(status: .noContent)
+    }
+
+    func listParts(_ s3: S3Request, uploadID: String) throws -> Response {
+        let upload = try self.upload(uploadID, s3)
+        let marker = try Self.integer(s3.query["part-number-marker"], name: "part-number-marker") ?? 0
+        let maxParts = min(try Self.integer(s3.query["max-parts"], name: "max-parts") ?? 1000, 1000)
+        let numbers = upload.parts.keys.filter { $0 > marker }.sorted()
+        let page = numbers.prefix(maxParts)
+        var xml = XMLWriter()
+        xml.open("ListPartsResult")
+        xml.element("Bucket", s3.bucket)
+        xml.element("Key", upload.key)
+        xml.element("UploadId", uploadID)
+        Self.writeOwner(&xml, as: "Initiator")
+        Self.writeOwner(&xml, as: "Owner")
+        xml.element("StorageClass", "STANDARD")
+        xml.element("PartNumberMarker", marker)
+        xml.element("NextPartNumberMarker", page.last ?? marker)
+        xml.element("MaxParts", maxParts)
+        xml.element("IsTruncated", numbers.count > page.count)
+        if let algorithm = upload.checksumAlgorithm { xml.element("ChecksumAlgorithm", algorithm.name) }
+        for number in page {
+            let part = upload.parts[number]!
+            xml.open("Part", namespace: false)
+            xml.element("PartNumber", number)
+            xml.element("LastModified", HTTPDate.iso8601(ms: part.lastModifiedMs))
+            xml.element("ETag", part.etag)
+            xml.element("Size", part.size)
+            if let checksum = part.checksum, let algorithm = upload.checksumAlgorithm {
+                xml.element("Checksum" + algorithm.name, checksum)
+            }
+            xml.close("Part")
+        }
+        xml.close("ListPartsResult")
+        return S3Router.xmlResponse(xml.text)
+    }
+
+    /// The upload, checked to belong to the request's bucket and key.
+    func upload(_ uploadID: String, _ s3: S3Request) throws -> MultipartUpload {
+        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        guard let upload = metadata.upload(uploadID), upload.bucket == s3.bucket, upload.key == s3.key else {
+            throw S3Error.noSuchUpload(uploadID)
+        }
+        return upload
+    }
+
+    static func partNumber(_ s3: S3Request) throws -> Int {
+        guard let number = s3.query["partNumber"].flatMap({ Int($0) }), (1...partNumberMax).contains(number) else {
+            throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+        }
+        return number
+    }
+
+    static func integer(_ text: String?, name: String) throws -> Int? {
+        guard let text else { return nil }
+        guard let value = Int(text), value >= 0 else { throw S3Error.invalidArgument("\(name) must be a non-negative integer") }
+        return value
+    }
+
+    /// The checksum of the parts' checksums, "-N": what S3 calls a COMPOSITE checksum.
+    static func compositeChecksum(_ algorithm: ChecksumAlgorithm?, parts: [PartRecord]) -> StoredChecksum? {
+        guard let algorithm else { return nil }
+        var combined = RunningChecksum(algorithm)
+        for part in parts {
+            guard let value = part.checksum, let raw = Data(base64Encoded: value) else { return nil }
+            raw.withUnsafeBytes { combined.update($0) }
+        }
+        return StoredChecksum(algorithm: algorithm, value: combined.base64Digest() + "-\(parts.count)", isComposite: true)
+    }
+
+    /// `"<hex MD5 of the parts' binary MD5s>-<part count>"`, as S3 computes it.
+    static func multipartETag(_ parts: [PartRecord]) -> String {
+        let md5s = parts.flatMap { BodyDigests.hexBytes($0.etag.trimmingQuotes()) ?? [] }
+        return String(ObjectRecord.etag(md5: Insecure.MD5.hash(data: md5s)).dropLast()) + "-\(parts.count)\""
+    }
+
+    static func writeOwner(_ xml: inout XMLWriter, as element: String) {
+        xml.open(element, namespace: false)
+        xml.element("ID", "sos")
+        xml.element("DisplayName", "sos")
+        xml.close(element)
+    }
+
+    static func makeUploadID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in String(UInt64.random(in: 0...UInt64.max, using: &rng), radix: 16).leftPadded(16) }.joined()
+    }
+}
+
