@@ -58,8 +58,10 @@ let package = Package(
         .executableTarget(
             name: "sos",
             dependencies: [
-                "Brain", "Agent",
+                "Brain", "Agent", "ClusterProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

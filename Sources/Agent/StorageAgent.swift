@@ -12,6 +12,8 @@ public struct AgentConfiguration: Sendable {
     public var cookie: String
     public var segmentBytesMax: Int64
     public var heartbeatIntervalSeconds: Double = 2
+    /// Failure domain (rack, host, zone) the brain spreads replicas across; empty for none.
+    public var zone = ""
     /// Pause between attempts to reach the brain, which may be (re)starting.
     public var reconnectDelaySeconds: Double = 1
 
@@ -141,6 +143,10 @@ public final class StorageAgent: Sendable {
         guard let first = try await frames.next() else { throw AgentError.protocolViolation("closed before challenge") }
         if first.type == .refused { throw AgentError.refusedByBrain(try Refused(first).reason) }
         let challenge = try Challenge(first)
+        guard challenge.protocolVersion == Challenge.protocolVersion else {
+            throw AgentError.refusedByBrain(
+                "the brain speaks cluster protocol version \(challenge.protocolVersion), this agent \(Challenge.protocolVersion); run the same SOS version on both")
+        }
         let agentNonce = ClusterAuth.makeNonce()
         let proof = ClusterAuth.agentProof(
             cookie: configuration.cookie, brainNonce: challenge.brainNonce, agentNonce: agentNonce,
@@ -148,7 +154,8 @@ public final class StorageAgent: Sendable {
         try await outbound.write(
             Hello(
                 clientID: configuration.clientID, agentNonce: agentNonce, proof: proof,
-                capacityBytes: UInt64(max(0, capacityBytes())), freeBytes: UInt64(max(0, store.availableBytes()))
+                capacityBytes: UInt64(max(0, capacityBytes())), freeBytes: UInt64(max(0, store.availableBytes())),
+                role: .agent, zone: configuration.zone
             ).frame())
         guard let answer = try await frames.next() else {
             throw AgentError.protocolViolation("brain closed the connection during the handshake")
@@ -173,7 +180,7 @@ public final class StorageAgent: Sendable {
             try await Task.sleep(for: .seconds(configuration.heartbeatIntervalSeconds))
             let heartbeat = Heartbeat(
                 capacityBytes: UInt64(max(0, capacityBytes())), freeBytes: UInt64(max(0, store.availableBytes())),
-                chunkCount: UInt64(store.recordCount))
+                chunkCount: UInt64(store.recordCount), usedBytes: UInt64(max(0, store.liveBytes)))
             try await outbound.write(heartbeat.frame())
         }
     }

@@ -13,6 +13,9 @@ public struct BrainConfiguration: Sendable {
     public var chunkBytesMax: Int = 4 << 20
     /// Enables virtual-hosted-style addressing: `BUCKET.<domain>` (nil: path style only).
     public var virtualHostDomain: String?
+    /// Replicas per chunk (R, 1...3).
+    public var replication = 1
+    public var agentTimeouts = AgentTimeouts()
     /// Allowed chunk sizes: small enough for one agent record, large enough to keep manifests short.
     public static let chunkBytesRange = (64 << 10)...(64 << 20)
 
@@ -30,12 +33,13 @@ public struct BrainConfiguration: Sendable {
 public struct BrainService: Sendable {
     public let configuration: BrainConfiguration
     public let metadata: MetadataStore
-    public let registry = AgentRegistry()
+    public let registry: AgentRegistry
     let logger: Logger
 
     public init(configuration: BrainConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        self.registry = AgentRegistry(replication: configuration.replication, timeouts: configuration.agentTimeouts)
         self.metadata = try MetadataStore(directory: configuration.directory + "/metadata", logger: logger)
     }
 
@@ -44,7 +48,7 @@ public struct BrainService: Sendable {
     public func run(onListening: @escaping @Sendable (_ s3Port: Int, _ clusterPort: Int) -> Void = { _, _ in }) async throws {
         let cluster = ClusterServer(
             host: configuration.clusterHost, port: configuration.clusterPort, cookie: configuration.cookie,
-            registry: registry, logger: logger)
+            registry: registry, metadata: metadata, logger: logger)
         let clusterChannel = try await cluster.bind()
         let clusterPort = clusterChannel.channel.localAddress?.port ?? configuration.clusterPort
         logger.info("cluster port listening", metadata: ["address": "\(configuration.clusterHost):\(clusterPort)"])

@@ -52,6 +52,9 @@ public enum MessageType: UInt8, Sendable, Equatable {
     case chunkData = 20
     case ok = 30
     case error = 31
+    // Admin <-> brain
+    case statusRequest = 40
+    case statusReply = 41
 }
 
 public enum ClusterProtocolError: Error, Equatable, CustomStringConvertible {

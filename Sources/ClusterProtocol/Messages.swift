@@ -66,7 +66,8 @@ extension ByteBuffer {
 
 /// Brain -> agent: first message on a new connection.
 public struct Challenge: Equatable, Sendable {
-    public static let protocolVersion: UInt16 = 1
+    /// Raised whenever a message layout changes; peers of different versions refuse each other.
+    public static let protocolVersion: UInt16 = 2
     public var protocolVersion: UInt16
     public var brainNonce: [UInt8]
 
@@ -91,20 +92,34 @@ public struct Challenge: Equatable, Sendable {
     }
 }
 
-/// Agent -> brain: who the agent is, its proof of the cookie, and its space.
+/// Agent (or admin tool) -> brain: who it is, its proof of the cookie, and, for an agent, its space and zone.
 public struct Hello: Equatable, Sendable {
+    public enum Role: UInt8, Sendable {
+        case agent = 0
+        /// `sos admin`: authenticates like an agent, asks questions, stores nothing.
+        case admin = 1
+    }
+
     public var clientID: String
     public var agentNonce: [UInt8]
     public var proof: [UInt8]
     public var capacityBytes: UInt64
     public var freeBytes: UInt64
+    public var role: Role
+    /// Failure domain the agent declares (`--zone`); empty when none.
+    public var zone: String
 
-    public init(clientID: String, agentNonce: [UInt8], proof: [UInt8], capacityBytes: UInt64, freeBytes: UInt64) {
+    public init(
+        clientID: String, agentNonce: [UInt8], proof: [UInt8], capacityBytes: UInt64, freeBytes: UInt64,
+        role: Role = .agent, zone: String = ""
+    ) {
         self.clientID = clientID
         self.agentNonce = agentNonce
         self.proof = proof
         self.capacityBytes = capacityBytes
         self.freeBytes = freeBytes
+        self.role = role
+        self.zone = zone
     }
 
     public func frame() -> ClusterFrame {
@@ -114,6 +129,8 @@ public struct Hello: Equatable, Sendable {
         body.writeBytes(proof)
         body.writeInteger(capacityBytes)
         body.writeInteger(freeBytes)
+        body.writeInteger(role.rawValue)
+        body.writeShortString(zone)
         return ClusterFrame(type: .hello, body: body)
     }
 
@@ -125,6 +142,11 @@ public struct Hello: Equatable, Sendable {
         proof = try body.readExactBytes(ClusterAuth.proofByteCount, what: "proof")
         capacityBytes = try body.readUInt64("capacity")
         freeBytes = try body.readUInt64("free bytes")
+        guard let rawRole: UInt8 = body.readInteger(), let role = Role(rawValue: rawRole) else {
+            throw ClusterProtocolError.malformed("hello role")
+        }
+        self.role = role
+        zone = try body.readShortString()
     }
 }
 
@@ -164,16 +186,20 @@ public struct Refused: Equatable, Sendable {
     }
 }
 
-/// Agent -> brain, every few seconds: current space and record count.
+/// Agent -> brain, every few seconds: current space and record count. Its arrival is also
+/// what keeps the agent "up" in the brain's eyes.
 public struct Heartbeat: Equatable, Sendable {
     public var capacityBytes: UInt64
     public var freeBytes: UInt64
     public var chunkCount: UInt64
+    /// Bytes of live chunk records on the agent.
+    public var usedBytes: UInt64
 
-    public init(capacityBytes: UInt64, freeBytes: UInt64, chunkCount: UInt64) {
+    public init(capacityBytes: UInt64, freeBytes: UInt64, chunkCount: UInt64, usedBytes: UInt64 = 0) {
         self.capacityBytes = capacityBytes
         self.freeBytes = freeBytes
         self.chunkCount = chunkCount
+        self.usedBytes = usedBytes
     }
 
     public func frame() -> ClusterFrame {
@@ -181,6 +207,7 @@ public struct Heartbeat: Equatable, Sendable {
         body.writeInteger(capacityBytes)
         body.writeInteger(freeBytes)
         body.writeInteger(chunkCount)
+        body.writeInteger(usedBytes)
         return ClusterFrame(type: .heartbeat, body: body)
     }
 
@@ -190,6 +217,7 @@ public struct Heartbeat: Equatable, Sendable {
         capacityBytes = try body.readUInt64("capacity")
         freeBytes = try body.readUInt64("free bytes")
         chunkCount = try body.readUInt64("chunk count")
+        usedBytes = try body.readUInt64("used bytes")
     }
 }
 

@@ -23,9 +23,18 @@ struct BrainCommand: AsyncParsableCommand {
     @Option(help: "Domain for virtual-hosted-style requests: BUCKET.DOMAIN addresses BUCKET (path style always works).")
     var domain: String?
 
+    @Option(help: "Replicas of every chunk, on distinct agents (and zones where agents declare them): 1, 2 or 3.")
+    var replication = 1
+
+    @OptionGroup var agentTimeouts: AgentTimeoutOptions
+
     @OptionGroup var common: CommonOptions
 
-    func validate() throws { try SizeValidation.chunkSize(chunkSize) }
+    func validate() throws {
+        try SizeValidation.chunkSize(chunkSize)
+        guard (1...3).contains(replication) else { throw ValidationError("--replication must be 1, 2 or 3") }
+        try agentTimeouts.validate()
+    }
 
     func run() async throws {
         var configuration = BrainConfiguration(
@@ -33,6 +42,8 @@ struct BrainCommand: AsyncParsableCommand {
             clusterPort: clusterAddress.port, directory: directory, cookie: try CookieSource.resolve(cookie))
         configuration.chunkBytesMax = Int(chunkSize.bytes)
         configuration.virtualHostDomain = domain
+        configuration.replication = replication
+        configuration.agentTimeouts = agentTimeouts.timeouts
         let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
         try await runUntilTerminated { try await brain.run() }
     }

@@ -107,3 +107,25 @@ enum SizeValidation {
         }
     }
 }
+
+struct AgentTimeoutOptions: ParsableArguments {
+    @Option(help: "Seconds without a heartbeat before an agent is suspect (no new chunks; read last). Agents send one every 2 s.")
+    var suspectTimeout: Double = 6
+
+    @Option(help: "Seconds without a heartbeat before an agent is down (nothing is sent to it).")
+    var downTimeout: Double = 20
+
+    @Option(help: "Seconds an agent has to answer one request before another replica is tried.")
+    var requestTimeout: Double = 30
+
+    func validate() throws {
+        guard suspectTimeout >= 2.5, downTimeout >= suspectTimeout, requestTimeout > 0 else {
+            throw ValidationError(
+                "--suspect-timeout must be at least 2.5 s (agents heartbeat every 2 s), --down-timeout at least --suspect-timeout")
+        }
+    }
+
+    var timeouts: AgentTimeouts {
+        AgentTimeouts(suspectAfterSeconds: suspectTimeout, downAfterSeconds: downTimeout, requestSeconds: requestTimeout)
+    }
+}

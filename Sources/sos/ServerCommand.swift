@@ -25,11 +25,15 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Domain for virtual-hosted-style requests: BUCKET.DOMAIN addresses BUCKET (path style always works).")
     var domain: String?
 
+    @Option(help: "Replicas of every chunk across the two agents: 1 or 2.")
+    var replication = 1
+
     @OptionGroup var common: CommonOptions
 
     static let agentCount = 2
 
     func validate() throws {
+        guard (1...Self.agentCount).contains(replication) else { throw ValidationError("--replication must be 1 or 2") }
         try SizeValidation.chunkSize(chunkSize)
         try SizeValidation.segmentSize(segmentSize)
     }
@@ -42,6 +46,7 @@ struct ServerCommand: AsyncParsableCommand {
             directory: directory + "/brain", cookie: cookie)
         configuration.chunkBytesMax = Int(chunkSize.bytes)
         configuration.virtualHostDomain = domain
+        configuration.replication = replication
         let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
         let agents = try (1...Self.agentCount).map { index in
             try StorageAgent(

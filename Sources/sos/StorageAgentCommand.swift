@@ -18,6 +18,9 @@ struct StorageAgentCommand: AsyncParsableCommand {
     @Option(help: "Cluster cookie shared with the brain (or set SOS_COOKIE).")
     var cookie: String?
 
+    @Option(help: "Failure domain of this agent (host, rack or zone); replicas of a chunk go to distinct zones when they can.")
+    var zone: String = ""
+
     @Option(help: "Size at which a segment file is sealed and a new one started (e.g. 8MiB).")
     var segmentSize = ByteSize(bytes: 1 << 30)
 
@@ -27,11 +30,11 @@ struct StorageAgentCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.makeLogger("sos.agent.\(clientId)")
-        let agent = try StorageAgent(
-            configuration: AgentConfiguration(
-                brainHost: brain.host, brainPort: brain.port, clientID: clientId, directory: directory,
-                cookie: try CookieSource.resolve(cookie), segmentBytesMax: segmentSize.bytes),
-            logger: logger)
+        var configuration = AgentConfiguration(
+            brainHost: brain.host, brainPort: brain.port, clientID: clientId, directory: directory,
+            cookie: try CookieSource.resolve(cookie), segmentBytesMax: segmentSize.bytes)
+        configuration.zone = zone
+        let agent = try StorageAgent(configuration: configuration, logger: logger)
         do {
             try await runUntilTerminated { try await agent.run() }
         } catch let error as AgentError {

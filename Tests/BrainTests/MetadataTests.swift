@@ -24,7 +24,7 @@ final class MetadataStoreTests: XCTestCase {
             size: size, etag: ObjectRecord.etag(md5: Array(repeating: 0xAB, count: 16)), lastModifiedMs: 1_700_000_000_123,
             headers: [StoredHeader(name: "content-type", value: "text/plain"), StoredHeader(name: "x-amz-meta-a", value: "b")],
             checksum: StoredChecksum(algorithm: .crc32, value: "AAAAAA=="),
-            chunks: [ChunkPlacement(id: .random(), length: UInt32(size), agent: "agent-1")])
+            chunks: [ChunkPlacement(id: .random(), length: UInt32(size), agents: ["agent-1", "agent-2"])])
     }
 
     func testMutationsRoundTripThroughTheCodec() throws {
@@ -40,6 +40,7 @@ final class MetadataStoreTests: XCTestCase {
                 size: 5, etag: "\"e\"", lastModifiedMs: 9, checksum: "c", chunks: object(5).chunks)),
             .completeUpload(uploadID: "u1", partNumbers: [1, 3], partETags: ["\"a\"", "\"e\""], object: object(9)),
             .abortUpload(uploadID: "u1"),
+            .registerAgent(AgentMember(clientID: "agent-7", zone: "rack-2")),
         ]
         for mutation in mutations {
             XCTAssertEqual(try MutationCodec.decode(MutationCodec.encode(mutation)), mutation)
@@ -105,9 +106,16 @@ final class MetadataStoreTests: XCTestCase {
         _ = try await store.commit(.putPart(uploadID: "u", partNumber: 2, part: part2))
         let replacedPart = try await store.commit(.putPart(uploadID: "u", partNumber: 2, part: part2Again))
         XCTAssertEqual(replacedPart, .applied(garbage: part2.chunks))
-        let stale = try await store.commit(.completeUpload(uploadID: "u", partNumbers: [2], partETags: ["\"2\""], object: object(2)))
+        var completed = object(2)
+        completed.chunks = part2.chunks
+        let stale = try await store.commit(.completeUpload(uploadID: "u", partNumbers: [2], partETags: ["\"2\""], object: completed))
         XCTAssertEqual(stale, .rejected(.invalidPart))
-        let done = try await store.commit(.completeUpload(uploadID: "u", partNumbers: [2], partETags: ["\"2b\""], object: object(2)))
+        // Same ETag as the current part but the replaced part's chunks: still refused.
+        let sameETagOldChunks = try await store.commit(
+            .completeUpload(uploadID: "u", partNumbers: [2], partETags: ["\"2b\""], object: completed))
+        XCTAssertEqual(sameETagOldChunks, .rejected(.invalidPart))
+        completed.chunks = part2Again.chunks
+        let done = try await store.commit(.completeUpload(uploadID: "u", partNumbers: [2], partETags: ["\"2b\""], object: completed))
         XCTAssertEqual(done, .applied(garbage: part1.chunks))
         XCTAssertNil(store.upload("u"))
         let aborted = try await store.commit(.abortUpload(uploadID: "u"))

@@ -6,10 +6,12 @@ public enum AgentRequestError: Error, CustomStringConvertible {
     case disconnected(agent: String)
     case failed(agent: String, reply: ErrorReply)
     case unexpectedReply(agent: String, MessageType)
+    case timedOut(agent: String)
 
     public var description: String {
         switch self {
         case .disconnected(let agent): return "agent \(agent) disconnected"
+        case .timedOut(let agent): return "agent \(agent) did not answer in time"
         case .failed(let agent, let reply): return "agent \(agent) failed the request: \(reply)"
         case .unexpectedReply(let agent, let type): return "agent \(agent) sent an unexpected \(type)"
         }
@@ -20,6 +22,10 @@ public enum AgentRequestError: Error, CustomStringConvertible {
 /// each reply frame to the request that waits for it.
 public final class AgentConnection: Sendable {
     public let clientID: String
+    public let zone: String
+    public let address: String
+    /// A request not finished in this time fails, so a hung agent cannot hold a client forever.
+    let requestTimeout: Duration
     private let outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
     private let state: Mutex<State>
 
@@ -29,23 +35,53 @@ public final class AgentConnection: Sendable {
         var isClosed = false
         var freeBytes: UInt64
         var capacityBytes: UInt64
+        var usedBytes: UInt64 = 0
         var chunkCount: UInt64 = 0
+        var lastHeard = ContinuousClock.now
     }
 
-    init(clientID: String, outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>, freeBytes: UInt64, capacityBytes: UInt64) {
-        self.clientID = clientID
+    /// What the latest heartbeat said.
+    public struct Stats: Sendable {
+        public var freeBytes: UInt64
+        public var capacityBytes: UInt64
+        public var usedBytes: UInt64
+        public var chunkCount: UInt64
+        public var secondsSinceHeard: Double
+    }
+
+    init(
+        hello: Hello, address: String, outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>, requestTimeout: Duration
+    ) {
+        self.clientID = hello.clientID
+        self.zone = hello.zone
+        self.address = address
         self.outbound = outbound
-        self.state = Mutex(State(freeBytes: freeBytes, capacityBytes: capacityBytes))
+        self.requestTimeout = requestTimeout
+        self.state = Mutex(State(freeBytes: hello.freeBytes, capacityBytes: hello.capacityBytes))
     }
 
     public var freeBytes: UInt64 { state.withLock { $0.freeBytes } }
     public var isClosed: Bool { state.withLock { $0.isClosed } }
 
+    public var stats: Stats {
+        state.withLock {
+            Stats(
+                freeBytes: $0.freeBytes, capacityBytes: $0.capacityBytes, usedBytes: $0.usedBytes,
+                chunkCount: $0.chunkCount, secondsSinceHeard: Self.seconds($0.lastHeard.duration(to: .now)))
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
     func update(from heartbeat: Heartbeat) {
         state.withLock {
             $0.freeBytes = heartbeat.freeBytes
             $0.capacityBytes = heartbeat.capacityBytes
+            $0.usedBytes = heartbeat.usedBytes
             $0.chunkCount = heartbeat.chunkCount
+            $0.lastHeard = .now
         }
     }
 
@@ -85,7 +121,13 @@ public final class AgentConnection: Sendable {
             return id
         }
         guard let requestID else { throw AgentRequestError.disconnected(agent: clientID) }
+        let clientID = clientID
+        let timer = Task { [requestTimeout] in
+            try await Task.sleep(for: requestTimeout)
+            continuation.finish(throwing: AgentRequestError.timedOut(agent: clientID))
+        }
         continuation.onTermination = { [weak self] _ in
+            timer.cancel()
             _ = self?.state.withLock { $0.pending.removeValue(forKey: requestID) }
         }
         do {

@@ -2,7 +2,8 @@ import ClusterProtocol
 import Logging
 import NIOCore
 
-/// The S3 layer's only door to the agents: store a chunk somewhere, read it back, drop it.
+/// The S3 layer's only door to the agents: store a chunk on R agents, read it from any live
+/// replica, drop it everywhere.
 public struct ChunkRouter: Sendable {
     let registry: AgentRegistry
     let logger: Logger
@@ -12,27 +13,27 @@ public struct ChunkRouter: Sendable {
         self.logger = logger
     }
 
-    /// Stores `bytes` as a new chunk on an agent chosen by free space; returns once it is durable there.
+    /// Stores `bytes` as a new chunk on R distinct agents; returns once every replica is durable.
+    /// If any replica fails, the others are dropped and the store fails: never under-replicated.
     public func store(_ bytes: ByteBuffer) async throws -> ChunkPlacement {
-        let agent = try registry.placeChunk(byteCount: bytes.readableBytes)
+        let agents = try registry.placeChunk(byteCount: bytes.readableBytes)
         let id = ChunkID.random()
-        try await agent.putChunk(id, bytes: bytes)
-        return ChunkPlacement(id: id, length: UInt32(bytes.readableBytes), agent: agent.clientID)
-    }
-
-    /// True when every agent holding one of `chunks` is connected.
-    public func canRead(_ chunks: [ChunkPlacement]) -> Bool {
-        chunks.allSatisfy { registry.connection(for: $0.agent) != nil }
-    }
-
-    /// Streams `length` bytes of `chunk` from `offset` (the whole chunk by default).
-    public func read(_ chunk: ChunkPlacement, offset: UInt32 = 0, length: UInt32 = .max) async throws
-        -> AsyncThrowingStream<ByteBuffer, any Error>
-    {
-        guard let agent = registry.connection(for: chunk.agent) else {
-            throw AgentRequestError.disconnected(agent: chunk.agent)
+        let placement = ChunkPlacement(id: id, length: UInt32(bytes.readableBytes), agents: agents.map(\.clientID))
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for agent in agents { group.addTask { try await agent.putChunk(id, bytes: bytes) } }
+                try await group.waitForAll()
+            }
+        } catch {
+            discard([placement])
+            throw error
         }
-        return try await agent.getChunk(chunk.id, offset: offset, length: length)
+        return placement
+    }
+
+    /// True when every chunk has a replica on a connected agent.
+    public func canRead(_ chunks: [ChunkPlacement]) -> Bool {
+        chunks.allSatisfy { !registry.readOrder($0.agents).isEmpty }
     }
 
     /// Bytes `[range.lowerBound, range.upperBound)` of an object made of `chunks`, asking each
@@ -42,20 +43,25 @@ public struct ChunkRouter: Sendable {
         ObjectBytes(router: self, chunks: chunks, range: range)
     }
 
-    /// Deletes chunks that no object references any more, in the background. Best effort: a chunk
-    /// whose agent is away stays behind as an orphan (reclaiming those is the reconcile pass's job).
+    /// Deletes chunks that no object references any more, on every replica, in the background.
+    /// Best effort: a replica whose agent is away stays behind as an orphan (reclaiming those is
+    /// the reconcile pass's job).
     public func discard(_ chunks: [ChunkPlacement]) {
         guard !chunks.isEmpty else { return }
         let (registry, logger) = (registry, logger)
         Task {
             for chunk in chunks {
-                do {
-                    guard let agent = registry.connection(for: chunk.agent) else {
-                        throw AgentRequestError.disconnected(agent: chunk.agent)
+                for agentID in chunk.agents {
+                    do {
+                        guard let agent = registry.connection(for: agentID) else {
+                            throw AgentRequestError.disconnected(agent: agentID)
+                        }
+                        try await agent.deleteChunk(chunk.id)
+                    } catch {
+                        logger.warning(
+                            "could not delete an unreferenced chunk replica",
+                            metadata: ["chunk": "\(chunk.id)", "agent": "\(agentID)", "error": "\(error)"])
                     }
-                    try await agent.deleteChunk(chunk.id)
-                } catch {
-                    logger.warning("could not delete an unreferenced chunk", metadata: ["chunk": "\(chunk.id)", "error": "\(error)"])
                 }
             }
         }
@@ -63,6 +69,8 @@ public struct ChunkRouter: Sendable {
 }
 
 /// The bytes of an object range, pulled chunk by chunk from the agents (see `ChunkRouter.bytes`).
+/// A replica that fails (error, timeout, corrupt record) is replaced by the next one, resuming
+/// at the first byte not yet delivered, within the same request.
 public struct ObjectBytes: AsyncSequence, Sendable {
     public typealias Element = ByteBuffer
     let router: ChunkRouter
@@ -74,11 +82,20 @@ public struct ObjectBytes: AsyncSequence, Sendable {
         let range: Range<Int64>
         var remaining: ArraySlice<ChunkPlacement>
         var chunkStart: Int64 = 0
-        var current: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator?
+        var current: ChunkRead?
+
+        /// One chunk's wanted bytes, and the replicas still untried for them.
+        struct ChunkRead {
+            var chunk: ChunkPlacement
+            var offset: UInt32
+            var length: UInt32
+            var replicas: ArraySlice<AgentConnection>
+            var stream: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator?
+        }
 
         public mutating func next() async throws -> ByteBuffer? {
             while true {
-                if let piece = try await current?.next() { return piece }
+                if current != nil, let piece = try await nextPiece() { return piece }
                 current = nil
                 guard let chunk = remaining.popFirst() else { return nil }
                 let chunkEnd = chunkStart + Int64(chunk.length)
@@ -86,8 +103,44 @@ public struct ObjectBytes: AsyncSequence, Sendable {
                 guard chunkEnd > range.lowerBound, chunkStart < range.upperBound else { continue }
                 let from = Swift.max(range.lowerBound, chunkStart) - chunkStart
                 let to = Swift.min(range.upperBound, chunkEnd) - chunkStart
-                current = try await router.read(chunk, offset: UInt32(from), length: UInt32(to - from)).makeAsyncIterator()
+                let replicas = router.registry.readOrder(chunk.agents)
+                guard !replicas.isEmpty else { throw AgentRequestError.disconnected(agent: chunk.agents.joined(separator: ",")) }
+                current = ChunkRead(
+                    chunk: chunk, offset: UInt32(from), length: UInt32(to - from), replicas: replicas[...], stream: nil)
             }
+        }
+
+        /// The next piece of the current chunk, failing over to another replica when one breaks.
+        private mutating func nextPiece() async throws -> ByteBuffer? {
+            while var read = current {
+                if read.length == 0 { return nil }
+                do {
+                    if read.stream == nil {
+                        guard let agent = read.replicas.popFirst() else {
+                            throw AgentRequestError.disconnected(agent: read.chunk.agents.joined(separator: ","))
+                        }
+                        current = read
+                        read.stream = try await agent.getChunk(read.chunk.id, offset: read.offset, length: read.length)
+                            .makeAsyncIterator()
+                    }
+                    guard let piece = try await read.stream!.next() else {
+                        current = read
+                        return nil
+                    }
+                    read.offset += UInt32(piece.readableBytes)
+                    read.length -= UInt32(piece.readableBytes)
+                    current = read
+                    return piece
+                } catch {
+                    guard !read.replicas.isEmpty else { throw error }
+                    router.logger.warning(
+                        "replica failed; reading another",
+                        metadata: ["chunk": "\(read.chunk.id)", "error": "\(error)"])
+                    read.stream = nil
+                    current = read
+                }
+            }
+            return nil
         }
     }
 

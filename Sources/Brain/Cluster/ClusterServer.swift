@@ -10,13 +10,18 @@ public struct ClusterServer: Sendable {
     let port: Int
     let cookie: String
     let registry: AgentRegistry
+    /// Membership lives in the WAL, so the brain knows its agents after a restart.
+    let metadata: MetadataStore
     let logger: Logger
+    /// A peer that has not finished the handshake in this time is dropped.
+    static let handshakeTimeout = Duration.seconds(10)
 
-    public init(host: String, port: Int, cookie: String, registry: AgentRegistry, logger: Logger) {
+    public init(host: String, port: Int, cookie: String, registry: AgentRegistry, metadata: MetadataStore, logger: Logger) {
         self.host = host
         self.port = port
         self.cookie = cookie
         self.registry = registry
+        self.metadata = metadata
         self.logger = logger
     }
 
@@ -41,34 +46,68 @@ public struct ClusterServer: Sendable {
     }
 
     private func handle(_ channel: ClusterAsyncChannel) async {
-        let peer = channel.channel.remoteAddress?.description ?? "unknown"
+        let peer = channel.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
         do {
             try await channel.executeThenClose { inbound, outbound in
                 var frames = inbound.makeAsyncIterator()
-                guard let agent = try await authenticate(frames: &frames, outbound: outbound, peer: peer) else { return }
-                let connection = AgentConnection(
-                    clientID: agent.clientID, outbound: outbound, freeBytes: agent.freeBytes,
-                    capacityBytes: agent.capacityBytes)
-                registry.register(connection)?.close()
-                logger.info("agent registered", metadata: ["agent": "\(agent.clientID)", "peer": "\(peer)"])
-                defer {
-                    registry.unregister(connection)
-                    connection.close()
-                    logger.warning("agent disconnected", metadata: ["agent": "\(agent.clientID)"])
+                let handshake = Task { [channel] in
+                    try await Task.sleep(for: Self.handshakeTimeout)
+                    channel.channel.close(promise: nil)
                 }
-                while let frame = try await frames.next() {
-                    switch frame.type {
-                    case .heartbeat: connection.update(from: try Heartbeat(frame))
-                    case .refused:
-                        let reason = try Refused(frame).reason
-                        logger.error("agent refused the brain", metadata: ["agent": "\(agent.clientID)", "reason": "\(reason)"])
-                        return
-                    default: connection.deliver(frame)
-                    }
+                let authenticated = try await authenticate(frames: &frames, outbound: outbound, peer: peer)
+                handshake.cancel()
+                guard let hello = authenticated else { return }
+                switch hello.role {
+                case .admin: try await serveAdmin(frames: &frames, outbound: outbound)
+                case .agent: try await serveAgent(hello, peer: peer, frames: &frames, outbound: outbound)
                 }
             }
         } catch {
             logger.info("cluster connection ended", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
+    }
+
+    private func serveAgent(
+        _ hello: Hello, peer: String, frames: inout NIOAsyncChannelInboundStream<ClusterFrame>.AsyncIterator,
+        outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
+    ) async throws {
+        let member = AgentMember(clientID: hello.clientID, zone: hello.zone)
+        if metadata.member(hello.clientID) != member { _ = try await metadata.commit(.registerAgent(member)) }
+        let connection = AgentConnection(
+            hello: hello, address: peer, outbound: outbound,
+            requestTimeout: .milliseconds(Int64(registry.timeouts.requestSeconds * 1000)))
+        registry.register(connection)?.close()
+        logger.info("agent registered", metadata: ["agent": "\(hello.clientID)", "peer": "\(peer)", "zone": "\(hello.zone)"])
+        defer {
+            registry.unregister(connection)
+            connection.close()
+            logger.warning("agent disconnected", metadata: ["agent": "\(hello.clientID)"])
+        }
+        while let frame = try await frames.next() {
+            switch frame.type {
+            case .heartbeat: connection.update(from: try Heartbeat(frame))
+            case .refused:
+                let reason = try Refused(frame).reason
+                logger.error("agent refused the brain", metadata: ["agent": "\(hello.clientID)", "reason": "\(reason)"])
+                return
+            default: connection.deliver(frame)
+            }
+        }
+    }
+
+    /// `sos admin`: answers status requests until the tool hangs up.
+    private func serveAdmin(
+        frames: inout NIOAsyncChannelInboundStream<ClusterFrame>.AsyncIterator,
+        outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
+    ) async throws {
+        while let frame = try await frames.next() {
+            guard frame.type == .statusRequest else {
+                try await outbound.write(
+                    ErrorReply(code: .badRequest, message: "unsupported admin request \(frame.type)").frame(requestID: frame.requestID))
+                continue
+            }
+            let json = try ClusterStatus.current(registry: registry, metadata: metadata).json()
+            try await outbound.write(ClusterFrame(type: .statusReply, requestID: frame.requestID, body: ByteBuffer(bytes: json)))
         }
     }
 

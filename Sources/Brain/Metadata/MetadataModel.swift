@@ -4,13 +4,25 @@ import ClusterProtocol
 public struct ChunkPlacement: Sendable, Equatable {
     public var id: ChunkID
     public var length: UInt32
-    /// Client id of the agent holding the chunk.
-    public var agent: String
+    /// Client ids of the agents holding a replica, distinct, in placement order.
+    public var agents: [String]
 
-    public init(id: ChunkID, length: UInt32, agent: String) {
+    public init(id: ChunkID, length: UInt32, agents: [String]) {
+        precondition(!agents.isEmpty, "a chunk lives somewhere")
         self.id = id
         self.length = length
-        self.agent = agent
+        self.agents = agents
+    }
+}
+
+/// An agent the cluster has seen; kept in the WAL so the brain knows its members after a restart.
+public struct AgentMember: Sendable, Equatable {
+    public var clientID: String
+    public var zone: String
+
+    public init(clientID: String, zone: String) {
+        self.clientID = clientID
+        self.zone = zone
     }
 }
 
@@ -160,6 +172,8 @@ public enum Mutation: Sendable, Equatable {
     /// were `partETags`; rejected if any of those parts changed since.
     case completeUpload(uploadID: String, partNumbers: [Int], partETags: [String], object: ObjectRecord)
     case abortUpload(uploadID: String)
+    /// An agent joined, or came back with another zone.
+    case registerAgent(AgentMember)
 }
 
 /// What applying a mutation did. Applying is deterministic, so a replay reaches the same outcomes.

@@ -3,6 +3,7 @@
 struct MetadataState: Sendable {
     private(set) var buckets: [String: BucketIndex] = [:]
     private(set) var uploads: [String: MultipartUpload] = [:]
+    private(set) var agents: [String: AgentMember] = [:]
 
     mutating func apply(_ mutation: Mutation) -> MutationOutcome {
         switch mutation {
@@ -35,8 +36,11 @@ struct MetadataState: Sendable {
         case .completeUpload(let uploadID, let partNumbers, let partETags, let object):
             guard let upload = uploads[uploadID] else { return .rejected(.noSuchUpload) }
             guard buckets[upload.bucket] != nil else { return .rejected(.noSuchBucket) }
-            guard partNumbers.count == partETags.count,
-                zip(partNumbers, partETags).allSatisfy({ upload.parts[$0]?.etag == $1 })
+            // The object must be made of exactly the parts as they are now: a part re-uploaded
+            // since (even with the same content and ETag) has new chunks, and the old ones are gone.
+            let current = partNumbers.compactMap { upload.parts[$0] }
+            guard current.count == partNumbers.count, partNumbers.count == partETags.count,
+                zip(current, partETags).allSatisfy({ $0.etag == $1 }), current.flatMap(\.chunks) == object.chunks
             else { return .rejected(.invalidPart) }
             uploads[uploadID] = nil
             let used = Set(partNumbers)
@@ -46,6 +50,9 @@ struct MetadataState: Sendable {
         case .abortUpload(let uploadID):
             guard let upload = uploads.removeValue(forKey: uploadID) else { return .rejected(.noSuchUpload) }
             return .applied(garbage: upload.parts.values.flatMap(\.chunks))
+        case .registerAgent(let member):
+            agents[member.clientID] = member
+            return .applied
         }
     }
 
@@ -54,6 +61,16 @@ struct MetadataState: Sendable {
     var bucketInfos: [BucketInfo] { buckets.values.map(\.info).sorted { $0.name < $1.name } }
 
     func upload(_ uploadID: String) -> MultipartUpload? { uploads[uploadID] }
+
+    /// Every chunk an object or an unfinished upload references.
+    func forEachChunk(_ body: (ChunkPlacement) -> Void) {
+        for bucket in buckets.values {
+            for object in bucket.objects.values { object.chunks.forEach(body) }
+        }
+        for upload in uploads.values {
+            for part in upload.parts.values { part.chunks.forEach(body) }
+        }
+    }
 
     /// A bucket's unfinished uploads, ordered by key (bytes), then initiation, then id.
     func uploads(in bucket: String) -> [MultipartUpload] {

@@ -4,9 +4,13 @@ import Synchronization
 
 public enum MetadataError: Error, CustomStringConvertible {
     case corruptLog(path: String, offset: Int64, reason: String)
+    /// The mutation does not fit in one WAL record (e.g. a manifest of millions of chunks).
+    case mutationTooLarge(bytes: Int)
 
     public var description: String {
         switch self {
+        case .mutationTooLarge(let bytes):
+            return "a metadata change of \(bytes) bytes exceeds the \(RecordFormat.payloadBytesMax)-byte record limit"
         case .corruptLog(let path, let offset, let reason):
             return "the metadata log \(path) is corrupt at offset \(offset) (\(reason)); refusing to start"
         }
@@ -55,7 +59,9 @@ public final class MetadataStore: Sendable {
 
     /// Makes `mutation` durable, applies it, and returns what applying it did.
     public func commit(_ mutation: Mutation) async throws -> MutationOutcome {
-        let record = Record(type: .walMutation, payload: MutationCodec.encode(mutation)).encoded()
+        let payload = MutationCodec.encode(mutation)
+        guard payload.count <= RecordFormat.payloadBytesMax else { throw MetadataError.mutationTooLarge(bytes: payload.count) }
+        let record = Record(type: .walMutation, payload: payload).encoded()
         let outcome = OutcomeSlot()
         _ = try await wal.append(record) { _ in
             outcome.set(self.state.withLock { $0.apply(mutation) })
@@ -78,6 +84,10 @@ public final class MetadataStore: Sendable {
     public func upload(_ uploadID: String) -> MultipartUpload? { read { $0.upload(uploadID) } }
 
     public func uploads(in bucket: String) -> [MultipartUpload] { read { $0.uploads(in: bucket) } }
+
+    public var agentMembers: [AgentMember] { read { Array($0.agents.values) } }
+
+    public func member(_ clientID: String) -> AgentMember? { read { $0.agents[clientID] } }
 }
 
 /// Carries the outcome from the WAL's durability callback back to the committing task.

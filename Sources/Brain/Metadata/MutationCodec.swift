@@ -13,6 +13,7 @@ public enum MutationCodec {
         case putPart = 6
         case completeUpload = 7
         case abortUpload = 8
+        case registerAgent = 9
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
@@ -63,6 +64,10 @@ public enum MutationCodec {
         case .abortUpload(let uploadID):
             out.writeInteger(Tag.abortUpload.rawValue)
             out.writeShortString(uploadID)
+        case .registerAgent(let member):
+            out.writeInteger(Tag.registerAgent.rawValue)
+            out.writeShortString(member.clientID)
+            out.writeShortString(member.zone)
         }
         return Array(out.readableBytesView)
     }
@@ -115,6 +120,8 @@ public enum MutationCodec {
             mutation = .completeUpload(uploadID: uploadID, partNumbers: numbers, partETags: etags, object: try input.readObject())
         case .abortUpload:
             mutation = .abortUpload(uploadID: try input.readShortString())
+        case .registerAgent:
+            mutation = .registerAgent(AgentMember(clientID: try input.readShortString(), zone: try input.readShortString()))
         }
         guard input.readableBytes == 0 else { throw ClusterProtocolError.malformed("trailing bytes after mutation") }
         return mutation
@@ -174,18 +181,21 @@ extension ByteBuffer {
         for chunk in chunks {
             writeChunkID(chunk.id)
             writeInteger(chunk.length)
-            writeShortString(chunk.agent)
+            writeInteger(UInt8(chunk.agents.count))
+            for agent in chunk.agents { writeShortString(agent) }
         }
     }
 
     mutating func readChunks() throws -> [ChunkPlacement] {
-        let count = try readCount(minimumBytesEach: 22)
+        let count = try readCount(minimumBytesEach: 23)
         var chunks: [ChunkPlacement] = []
         chunks.reserveCapacity(count)
         for _ in 0..<count {
             let id = try readChunkID()
             let length = try readUInt32("chunk length")
-            chunks.append(ChunkPlacement(id: id, length: length, agent: try readShortString()))
+            guard let replicas: UInt8 = readInteger(), replicas > 0 else { throw ClusterProtocolError.malformed("replica count") }
+            let agents = try (0..<replicas).map { _ in try readShortString() }
+            chunks.append(ChunkPlacement(id: id, length: length, agents: agents))
         }
         return chunks
     }

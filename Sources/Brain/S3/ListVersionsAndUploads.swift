@@ -63,6 +63,7 @@ extension BucketHandlers {
         let urlEncoded = s3.query["encoding-type"] == "url"
         let encode = { (text: String) in urlEncoded ? PercentEncoding.encode(text) : text }
 
+        let markerKind = ListMarker(v1Marker: keyMarker, prefix: prefix, delimiter: delimiter)
         var uploads: [MultipartUpload] = []
         var commonPrefixes: [String] = []
         var isTruncated = false
@@ -71,6 +72,7 @@ extension BucketHandlers {
             if !keyMarker.isEmpty && (key < marker || (key == marker && (uploadIDMarker.isEmpty || upload.uploadID <= uploadIDMarker))) {
                 continue
             }
+            if case .commonPrefix(let skipped) = markerKind, key.hasPrefix(skipped) { continue }
             if !delimiter.isEmpty, let common = BucketIndex.commonPrefix(of: upload.key, prefix: prefix, delimiter: delimiter) {
                 if commonPrefixes.last != common {
                     if uploads.count + commonPrefixes.count == maxUploads { isTruncated = true; break }
@@ -86,9 +88,14 @@ extension BucketHandlers {
         xml.element("Bucket", s3.bucket)
         xml.element("KeyMarker", encode(keyMarker))
         xml.element("UploadIdMarker", uploadIDMarker)
-        if isTruncated, let last = uploads.last {
-            xml.element("NextKeyMarker", encode(last.key))
-            xml.element("NextUploadIdMarker", last.uploadID)
+        if isTruncated {
+            // The page ends with whichever came last in key order: an upload or a common prefix.
+            if let prefix = commonPrefixes.last, uploads.last.map({ ObjectKey($0.key) < ObjectKey(prefix) }) ?? true {
+                xml.element("NextKeyMarker", encode(prefix))
+            } else if let last = uploads.last {
+                xml.element("NextKeyMarker", encode(last.key))
+                xml.element("NextUploadIdMarker", last.uploadID)
+            }
         }
         xml.element("Prefix", encode(prefix))
         if !delimiter.isEmpty { xml.element("Delimiter", encode(delimiter)) }

@@ -16,6 +16,9 @@ extension ObjectHandlers {
         try Self.validateKey(s3.key)
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
         try Self.checkCannedACL(request.headers)
+        if let type = request.headers[HTTPField.Name("x-amz-checksum-type")!], type.uppercased() != "COMPOSITE" {
+            throw S3Error.notImplemented("x-amz-checksum-type: \(type) for multipart uploads (only COMPOSITE)")
+        }
         var algorithm: ChecksumAlgorithm?
         if let name = request.headers[HTTPField.Name("x-amz-checksum-algorithm")!] {
             guard let parsed = ChecksumAlgorithm(name: name) else {
@@ -41,13 +44,18 @@ extension ObjectHandlers {
     func uploadPart(_ s3: S3Request, request: Request, uploadID: String) async throws -> Response {
         let partNumber = try Self.partNumber(s3)
         let upload = try self.upload(uploadID, s3)
+        let expectations = try BodyDigests.expectations(from: request.headers, defaultAlgorithm: upload.checksumAlgorithm)
+        if let declared = expectations.checksumAlgorithm, let expected = upload.checksumAlgorithm, declared != expected {
+            throw S3Error(
+                .badRequest, "InvalidRequest",
+                "Checksum Type mismatch occurred, expected checksum Type: \(expected.name.lowercased()), actual checksum Type: \(declared.name.lowercased())")
+        }
         let stored = try await storer.store(
-            request.body, framing: try BodyStorer.Framing(headers: request.headers),
-            expectations: try BodyDigests.expectations(from: request.headers, defaultAlgorithm: upload.checksumAlgorithm),
+            request.body, framing: try BodyStorer.Framing(headers: request.headers), expectations: expectations,
             sizeMax: Self.putBytesMax)
         let part = PartRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
-            checksum: stored.digests.checksum?.value, chunks: stored.placements)
+            checksum: upload.checksumAlgorithm == nil ? nil : stored.digests.checksum?.value, chunks: stored.placements)
         try await commit(
             .putPart(uploadID: uploadID, partNumber: partNumber, part: part), bucket: s3.bucket, uploadID: uploadID,
             newChunks: part.chunks)

@@ -56,7 +56,15 @@ struct ObjectHandlers: Sendable {
     /// If the commit itself fails, its record may still reach the disk and be replayed, so nothing
     /// is discarded: at worst chunks are orphans for the reconcile pass, never a manifest without data.
     func commit(_ mutation: Mutation, bucket: String, uploadID: String = "", newChunks: [ChunkPlacement] = []) async throws {
-        switch try await metadata.commit(mutation) {
+        let outcome: MutationOutcome
+        do {
+            outcome = try await metadata.commit(mutation)
+        } catch MetadataError.mutationTooLarge(let bytes) {
+            // Refused before anything was written: the new chunks are certainly unreferenced.
+            chunks.discard(newChunks)
+            throw Self.s3Error(for: MetadataError.mutationTooLarge(bytes: bytes))
+        }
+        switch outcome {
         case .applied(let garbage):
             chunks.discard(garbage)
         case .rejected(let rejection):
@@ -91,8 +99,11 @@ struct ObjectHandlers: Sendable {
     static func s3Error(for error: any Error) -> any Error {
         switch error {
         case is S3Error: return error
-        case is PlacementError: return S3Error.serviceUnavailable("No storage agent is connected; try again later.")
-        case AgentRequestError.disconnected: return S3Error.serviceUnavailable("A storage agent went away; try again.")
+        case MetadataError.mutationTooLarge:
+            return S3Error(.badRequest, "EntityTooLarge", "The object's manifest is too large; use a larger --chunk-size")
+        case let error as PlacementError: return S3Error.serviceUnavailable("Cannot store data now: \(error); try again later.")
+        case AgentRequestError.disconnected, AgentRequestError.timedOut:
+            return S3Error.serviceUnavailable("A storage agent went away or did not answer; try again.")
         case AgentRequestError.failed(_, let reply) where reply.code == .diskFull:
             return S3Error(.serviceUnavailable, "ServiceUnavailable", "Storage is full; free space and try again.")
         default: return error

@@ -27,13 +27,13 @@ enum ObjectHeaders {
             } else if !storedNames.contains(name) {
                 continue
             }
-            guard value.utf8.count <= ObjectHandlers.headerValueBytesMax else {
-                throw S3Error.invalidArgument("the value of \(name) is longer than \(ObjectHandlers.headerValueBytesMax) bytes")
-            }
             if let index = stored.firstIndex(where: { $0.name == name }) {
                 stored[index].value += "," + value
             } else {
                 stored.append(StoredHeader(name: name, value: value))
+            }
+            guard stored.last(where: { $0.name == name })!.value.utf8.count <= ObjectHandlers.headerValueBytesMax else {
+                throw S3Error.invalidArgument("the value of \(name) is longer than \(ObjectHandlers.headerValueBytesMax) bytes")
             }
         }
         guard userMetadataBytes <= userMetadataBytesMax else {

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Brain
+import ClusterProtocol
+import Foundation
+import NIOCore
+import NIOPosix
+
+struct AdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "admin",
+        abstract: "Ask a running brain about its cluster. Authenticates with the cluster cookie, like an agent.",
+        subcommands: [Status.self, Agents.self])
+
+    @OptionGroup var connection: Connection
+
+    struct Connection: ParsableArguments {
+        @Option(help: "The brain's cluster address.")
+        var brain = HostPort(host: "127.0.0.1", port: 9100)
+
+        @Option(help: "Cluster cookie (or set SOS_COOKIE).")
+        var cookie: String?
+
+        func fetchStatus() async throws -> (ClusterStatus, Data) {
+            let data = try await AdminClient(host: brain.host, port: brain.port, cookie: try CookieSource.resolve(cookie))
+                .status()
+            return (try JSONDecoder().decode(ClusterStatus.self, from: data), data)
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Agents, their states and space, and how many chunks lack replicas.")
+        @ParentCommand var admin: AdminCommand
+
+        @Flag(help: "Print JSON instead of a table.")
+        var json = false
+
+        func run() async throws {
+            let (status, json) = try await admin.connection.fetchStatus()
+            if self.json { return print(String(decoding: json, as: UTF8.self)) }
+            print("replication factor: \(status.replication)")
+            print("chunks: \(status.chunks)  under-replicated: \(status.underReplicatedChunks)  unavailable: \(status.unavailableChunks)")
+            print("repair: \(status.repair.pendingChunks) pending, \(status.repair.repairedChunks) repaired")
+            print("")
+            AgentTable.print(status.agents)
+        }
+    }
+
+    struct Agents: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every agent the cluster knows, one per line.")
+        @ParentCommand var admin: AdminCommand
+
+        @Flag(help: "Print JSON instead of a table.")
+        var json = false
+
+        func run() async throws {
+            let (status, _) = try await admin.connection.fetchStatus()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                return print(String(decoding: try encoder.encode(status.agents), as: UTF8.self))
+            }
+            AgentTable.print(status.agents)
+        }
+    }
+}
+
+enum AgentTable {
+    static func print(_ agents: [ClusterStatus.Agent]) {
+        let header = ["AGENT", "STATE", "ADDRESS", "ZONE", "CAPACITY", "USED", "FREE", "CHUNKS"]
+        let rows = agents.map {
+            [$0.id, $0.state.rawValue, $0.address, $0.zone, bytes($0.capacityBytes), bytes($0.usedBytes), bytes($0.freeBytes),
+             String($0.chunkCount)]
+        }
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
+        for row in [header] + rows {
+            Swift.print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+    }
+
+    static func bytes(_ value: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var amount = Double(value), unit = 0
+        while amount >= 1024 && unit < units.count - 1 {
+            amount /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(value) B" : String(format: "%.1f %@", amount, units[unit])
+    }
+}
+
+/// The admin side of the cluster protocol: the agent handshake with the admin role, then questions.
+struct AdminClient {
+    let host: String
+    let port: Int
+    let cookie: String
+
+    enum Failure: Error, CustomStringConvertible {
+        case refused(String)
+        case brainNotAuthenticated
+        case unexpected(String)
+
+        var description: String {
+            switch self {
+            case .refused(let reason): return "the brain refused this admin connection: \(reason)"
+            case .brainNotAuthenticated: return "the brain did not prove it knows the cluster cookie"
+            case .unexpected(let what): return "unexpected answer from the brain: \(what)"
+            }
+        }
+    }
+
+    func status() async throws -> Data {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try ClusterChannel.wrap(channel) }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            var frames = inbound.makeAsyncIterator()
+            guard let first = try await frames.next() else { throw Failure.unexpected("closed before the challenge") }
+            if first.type == .refused { throw Failure.refused(try Refused(first).reason) }
+            let challenge = try Challenge(first)
+            let nonce = ClusterAuth.makeNonce()
+            let clientID = "admin"
+            let proof = ClusterAuth.agentProof(cookie: cookie, brainNonce: challenge.brainNonce, agentNonce: nonce, clientID: clientID)
+            try await outbound.write(
+                Hello(clientID: clientID, agentNonce: nonce, proof: proof, capacityBytes: 0, freeBytes: 0, role: .admin).frame())
+            guard let answer = try await frames.next() else { throw Failure.unexpected("closed during the handshake") }
+            if answer.type == .refused { throw Failure.refused(try Refused(answer).reason) }
+            let expected = ClusterAuth.brainProof(cookie: cookie, brainNonce: challenge.brainNonce, agentNonce: nonce)
+            guard ClusterAuth.proofsMatch(try Welcome(answer).proof, expected) else { throw Failure.brainNotAuthenticated }
+            try await outbound.write(ClusterFrame(type: .statusRequest, requestID: 1))
+            guard let reply = try await frames.next(), reply.type == .statusReply else {
+                throw Failure.unexpected("no status reply")
+            }
+            return Data(reply.body.readableBytesView)
+        }
+    }
+}

@@ -1,0 +1,135 @@
+"""Replication and failure handling: a brain with R=2 and three agents (two zones) as real
+processes; agents are killed and stopped while clients keep reading and writing."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from harness import COOKIE, SOS_BIN, Cluster, wait_for
+
+MiB = 1024 * 1024
+
+
+def admin(cluster, *args):
+    result = subprocess.run(
+        [SOS_BIN, "admin", "--brain", f"127.0.0.1:{cluster.cluster_port}", "--cookie", COOKIE, *args],
+        capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def status(cluster):
+    return json.loads(admin(cluster, "status", "--json"))
+
+
+def agent_states(cluster):
+    return {a["id"]: a["state"] for a in status(cluster)["agents"]}
+
+
+@pytest.fixture
+def replicated(tmp_path):
+    c = Cluster(tmp_path, agents=3)
+    c.brain.args += ["--replication", "2", "--suspect-timeout", "3", "--down-timeout", "6", "--request-timeout", "5"]
+    for agent, zone in zip(c.agents, ["zone-a", "zone-a", "zone-b"]):
+        agent.args += ["--zone", zone]
+    c.start()
+    yield c
+    for agent in c.agents:
+        if agent.proc and agent.proc.poll() is None:
+            agent.proc.send_signal(signal.SIGCONT)
+    c.stop()
+
+
+def test_every_chunk_has_replicas_in_both_zones_and_survives_losing_an_agent(replicated):
+    s3 = replicated.boto3()
+    s3.create_bucket(Bucket="replicated")
+    objects = {f"obj-{i}": os.urandom(size) for i, size in enumerate([0, 1, 1000, 3 * MiB + 7, 6 * MiB])}
+    for key, data in objects.items():
+        s3.put_object(Bucket="replicated", Key=key, Body=data)
+    report = status(replicated)
+    assert report["replication"] == 2 and report["underReplicatedChunks"] == 0
+    by_id = {a["id"]: a for a in report["agents"]}
+    assert {a["state"] for a in by_id.values()} == {"up"}
+    wait_for(lambda: status(replicated)["agents"][2]["chunkCount"] == status(replicated)["chunks"],
+             what="zone-b agent to report every chunk")  # the only agent in zone-b holds a replica of each
+
+    for victim in replicated.agents:
+        victim.stop(signal.SIGKILL)
+        for key, data in objects.items():
+            assert s3.get_object(Bucket="replicated", Key=key)["Body"].read() == data, (victim.name, key)
+        s3.put_object(Bucket="replicated", Key=f"written-without-{victim.name}", Body=b"still writable")
+        assert status(replicated)["underReplicatedChunks"] > 0
+        victim.start()
+        wait_for(lambda: agent_states(replicated)[victim.name] == "up", what=f"{victim.name} back up")
+    # Every object, including those written while an agent was away, reads back with all agents up.
+    for victim in replicated.agents:
+        got = s3.get_object(Bucket="replicated", Key=f"written-without-{victim.name}")["Body"].read()
+        assert got == b"still writable"
+
+
+def test_writes_fail_clearly_when_fewer_than_r_agents_are_up(replicated):
+    s3 = replicated.boto3()
+    s3.create_bucket(Bucket="strict")
+    s3.put_object(Bucket="strict", Key="before", Body=b"ok")
+    replicated.agents[0].stop(signal.SIGKILL)
+    replicated.agents[1].stop(signal.SIGKILL)
+    wait_for(lambda: list(agent_states(replicated).values()).count("down") == 2, what="two agents down")
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket="strict", Key="after", Body=b"needs two replicas")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert "replicas" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket="strict", Key="after")
+    # The object written before still reads from its surviving replica (zone-b holds one of each).
+    assert s3.get_object(Bucket="strict", Key="before")["Body"].read() == b"ok"
+
+
+def test_a_hung_agent_becomes_suspect_and_reads_route_around_it(replicated):
+    s3 = replicated.boto3()
+    s3.create_bucket(Bucket="hung")
+    data = os.urandom(4 * MiB)
+    s3.put_object(Bucket="hung", Key="k", Body=data)
+    hung = replicated.agents[2]  # holds a replica of every chunk
+    hung.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: agent_states(replicated)["agent-3"] in ("suspect", "down"), timeout=10, what="suspect state")
+        started = time.monotonic()
+        assert s3.get_object(Bucket="hung", Key="k")["Body"].read() == data
+        assert time.monotonic() - started < 5, "reads must not wait for the hung agent"
+        wait_for(lambda: agent_states(replicated)["agent-3"] == "down", timeout=10, what="down state")
+    finally:
+        hung.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: agent_states(replicated)["agent-3"] == "up", what="agent-3 up again after SIGCONT")
+
+
+def test_membership_survives_a_brain_restart(replicated):
+    for agent in replicated.agents:
+        agent.stop()
+    replicated.brain.stop()
+    replicated.brain.start()
+    wait_for(lambda: _port_ready(replicated), what="brain back")
+    states = agent_states(replicated)
+    assert states == {"agent-1": "down", "agent-2": "down", "agent-3": "down"}
+    zones = {a["id"]: a["zone"] for a in status(replicated)["agents"]}
+    assert zones == {"agent-1": "zone-a", "agent-2": "zone-a", "agent-3": "zone-b"}
+    table = admin(replicated, "agents")
+    assert "agent-3" in table and "down" in table
+
+
+def _port_ready(cluster):
+    try:
+        admin(cluster, "status", "--json")
+        return True
+    except AssertionError:
+        return False
+
+
+def test_admin_with_a_wrong_cookie_is_refused(replicated):
+    result = subprocess.run(
+        [SOS_BIN, "admin", "--brain", f"127.0.0.1:{replicated.cluster_port}", "--cookie", "wrong", "status"],
+        capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "wrong cookie" in result.stderr
