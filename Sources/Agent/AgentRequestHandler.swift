@@ -93,6 +93,9 @@ struct AgentRequestHandler {
                     }
                 }
             }
+        case .listChunks:
+            let ids = store.allKeys().map { ChunkID(high: $0.high, low: $0.low) }
+            reply(contentsOf: ChunkIDList.frames(ids, requestID: requestID), in: &group)
         case .deleteChunk:
             let request = try DeleteChunk(frame)
             let (store, outbound) = (store, outbound)
@@ -111,6 +114,11 @@ struct AgentRequestHandler {
     private mutating func reject(_ requestID: UInt32, _ message: String, in group: inout ThrowingDiscardingTaskGroup<any Error>) {
         rejectedPuts.insert(requestID)
         reply(ErrorReply(code: .badRequest, message: message).frame(requestID: requestID), in: &group)
+    }
+
+    private func reply(contentsOf frames: [ClusterFrame], in group: inout ThrowingDiscardingTaskGroup<any Error>) {
+        let outbound = outbound
+        group.addTask { try await outbound.write(contentsOf: frames) }
     }
 
     private func reply(_ frame: ClusterFrame, in group: inout ThrowingDiscardingTaskGroup<any Error>) {

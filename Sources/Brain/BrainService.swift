@@ -16,6 +16,11 @@ public struct BrainConfiguration: Sendable {
     /// Replicas per chunk (R, 1...3).
     public var replication = 1
     public var agentTimeouts = AgentTimeouts()
+    public var repairIntervalSeconds = 10.0
+    public var repairChunksPerSecondMax = 50.0
+    public var reconcileIntervalSeconds = 60.0
+    /// How long a chunk replica must stay unreferenced before reconcile deletes it; longer than any upload.
+    public var orphanGraceSeconds = 3600.0
     /// Allowed chunk sizes: small enough for one agent record, large enough to keep manifests short.
     public static let chunkBytesRange = (64 << 10)...(64 << 20)
 
@@ -46,14 +51,21 @@ public struct BrainService: Sendable {
     /// Serves until cancelled (SIGINT/SIGTERM handling belongs to the caller).
     /// `onListening` receives the bound S3 and cluster ports once both accept connections.
     public func run(onListening: @escaping @Sendable (_ s3Port: Int, _ clusterPort: Int) -> Void = { _, _ in }) async throws {
+        let chunkRouter = ChunkRouter(registry: registry, logger: logger)
+        registry.setDraining(Set(metadata.agentMembers.filter(\.draining).map(\.clientID)))
+        let repair = RepairService(
+            registry: registry, metadata: metadata, chunks: chunkRouter, logger: logger,
+            intervalSeconds: configuration.repairIntervalSeconds, chunksPerSecondMax: configuration.repairChunksPerSecondMax)
+        let reconcile = ReconcileService(
+            registry: registry, metadata: metadata, logger: logger,
+            intervalSeconds: configuration.reconcileIntervalSeconds, graceSeconds: configuration.orphanGraceSeconds)
         let cluster = ClusterServer(
             host: configuration.clusterHost, port: configuration.clusterPort, cookie: configuration.cookie,
-            registry: registry, metadata: metadata, logger: logger)
+            registry: registry, metadata: metadata, repair: repair, logger: logger)
         let clusterChannel = try await cluster.bind()
         let clusterPort = clusterChannel.channel.localAddress?.port ?? configuration.clusterPort
         logger.info("cluster port listening", metadata: ["address": "\(configuration.clusterHost):\(clusterPort)"])
 
-        let chunkRouter = ChunkRouter(registry: registry, logger: logger)
         let router = S3Router(
             buckets: BucketHandlers(metadata: metadata, chunks: chunkRouter),
             objects: ObjectHandlers(
@@ -75,6 +87,8 @@ public struct BrainService: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await cluster.serve(clusterChannel) }
             group.addTask { try await app.run() }
+            group.addTask { await repair.run() }
+            group.addTask { await reconcile.run() }
             try await group.next()
             group.cancelAll()
         }

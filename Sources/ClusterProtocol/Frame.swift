@@ -46,6 +46,8 @@ public enum MessageType: UInt8, Sendable, Equatable {
     case putChunk = 10
     case getChunk = 11
     case deleteChunk = 12
+    /// Every chunk id the agent holds, for the reconcile pass; answered by `chunkData` frames of ids.
+    case listChunks = 13
     // Agent -> brain, unsolicited
     case heartbeat = 15
     // Replies, and chunk bytes in either direction
@@ -55,6 +57,8 @@ public enum MessageType: UInt8, Sendable, Equatable {
     // Admin <-> brain
     case statusRequest = 40
     case statusReply = 41
+    /// Admin -> brain: a command (`drain`, `remove`) and its argument; answered by `ok` or `error`.
+    case adminCommand = 42
 }
 
 public enum ClusterProtocolError: Error, Equatable, CustomStringConvertible {

@@ -332,3 +332,56 @@ public struct ErrorReply: Equatable, Sendable, Error, CustomStringConvertible {
         message = try body.readShortString()
     }
 }
+
+/// The body of `listChunks` replies: chunk ids back to back, 16 bytes each, big-endian.
+public enum ChunkIDList {
+    /// Ids per `chunkData` frame (512 KiB of ids; well under the frame limit).
+    public static let idsPerFrameMax = 32 * 1024
+
+    public static func frames(_ ids: [ChunkID], requestID: UInt32) -> [ClusterFrame] {
+        var frames: [ClusterFrame] = []
+        var start = 0
+        repeat {
+            let end = min(ids.count, start + idsPerFrameMax)
+            var body = ByteBuffer()
+            for id in ids[start..<end] { body.writeChunkID(id) }
+            frames.append(
+                ClusterFrame(type: .chunkData, flags: end == ids.count ? .endOfData : [], requestID: requestID, body: body))
+            start = end
+        } while start < ids.count
+        return frames
+    }
+
+    public static func decode(_ body: ByteBuffer) throws -> [ChunkID] {
+        guard body.readableBytes % 16 == 0 else { throw ClusterProtocolError.malformed("chunk id list") }
+        var body = body
+        var ids: [ChunkID] = []
+        while body.readableBytes > 0 { ids.append(try body.readChunkID()) }
+        return ids
+    }
+}
+
+/// Admin -> brain: an operator command, e.g. `drain agent-3`.
+public struct AdminCommandRequest: Equatable, Sendable {
+    public var command: String
+    public var argument: String
+
+    public init(command: String, argument: String) {
+        self.command = command
+        self.argument = argument
+    }
+
+    public func frame(requestID: UInt32) -> ClusterFrame {
+        var body = ByteBuffer()
+        body.writeShortString(command)
+        body.writeShortString(argument)
+        return ClusterFrame(type: .adminCommand, requestID: requestID, body: body)
+    }
+
+    public init(_ frame: ClusterFrame) throws {
+        guard frame.type == .adminCommand else { throw ClusterProtocolError.unexpectedMessage(frame.type) }
+        var body = frame.body
+        command = try body.readShortString()
+        argument = try body.readShortString()
+    }
+}

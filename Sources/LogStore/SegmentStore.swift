@@ -201,6 +201,9 @@ public final class SegmentStore: Sendable {
 
     public func contains(key: StoreKey) -> Bool { state.withLock { $0.index[key] != nil } }
 
+    /// Every live key, in no particular order.
+    public func allKeys() -> [StoreKey] { state.withLock { Array($0.index.keys) } }
+
     public var recordCount: Int { state.withLock { $0.index.count } }
 
     /// Bytes of live records (header included).

@@ -9,7 +9,7 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Ask a running brain about its cluster. Authenticates with the cluster cookie, like an agent.",
-        subcommands: [Status.self, Agents.self])
+        subcommands: [Status.self, Agents.self, Drain.self, Remove.self])
 
     @OptionGroup var connection: Connection
 
@@ -20,10 +20,38 @@ struct AdminCommand: AsyncParsableCommand {
         @Option(help: "Cluster cookie (or set SOS_COOKIE).")
         var cookie: String?
 
+        var client: AdminClient {
+            get throws { AdminClient(host: brain.host, port: brain.port, cookie: try CookieSource.resolve(cookie)) }
+        }
+
         func fetchStatus() async throws -> (ClusterStatus, Data) {
-            let data = try await AdminClient(host: brain.host, port: brain.port, cookie: try CookieSource.resolve(cookie))
-                .status()
+            let data = try await client.status()
             return (try JSONDecoder().decode(ClusterStatus.self, from: data), data)
+        }
+    }
+
+    struct Drain: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move every chunk off an agent: it gets no new chunks and repair copies its chunks elsewhere.",
+            discussion: "Watch `sos admin status`: the agent's referencedChunks reaches 0 when it is empty; then `remove` it.")
+        @ParentCommand var admin: AdminCommand
+        @Argument(help: "The agent's client id.") var agent: String
+
+        func run() async throws {
+            try await admin.connection.client.command("drain", agent)
+            print("draining \(agent)")
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Forget an agent that holds no referenced chunks (drain it first).")
+        @ParentCommand var admin: AdminCommand
+        @Argument(help: "The agent's client id.") var agent: String
+
+        func run() async throws {
+            try await admin.connection.client.command("remove", agent)
+            print("removed \(agent)")
         }
     }
 
@@ -67,10 +95,10 @@ struct AdminCommand: AsyncParsableCommand {
 
 enum AgentTable {
     static func print(_ agents: [ClusterStatus.Agent]) {
-        let header = ["AGENT", "STATE", "ADDRESS", "ZONE", "CAPACITY", "USED", "FREE", "CHUNKS"]
+        let header = ["AGENT", "STATE", "ADDRESS", "ZONE", "CAPACITY", "USED", "FREE", "CHUNKS", "REFERENCED"]
         let rows = agents.map {
-            [$0.id, $0.state.rawValue, $0.address, $0.zone, bytes($0.capacityBytes), bytes($0.usedBytes), bytes($0.freeBytes),
-             String($0.chunkCount)]
+            [$0.id, $0.state.rawValue + ($0.draining ? " (draining)" : ""), $0.address, $0.zone, bytes($0.capacityBytes),
+             bytes($0.usedBytes), bytes($0.freeBytes), String($0.chunkCount), String($0.referencedChunks)]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
         for row in [header] + rows {
@@ -110,6 +138,29 @@ struct AdminClient {
     }
 
     func status() async throws -> Data {
+        try await session { frames, outbound in
+            try await outbound.write(ClusterFrame(type: .statusRequest, requestID: 1))
+            guard let reply = try await frames.next(), reply.type == .statusReply else {
+                throw Failure.unexpected("no status reply")
+            }
+            return Data(reply.body.readableBytesView)
+        }
+    }
+
+    func command(_ command: String, _ argument: String) async throws {
+        try await session { frames, outbound in
+            try await outbound.write(AdminCommandRequest(command: command, argument: argument).frame(requestID: 1))
+            guard let reply = try await frames.next() else { throw Failure.unexpected("no reply") }
+            if reply.type == .error { throw Failure.refused(try ErrorReply(reply).message) }
+            guard reply.type == .ok else { throw Failure.unexpected("\(reply.type)") }
+        }
+    }
+
+    /// Connects, authenticates with the admin role, and runs `body` on the open connection.
+    private func session<T: Sendable>(
+        _ body: (inout NIOAsyncChannelInboundStream<ClusterFrame>.AsyncIterator, NIOAsyncChannelOutboundWriter<ClusterFrame>)
+            async throws -> T
+    ) async throws -> T {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture { try ClusterChannel.wrap(channel) }
@@ -128,11 +179,7 @@ struct AdminClient {
             if answer.type == .refused { throw Failure.refused(try Refused(answer).reason) }
             let expected = ClusterAuth.brainProof(cookie: cookie, brainNonce: challenge.brainNonce, agentNonce: nonce)
             guard ClusterAuth.proofsMatch(try Welcome(answer).proof, expected) else { throw Failure.brainNotAuthenticated }
-            try await outbound.write(ClusterFrame(type: .statusRequest, requestID: 1))
-            guard let reply = try await frames.next(), reply.type == .statusReply else {
-                throw Failure.unexpected("no status reply")
-            }
-            return Data(reply.body.readableBytesView)
+            return try await body(&frames, outbound)
         }
     }
 }

@@ -28,12 +28,15 @@ struct BrainCommand: AsyncParsableCommand {
 
     @OptionGroup var agentTimeouts: AgentTimeoutOptions
 
+    @OptionGroup var maintenance: MaintenanceOptions
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
         try SizeValidation.chunkSize(chunkSize)
         guard (1...3).contains(replication) else { throw ValidationError("--replication must be 1, 2 or 3") }
         try agentTimeouts.validate()
+        try maintenance.validate()
     }
 
     func run() async throws {
@@ -44,6 +47,7 @@ struct BrainCommand: AsyncParsableCommand {
         configuration.virtualHostDomain = domain
         configuration.replication = replication
         configuration.agentTimeouts = agentTimeouts.timeouts
+        maintenance.apply(to: &configuration)
         let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
         try await runUntilTerminated { try await brain.run() }
     }

@@ -129,3 +129,30 @@ struct AgentTimeoutOptions: ParsableArguments {
         AgentTimeouts(suspectAfterSeconds: suspectTimeout, downAfterSeconds: downTimeout, requestSeconds: requestTimeout)
     }
 }
+
+struct MaintenanceOptions: ParsableArguments {
+    @Option(help: "Seconds between repair passes, which re-replicate chunks that lack healthy replicas.")
+    var repairInterval: Double = 10
+
+    @Option(help: "Most chunks repair copies per second.")
+    var repairRate: Double = 50
+
+    @Option(help: "Seconds between reconcile passes, which delete chunk replicas nothing references.")
+    var reconcileInterval: Double = 60
+
+    @Option(help: "Seconds a replica must stay unreferenced before reconcile deletes it; keep it above the longest upload.")
+    var orphanGrace: Double = 3600
+
+    func validate() throws {
+        guard repairInterval > 0, repairRate > 0, reconcileInterval > 0, orphanGrace >= 0 else {
+            throw ValidationError("repair and reconcile settings must be positive")
+        }
+    }
+
+    func apply(to configuration: inout BrainConfiguration) {
+        configuration.repairIntervalSeconds = repairInterval
+        configuration.repairChunksPerSecondMax = repairRate
+        configuration.reconcileIntervalSeconds = reconcileInterval
+        configuration.orphanGraceSeconds = orphanGrace
+    }
+}

@@ -133,3 +133,93 @@ def test_admin_with_a_wrong_cookie_is_refused(replicated):
         [SOS_BIN, "admin", "--brain", f"127.0.0.1:{replicated.cluster_port}", "--cookie", "wrong", "status"],
         capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "wrong cookie" in result.stderr
+
+
+@pytest.fixture
+def self_healing(tmp_path):
+    c = Cluster(tmp_path, agents=3)
+    c.brain.args += ["--replication", "2", "--suspect-timeout", "3", "--down-timeout", "4", "--request-timeout", "5",
+                     "--repair-interval", "1", "--reconcile-interval", "1", "--orphan-grace", "2"]
+    c.start()
+    yield c
+    c.stop()
+
+
+def test_repair_restores_r_replicas_and_a_returning_agent_is_reconciled(self_healing):
+    c = self_healing
+    s3 = c.boto3()
+    s3.create_bucket(Bucket="healing")
+    objects = {f"k{i}": os.urandom(1 * MiB + i) for i in range(6)}
+    for key, data in objects.items():
+        s3.put_object(Bucket="healing", Key=key, Body=data)
+    lost = c.agents[0]
+    lost.stop(signal.SIGKILL)
+    wait_for(lambda: agent_states(c)["agent-1"] == "down", what="agent-1 down")
+    s3.delete_object(Bucket="healing", Key="k0")  # deleted while agent-1 cannot hear of it
+    del objects["k0"]
+    wait_for(lambda: status(c)["underReplicatedChunks"] == 0, timeout=60, what="repair to finish")
+    report = status(c)
+    assert report["repair"]["repairedChunks"] > 0
+    assert {a["id"]: a["referencedChunks"] for a in report["agents"]}["agent-1"] == 0
+    # With the repaired replicas on agents 2 and 3, losing agent 2 as well loses nothing.
+    c.agents[1].stop(signal.SIGKILL)
+    for key, data in objects.items():
+        assert s3.get_object(Bucket="healing", Key=key)["Body"].read() == data
+    c.agents[1].start()
+    # agent-1 comes back holding stale replicas, including k0's: reconcile deletes them all.
+    lost.start()
+    wait_for(lambda: agent_states(c)["agent-1"] == "up", what="agent-1 back")
+    wait_for(lambda: {a["id"]: a for a in status(c)["agents"]}["agent-1"]["chunkCount"] == 0, timeout=60,
+             what="reconcile to delete agent-1's unreferenced replicas")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket="healing", Key="k0")
+    for key, data in objects.items():
+        assert s3.get_object(Bucket="healing", Key=key)["Body"].read() == data
+
+
+def test_orphans_of_an_interrupted_upload_are_reclaimed(self_healing):
+    c = self_healing
+    s3 = c.boto3()
+    s3.create_bucket(Bucket="orphans")
+    import socket
+    with socket.create_connection(("127.0.0.1", c.s3_port)) as sock:
+        sock.sendall(f"PUT /orphans/partial HTTP/1.1\r\nHost: x\r\nContent-Length: {8 * MiB}\r\n\r\n".encode())
+        sock.sendall(os.urandom(5 * MiB))  # several chunks reach the agents, then the client vanishes
+        time.sleep(0.5)
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket="orphans", Key="partial")
+
+    def stored_vs_referenced():
+        agents = status(c)["agents"]
+        return sum(a["chunkCount"] for a in agents), sum(a["referencedChunks"] for a in agents)
+
+    wait_for(lambda: stored_vs_referenced()[0] == stored_vs_referenced()[1], timeout=60,
+             what="reconcile to reclaim the interrupted upload's chunks")
+
+
+def test_drain_moves_every_chunk_then_the_agent_can_be_removed(tmp_path):
+    c = Cluster(tmp_path, agents=2)
+    c.brain.args += ["--repair-interval", "1"]
+    c.start()
+    try:
+        s3 = c.boto3()
+        s3.create_bucket(Bucket="draining")
+        objects = {f"k{i}": os.urandom(512 * 1024 + i) for i in range(8)}
+        for key, data in objects.items():
+            s3.put_object(Bucket="draining", Key=key, Body=data)
+        refused = subprocess.run(
+            [SOS_BIN, "admin", "--brain", f"127.0.0.1:{c.cluster_port}", "--cookie", COOKIE, "remove", "agent-1"],
+            capture_output=True, text=True, timeout=30)
+        assert refused.returncode != 0 and "drain it" in refused.stderr
+        admin(c, "drain", "agent-1")
+        wait_for(lambda: {a["id"]: a["referencedChunks"] for a in status(c)["agents"]}["agent-1"] == 0, timeout=60,
+                 what="drain to empty agent-1")
+        assert {a["id"]: a["draining"] for a in status(c)["agents"]}["agent-1"] is True
+        s3.put_object(Bucket="draining", Key="after-drain", Body=b"goes to agent-2 only")
+        admin(c, "remove", "agent-1")
+        assert [a["id"] for a in status(c)["agents"]] == ["agent-2"]
+        c.agents[0].stop()
+        for key, data in objects.items():
+            assert s3.get_object(Bucket="draining", Key=key)["Body"].read() == data
+    finally:
+        c.stop()

@@ -160,6 +160,22 @@ public final class AgentConnection: Sendable {
         try await expectOK(stream)
     }
 
+    /// Every chunk id the agent holds.
+    public func listChunks() async throws -> [ChunkID] {
+        let frames = try await send { [ClusterFrame(type: .listChunks, requestID: $0)] }
+        var ids: [ChunkID] = []
+        for try await frame in frames {
+            switch frame.type {
+            case .chunkData:
+                ids += try ChunkIDList.decode(frame.body)
+                if frame.flags.contains(.endOfData) { return ids }
+            case .error: throw AgentRequestError.failed(agent: clientID, reply: try ErrorReply(frame))
+            default: throw AgentRequestError.unexpectedReply(agent: clientID, frame.type)
+            }
+        }
+        throw AgentRequestError.disconnected(agent: clientID)
+    }
+
     public func deleteChunk(_ id: ChunkID) async throws {
         let stream = try await send { [DeleteChunk(chunkID: id).frame(requestID: $0)] }
         try await expectOK(stream)

@@ -38,6 +38,15 @@ public struct AgentTimeouts: Sendable {
 /// The agents connected right now, their states, and where new chunks go.
 public final class AgentRegistry: Sendable {
     private let agents = Mutex<[String: AgentConnection]>([:])
+    /// Agents being drained: no new chunks; their replicas do not count as healthy.
+    private let draining = Mutex<Set<String>>([])
+    /// Replicas that failed a read (error, timeout, corrupt record); repair replaces them.
+    private let badReplicas = Mutex<Set<BadReplica>>([])
+
+    struct BadReplica: Hashable {
+        var chunk: ChunkID
+        var agent: String
+    }
     public let timeouts: AgentTimeouts
     /// Replicas per chunk (R).
     public let replication: Int
@@ -82,23 +91,46 @@ public final class AgentRegistry: Sendable {
         return candidates.filter { $0.1 == .up }.map(\.0) + candidates.filter { $0.1 == .suspect }.map(\.0)
     }
 
+    func setDraining(_ ids: Set<String>) { draining.withLock { $0 = ids } }
+
+    func isDraining(_ clientID: String) -> Bool { draining.withLock { $0.contains(clientID) } }
+
+    func reportBadReplica(chunk: ChunkID, agent: String) { _ = badReplicas.withLock { $0.insert(BadReplica(chunk: chunk, agent: agent)) } }
+
+    func clearBadReplicas(chunk: ChunkID) { badReplicas.withLock { $0 = $0.filter { $0.chunk != chunk } } }
+
+    /// Whether the replica of `chunk` on `agent` counts toward R: up, not draining, not known bad.
+    func isHealthyReplica(chunk: ChunkID, agent: String) -> Bool {
+        state(of: agent) == .up && !isDraining(agent)
+            && !badReplicas.withLock { $0.contains(BadReplica(chunk: chunk, agent: agent)) }
+    }
+
     /// Picks `replication` distinct up agents for a new chunk: random, weighted by free space, so
     /// emptier agents fill faster; each further replica prefers a zone not used yet.
     public func placeChunk(byteCount: Int) throws -> [AgentConnection] {
-        var candidates = agents.withLock { Array($0.values) }.filter { state(of: $0) == .up }
-        guard candidates.count >= replication else {
-            throw PlacementError.notEnoughAgents(up: candidates.count, required: replication)
-        }
-        var chosen: [AgentConnection] = []
-        while chosen.count < replication {
-            let usedZones = Set(chosen.map(\.zone))
-            let freshZone = candidates.filter { $0.zone.isEmpty || !usedZones.contains($0.zone) }
-            let pool = freshZone.isEmpty ? candidates : freshZone
-            let pick = Self.weightedPick(pool)
-            chosen.append(pick)
-            candidates.removeAll { $0 === pick }
+        let chosen = pickAgents(count: replication, excluding: [], zonesInUse: [])
+        guard chosen.count == replication else {
+            throw PlacementError.notEnoughAgents(up: chosen.count, required: replication)
         }
         for agent in chosen { agent.reserve(byteCount) }
+        return chosen
+    }
+
+    /// Up to `count` distinct up, non-draining agents not in `excluding`, each preferring a zone
+    /// not in `zonesInUse` nor already picked.
+    func pickAgents(count: Int, excluding: Set<String>, zonesInUse: Set<String>) -> [AgentConnection] {
+        var candidates = agents.withLock { Array($0.values) }.filter {
+            state(of: $0) == .up && !isDraining($0.clientID) && !excluding.contains($0.clientID)
+        }
+        var chosen: [AgentConnection] = []
+        var usedZones = zonesInUse
+        while chosen.count < count, !candidates.isEmpty {
+            let freshZone = candidates.filter { $0.zone.isEmpty || !usedZones.contains($0.zone) }
+            let pick = Self.weightedPick(freshZone.isEmpty ? candidates : freshZone)
+            chosen.append(pick)
+            usedZones.insert(pick.zone)
+            candidates.removeAll { $0 === pick }
+        }
         return chosen
     }
 

@@ -110,6 +110,15 @@ public struct ObjectBytes: AsyncSequence, Sendable {
             }
         }
 
+        /// The agent whose replica failed, when the error says which (a corrupt record or a timeout
+        /// marks the replica for repair; a disconnect marks nothing: the agent's state covers it).
+        static func failedAgent(_ error: any Error) -> String? {
+            switch error {
+            case AgentRequestError.failed(let agent, _), AgentRequestError.timedOut(let agent): return agent
+            default: return nil
+            }
+        }
+
         /// The next piece of the current chunk, failing over to another replica when one breaks.
         private mutating func nextPiece() async throws -> ByteBuffer? {
             while var read = current {
@@ -132,6 +141,9 @@ public struct ObjectBytes: AsyncSequence, Sendable {
                     current = read
                     return piece
                 } catch {
+                    if let agent = Self.failedAgent(error) {
+                        router.registry.reportBadReplica(chunk: read.chunk.id, agent: agent)
+                    }
                     guard !read.replicas.isEmpty else { throw error }
                     router.logger.warning(
                         "replica failed; reading another",

@@ -12,16 +12,21 @@ public struct ClusterServer: Sendable {
     let registry: AgentRegistry
     /// Membership lives in the WAL, so the brain knows its agents after a restart.
     let metadata: MetadataStore
+    let repair: RepairService
     let logger: Logger
     /// A peer that has not finished the handshake in this time is dropped.
     static let handshakeTimeout = Duration.seconds(10)
 
-    public init(host: String, port: Int, cookie: String, registry: AgentRegistry, metadata: MetadataStore, logger: Logger) {
+    public init(
+        host: String, port: Int, cookie: String, registry: AgentRegistry, metadata: MetadataStore, repair: RepairService,
+        logger: Logger
+    ) {
         self.host = host
         self.port = port
         self.cookie = cookie
         self.registry = registry
         self.metadata = metadata
+        self.repair = repair
         self.logger = logger
     }
 
@@ -101,13 +106,49 @@ public struct ClusterServer: Sendable {
         outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
     ) async throws {
         while let frame = try await frames.next() {
-            guard frame.type == .statusRequest else {
+            switch frame.type {
+            case .statusRequest:
+                let json = try ClusterStatus.current(registry: registry, metadata: metadata, repair: repair.progress).json()
+                try await outbound.write(ClusterFrame(type: .statusReply, requestID: frame.requestID, body: ByteBuffer(bytes: json)))
+            case .adminCommand:
+                do {
+                    try await perform(try AdminCommandRequest(frame))
+                    try await outbound.write(ClusterFrame(type: .ok, requestID: frame.requestID))
+                } catch let reply as ErrorReply {
+                    try await outbound.write(reply.frame(requestID: frame.requestID))
+                }
+            default:
                 try await outbound.write(
                     ErrorReply(code: .badRequest, message: "unsupported admin request \(frame.type)").frame(requestID: frame.requestID))
-                continue
             }
-            let json = try ClusterStatus.current(registry: registry, metadata: metadata).json()
-            try await outbound.write(ClusterFrame(type: .statusReply, requestID: frame.requestID, body: ByteBuffer(bytes: json)))
+        }
+    }
+
+    /// `drain AGENT`: no new chunks go there and repair moves its chunks away.
+    /// `remove AGENT`: forgets an agent that no chunk references any more.
+    private func perform(_ request: AdminCommandRequest) async throws {
+        let clientID = request.argument
+        guard metadata.member(clientID) != nil else {
+            throw ErrorReply(code: .notFound, message: "no agent named \(clientID) in this cluster")
+        }
+        switch request.command {
+        case "drain":
+            _ = try await metadata.commit(.setAgentDraining(clientID: clientID, draining: true))
+            registry.setDraining(Set(metadata.agentMembers.filter(\.draining).map(\.clientID)))
+            logger.notice("draining agent", metadata: ["agent": "\(clientID)"])
+        case "remove":
+            var referenced = 0
+            metadata.read { $0.forEachChunk { chunk in if chunk.agents.contains(clientID) { referenced += 1 } } }
+            guard referenced == 0 else {
+                throw ErrorReply(
+                    code: .badRequest,
+                    message: "agent \(clientID) still holds \(referenced) chunk(s); drain it and wait for repair first")
+            }
+            _ = try await metadata.commit(.removeAgent(clientID: clientID))
+            registry.connection(for: clientID)?.close()
+            logger.notice("removed agent", metadata: ["agent": "\(clientID)"])
+        default:
+            throw ErrorReply(code: .badRequest, message: "unknown admin command \(request.command)")
         }
     }
 

@@ -12,13 +12,16 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
         public var freeBytes: UInt64
         public var chunkCount: UInt64
         public var secondsSinceHeartbeat: Double?
+        public var draining: Bool
+        /// Chunks whose replica list names this agent (what a drain waits to reach zero).
+        public var referencedChunks: Int
     }
 
     public struct Repair: Codable, Sendable, Equatable {
-        /// Chunk replicas waiting to be re-created; repair is not automatic yet, so this equals
-        /// the under-replicated count until an agent comes back.
+        /// Under-replicated chunks not repaired yet.
         public var pendingChunks: Int
         public var repairedChunks: Int
+        public var failedAttempts: Int
     }
 
     public var replication: Int
@@ -29,7 +32,18 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
     public var repair: Repair
 
     /// Builds the status from the registry (live connections) and the metadata (members, chunks).
-    static func current(registry: AgentRegistry, metadata: MetadataStore) -> ClusterStatus {
+    static func current(registry: AgentRegistry, metadata: MetadataStore, repair: RepairService.Counters) -> ClusterStatus {
+        var referenced: [String: Int] = [:]
+        var chunks = 0, under = 0, unavailable = 0
+        metadata.read { state in
+            state.forEachChunk { chunk in
+                chunks += 1
+                for agent in chunk.agents { referenced[agent, default: 0] += 1 }
+                let healthy = chunk.agents.filter { registry.isHealthyReplica(chunk: chunk.id, agent: $0) }.count
+                if healthy < registry.replication { under += 1 }
+                if !chunk.agents.contains(where: { registry.state(of: $0) != .down }) { unavailable += 1 }
+            }
+        }
         var agents: [Agent] = []
         for member in metadata.agentMembers.sorted(by: { $0.clientID < $1.clientID }) {
             let connection = registry.connection(for: member.clientID)
@@ -39,21 +53,13 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
                     id: member.clientID, state: registry.state(of: member.clientID), address: connection?.address ?? "",
                     zone: member.zone, capacityBytes: stats?.capacityBytes ?? 0, usedBytes: stats?.usedBytes ?? 0,
                     freeBytes: stats?.freeBytes ?? 0, chunkCount: stats?.chunkCount ?? 0,
-                    secondsSinceHeartbeat: stats.map { ($0.secondsSinceHeard * 10).rounded() / 10 }))
-        }
-        let upAgents = Set(agents.filter { $0.state == .up }.map(\.id))
-        var chunks = 0, under = 0, unavailable = 0
-        metadata.read { state in
-            state.forEachChunk { chunk in
-                chunks += 1
-                let healthy = chunk.agents.filter(upAgents.contains).count
-                if healthy < registry.replication { under += 1 }
-                if healthy == 0 { unavailable += 1 }
-            }
+                    secondsSinceHeartbeat: stats.map { ($0.secondsSinceHeard * 10).rounded() / 10 },
+                    draining: member.draining, referencedChunks: referenced[member.clientID] ?? 0))
         }
         return ClusterStatus(
             replication: registry.replication, agents: agents, chunks: chunks, underReplicatedChunks: under,
-            unavailableChunks: unavailable, repair: Repair(pendingChunks: under, repairedChunks: 0))
+            unavailableChunks: unavailable,
+            repair: Repair(pendingChunks: under, repairedChunks: repair.repairedChunks, failedAttempts: repair.failedAttempts))
     }
 
     public func json() throws -> Data {

@@ -18,6 +18,10 @@ struct BucketIndex: Sendable {
         return previous
     }
 
+    mutating func replaceChunk(of key: ObjectKey, at index: Int, with chunk: ChunkPlacement) {
+        objects[key]!.chunks[index] = chunk
+    }
+
     mutating func remove(_ key: ObjectKey) -> ObjectRecord? {
         guard let previous = objects.removeValue(forKey: key) else { return nil }
         sortedKeys.remove(at: firstIndex(notBefore: key))

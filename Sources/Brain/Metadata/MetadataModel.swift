@@ -19,11 +19,20 @@ public struct ChunkPlacement: Sendable, Equatable {
 public struct AgentMember: Sendable, Equatable {
     public var clientID: String
     public var zone: String
+    /// Being emptied (`sos admin drain`): gets no new chunks; repair moves its chunks elsewhere.
+    public var draining: Bool
 
-    public init(clientID: String, zone: String) {
+    public init(clientID: String, zone: String, draining: Bool = false) {
         self.clientID = clientID
         self.zone = zone
+        self.draining = draining
     }
+}
+
+/// Where a chunk is referenced from: the i-th chunk of an object, or of an upload's part.
+public enum ChunkLocation: Sendable, Equatable, Hashable {
+    case object(bucket: String, key: String, index: Int)
+    case part(uploadID: String, partNumber: Int, index: Int)
 }
 
 /// A header stored with an object and returned on GET/HEAD (Content-Type, x-amz-meta-*, ...).
@@ -174,6 +183,10 @@ public enum Mutation: Sendable, Equatable {
     case abortUpload(uploadID: String)
     /// An agent joined, or came back with another zone.
     case registerAgent(AgentMember)
+    /// Repair moved a chunk: its replicas are now `agents`, if it is still the chunk at `location`.
+    case setChunkReplicas(location: ChunkLocation, chunkID: ChunkID, agents: [String])
+    case setAgentDraining(clientID: String, draining: Bool)
+    case removeAgent(clientID: String)
 }
 
 /// What applying a mutation did. Applying is deterministic, so a replay reaches the same outcomes.
@@ -191,6 +204,9 @@ public enum MutationRejection: Sendable, Equatable {
     case bucketNotEmpty
     case noSuchUpload
     case invalidPart
+    /// The chunk repair worked on was replaced or deleted meanwhile.
+    case staleChunk
+    case noSuchAgent
 }
 
 extension String {

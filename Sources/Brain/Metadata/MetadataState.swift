@@ -51,8 +51,41 @@ struct MetadataState: Sendable {
             guard let upload = uploads.removeValue(forKey: uploadID) else { return .rejected(.noSuchUpload) }
             return .applied(garbage: upload.parts.values.flatMap(\.chunks))
         case .registerAgent(let member):
-            agents[member.clientID] = member
+            agents[member.clientID] = AgentMember(
+                clientID: member.clientID, zone: member.zone, draining: agents[member.clientID]?.draining ?? false)
             return .applied
+        case .setChunkReplicas(let location, let chunkID, let newAgents):
+            guard let old = chunk(at: location), old.id == chunkID, !newAgents.isEmpty else { return .rejected(.staleChunk) }
+            setChunk(ChunkPlacement(id: chunkID, length: old.length, agents: newAgents), at: location)
+            let dropped = old.agents.filter { !newAgents.contains($0) }
+            return .applied(garbage: dropped.isEmpty ? [] : [ChunkPlacement(id: chunkID, length: old.length, agents: dropped)])
+        case .setAgentDraining(let clientID, let draining):
+            guard agents[clientID] != nil else { return .rejected(.noSuchAgent) }
+            agents[clientID]!.draining = draining
+            return .applied
+        case .removeAgent(let clientID):
+            guard agents.removeValue(forKey: clientID) != nil else { return .rejected(.noSuchAgent) }
+            return .applied
+        }
+    }
+
+    func chunk(at location: ChunkLocation) -> ChunkPlacement? {
+        switch location {
+        case .object(let bucket, let key, let index):
+            guard let chunks = buckets[bucket]?.objects[ObjectKey(key)]?.chunks, chunks.indices.contains(index) else { return nil }
+            return chunks[index]
+        case .part(let uploadID, let partNumber, let index):
+            guard let chunks = uploads[uploadID]?.parts[partNumber]?.chunks, chunks.indices.contains(index) else { return nil }
+            return chunks[index]
+        }
+    }
+
+    private mutating func setChunk(_ chunk: ChunkPlacement, at location: ChunkLocation) {
+        switch location {
+        case .object(let bucket, let key, let index):
+            buckets[bucket]!.replaceChunk(of: ObjectKey(key), at: index, with: chunk)
+        case .part(let uploadID, let partNumber, let index):
+            uploads[uploadID]!.parts[partNumber]!.chunks[index] = chunk
         }
     }
 
@@ -64,11 +97,22 @@ struct MetadataState: Sendable {
 
     /// Every chunk an object or an unfinished upload references.
     func forEachChunk(_ body: (ChunkPlacement) -> Void) {
-        for bucket in buckets.values {
-            for object in bucket.objects.values { object.chunks.forEach(body) }
+        forEachChunkLocation { _, chunk in body(chunk) }
+    }
+
+    /// Every referenced chunk with where it is referenced from.
+    func forEachChunkLocation(_ body: (ChunkLocation, ChunkPlacement) -> Void) {
+        for (name, bucket) in buckets {
+            for (key, object) in bucket.objects {
+                for (index, chunk) in object.chunks.enumerated() { body(.object(bucket: name, key: key.string, index: index), chunk) }
+            }
         }
         for upload in uploads.values {
-            for part in upload.parts.values { part.chunks.forEach(body) }
+            for (number, part) in upload.parts {
+                for (index, chunk) in part.chunks.enumerated() {
+                    body(.part(uploadID: upload.uploadID, partNumber: number, index: index), chunk)
+                }
+            }
         }
     }
 

@@ -14,6 +14,9 @@ public enum MutationCodec {
         case completeUpload = 7
         case abortUpload = 8
         case registerAgent = 9
+        case setChunkReplicas = 10
+        case setAgentDraining = 11
+        case removeAgent = 12
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
@@ -68,6 +71,30 @@ public enum MutationCodec {
             out.writeInteger(Tag.registerAgent.rawValue)
             out.writeShortString(member.clientID)
             out.writeShortString(member.zone)
+        case .setChunkReplicas(let location, let chunkID, let agents):
+            out.writeInteger(Tag.setChunkReplicas.rawValue)
+            switch location {
+            case .object(let bucket, let key, let index):
+                out.writeInteger(UInt8(0))
+                out.writeShortString(bucket)
+                out.writeShortString(key)
+                out.writeInteger(UInt32(index))
+            case .part(let uploadID, let partNumber, let index):
+                out.writeInteger(UInt8(1))
+                out.writeShortString(uploadID)
+                out.writeInteger(UInt32(partNumber))
+                out.writeInteger(UInt32(index))
+            }
+            out.writeChunkID(chunkID)
+            out.writeInteger(UInt8(agents.count))
+            for agent in agents { out.writeShortString(agent) }
+        case .setAgentDraining(let clientID, let draining):
+            out.writeInteger(Tag.setAgentDraining.rawValue)
+            out.writeShortString(clientID)
+            out.writeInteger(UInt8(draining ? 1 : 0))
+        case .removeAgent(let clientID):
+            out.writeInteger(Tag.removeAgent.rawValue)
+            out.writeShortString(clientID)
         }
         return Array(out.readableBytesView)
     }
@@ -122,6 +149,30 @@ public enum MutationCodec {
             mutation = .abortUpload(uploadID: try input.readShortString())
         case .registerAgent:
             mutation = .registerAgent(AgentMember(clientID: try input.readShortString(), zone: try input.readShortString()))
+        case .setChunkReplicas:
+            guard let kind: UInt8 = input.readInteger() else { throw ClusterProtocolError.malformed("location kind") }
+            let location: ChunkLocation
+            switch kind {
+            case 0:
+                location = .object(
+                    bucket: try input.readShortString(), key: try input.readShortString(),
+                    index: Int(try input.readUInt32("chunk index")))
+            case 1:
+                location = .part(
+                    uploadID: try input.readShortString(), partNumber: Int(try input.readUInt32("part number")),
+                    index: Int(try input.readUInt32("chunk index")))
+            default: throw ClusterProtocolError.malformed("location kind \(kind)")
+            }
+            let chunkID = try input.readChunkID()
+            guard let count: UInt8 = input.readInteger(), count > 0 else { throw ClusterProtocolError.malformed("replica count") }
+            mutation = .setChunkReplicas(
+                location: location, chunkID: chunkID, agents: try (0..<count).map { _ in try input.readShortString() })
+        case .setAgentDraining:
+            let clientID = try input.readShortString()
+            guard let flag: UInt8 = input.readInteger(), flag <= 1 else { throw ClusterProtocolError.malformed("draining flag") }
+            mutation = .setAgentDraining(clientID: clientID, draining: flag == 1)
+        case .removeAgent:
+            mutation = .removeAgent(clientID: try input.readShortString())
         }
         guard input.readableBytes == 0 else { throw ClusterProtocolError.malformed("trailing bytes after mutation") }
         return mutation

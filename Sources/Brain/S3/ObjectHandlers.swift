@@ -75,6 +75,7 @@ struct ObjectHandlers: Sendable {
             case .invalidPart: throw S3Error.invalidPart
             case .bucketNotEmpty: throw S3Error.bucketNotEmpty(bucket)
             case .bucketAlreadyExists: throw S3Error.bucketAlreadyOwnedByYou(bucket)
+            case .staleChunk, .noSuchAgent: throw S3Error.internalError("unexpected rejection \(rejection)")
             }
         }
     }
