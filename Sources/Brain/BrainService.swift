@@ -59,9 +59,12 @@ public struct BrainService: Sendable {
         let reconcile = ReconcileService(
             registry: registry, metadata: metadata, logger: logger,
             intervalSeconds: configuration.reconcileIntervalSeconds, graceSeconds: configuration.orphanGraceSeconds)
+        let rebalance = RebalanceService(
+            registry: registry, metadata: metadata, chunks: chunkRouter, logger: logger,
+            chunksPerSecondMax: configuration.repairChunksPerSecondMax)
         let cluster = ClusterServer(
             host: configuration.clusterHost, port: configuration.clusterPort, cookie: configuration.cookie,
-            registry: registry, metadata: metadata, repair: repair, logger: logger)
+            registry: registry, metadata: metadata, repair: repair, rebalance: rebalance, logger: logger)
         let clusterChannel = try await cluster.bind()
         let clusterPort = clusterChannel.channel.localAddress?.port ?? configuration.clusterPort
         logger.info("cluster port listening", metadata: ["address": "\(configuration.clusterHost):\(clusterPort)"])

@@ -9,7 +9,7 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Ask a running brain about its cluster. Authenticates with the cluster cookie, like an agent.",
-        subcommands: [Status.self, Agents.self, Drain.self, Remove.self])
+        subcommands: [Status.self, Agents.self, Drain.self, Remove.self, Rebalance.self])
 
     @OptionGroup var connection: Connection
 
@@ -43,6 +43,18 @@ struct AdminCommand: AsyncParsableCommand {
         }
     }
 
+    struct Rebalance: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move chunk replicas from the fullest agents to the emptiest, in the background.",
+            discussion: "Progress shows under `rebalance` in `sos admin status --json`.")
+        @ParentCommand var admin: AdminCommand
+
+        func run() async throws {
+            try await admin.connection.client.command("rebalance", "")
+            print("rebalance started")
+        }
+    }
+
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Forget an agent that holds no referenced chunks (drain it first).")
@@ -69,6 +81,7 @@ struct AdminCommand: AsyncParsableCommand {
             print("replication factor: \(status.replication)")
             print("chunks: \(status.chunks)  under-replicated: \(status.underReplicatedChunks)  unavailable: \(status.unavailableChunks)")
             print("repair: \(status.repair.pendingChunks) pending, \(status.repair.repairedChunks) repaired")
+            print("rebalance: \(status.rebalance.running ? "running" : "idle"), \(status.rebalance.movedChunks) chunks moved")
             print("")
             AgentTable.print(status.agents)
         }

@@ -223,3 +223,29 @@ def test_drain_moves_every_chunk_then_the_agent_can_be_removed(tmp_path):
             assert s3.get_object(Bucket="draining", Key=key)["Body"].read() == data
     finally:
         c.stop()
+
+
+def test_rebalance_moves_chunks_to_a_new_agent(tmp_path):
+    c = Cluster(tmp_path, agents=3)
+    new_agent = c.agents.pop()  # joins later
+    c.start()
+    try:
+        s3 = c.boto3()
+        s3.create_bucket(Bucket="balance")
+        objects = {f"k{i}": os.urandom(256 * 1024 + i) for i in range(24)}
+        for key, data in objects.items():
+            s3.put_object(Bucket="balance", Key=key, Body=data)
+        new_agent.start()
+        c.agents.append(new_agent)
+        wait_for(lambda: agent_states(c).get("agent-3") == "up", what="agent-3 up")
+        assert {a["id"]: a["referencedChunks"] for a in status(c)["agents"]}["agent-3"] == 0
+        admin(c, "rebalance")
+        wait_for(lambda: not status(c)["rebalance"]["running"], timeout=60, what="rebalance to finish")
+        shares = {a["id"]: a["referencedChunks"] for a in status(c)["agents"]}
+        # 24 equal chunks over three agents: each ends within about 10% of 8 (chunk granularity allowing).
+        assert all(6 <= n <= 10 for n in shares.values()), shares
+        assert status(c)["rebalance"]["movedChunks"] >= shares["agent-3"]
+        for key, data in objects.items():
+            assert s3.get_object(Bucket="balance", Key=key)["Body"].read() == data
+    finally:
+        c.stop()

@@ -13,14 +13,16 @@ public struct ClusterServer: Sendable {
     /// Membership lives in the WAL, so the brain knows its agents after a restart.
     let metadata: MetadataStore
     let repair: RepairService
+    let rebalance: RebalanceService
     let logger: Logger
     /// A peer that has not finished the handshake in this time is dropped.
     static let handshakeTimeout = Duration.seconds(10)
 
     public init(
         host: String, port: Int, cookie: String, registry: AgentRegistry, metadata: MetadataStore, repair: RepairService,
-        logger: Logger
+        rebalance: RebalanceService, logger: Logger
     ) {
+        self.rebalance = rebalance
         self.host = host
         self.port = port
         self.cookie = cookie
@@ -108,7 +110,9 @@ public struct ClusterServer: Sendable {
         while let frame = try await frames.next() {
             switch frame.type {
             case .statusRequest:
-                let json = try ClusterStatus.current(registry: registry, metadata: metadata, repair: repair.progress).json()
+                let json = try ClusterStatus.current(
+                    registry: registry, metadata: metadata, repair: repair.progress, rebalance: rebalance.progress
+                ).json()
                 try await outbound.write(ClusterFrame(type: .statusReply, requestID: frame.requestID, body: ByteBuffer(bytes: json)))
             case .adminCommand:
                 do {
@@ -127,6 +131,10 @@ public struct ClusterServer: Sendable {
     /// `drain AGENT`: no new chunks go there and repair moves its chunks away.
     /// `remove AGENT`: forgets an agent that no chunk references any more.
     private func perform(_ request: AdminCommandRequest) async throws {
+        if request.command == "rebalance" {
+            guard rebalance.start() else { throw ErrorReply(code: .badRequest, message: "a rebalance is already running") }
+            return
+        }
         let clientID = request.argument
         guard metadata.member(clientID) != nil else {
             throw ErrorReply(code: .notFound, message: "no agent named \(clientID) in this cluster")

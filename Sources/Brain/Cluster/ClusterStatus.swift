@@ -30,9 +30,12 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
     public var underReplicatedChunks: Int
     public var unavailableChunks: Int
     public var repair: Repair
+    public var rebalance: RebalanceService.Progress
 
     /// Builds the status from the registry (live connections) and the metadata (members, chunks).
-    static func current(registry: AgentRegistry, metadata: MetadataStore, repair: RepairService.Counters) -> ClusterStatus {
+    static func current(
+        registry: AgentRegistry, metadata: MetadataStore, repair: RepairService.Counters, rebalance: RebalanceService.Progress
+    ) -> ClusterStatus {
         var referenced: [String: Int] = [:]
         var chunks = 0, under = 0, unavailable = 0
         metadata.read { state in
@@ -59,7 +62,8 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
         return ClusterStatus(
             replication: registry.replication, agents: agents, chunks: chunks, underReplicatedChunks: under,
             unavailableChunks: unavailable,
-            repair: Repair(pendingChunks: under, repairedChunks: repair.repairedChunks, failedAttempts: repair.failedAttempts))
+            repair: Repair(pendingChunks: under, repairedChunks: repair.repairedChunks, failedAttempts: repair.failedAttempts),
+            rebalance: rebalance)
     }
 
     public func json() throws -> Data {
