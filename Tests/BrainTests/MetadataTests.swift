@@ -217,3 +217,32 @@ final class BucketIndexTests: XCTestCase {
         XCTAssertEqual(ListMarker(v1Marker: "a/", prefix: "", delimiter: ""), .key("a/"))
     }
 }
+
+final class SortedKeysTests: XCTestCase {
+    func testRandomInsertsAndRemovesKeepByteOrderAcrossBlockSplits() {
+        var keys = SortedKeys()
+        var reference = Set<String>()
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<6000 {
+            let key = "k\(UInt16.random(in: 0...4000, using: &rng))"
+            if reference.contains(key) {
+                if round % 3 == 0 {
+                    keys.remove(ObjectKey(key))
+                    reference.remove(key)
+                }
+            } else {
+                keys.insert(ObjectKey(key))
+                reference.insert(key)
+            }
+        }
+        var walked: [String] = []
+        var position = keys.firstPosition { _ in false }
+        while let current = position {
+            walked.append(keys[current].string)
+            position = keys.position(after: current)
+        }
+        XCTAssertEqual(walked, reference.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+        XCTAssertEqual(keys.count, reference.count)
+        XCTAssertGreaterThan(reference.count, SortedKeys.blockKeysMax * 2, "test must cross block splits")
+    }
+}

@@ -1,11 +1,11 @@
-/// One bucket's objects: a hash map for lookups and a sorted key array for listings.
+/// One bucket's objects: a hash map for lookups and the keys in byte order for listings.
 ///
 /// Listing is O(log n + page): the start is found by binary search, and each common prefix is
 /// stepped over with another binary search instead of walking the keys under it.
 struct BucketIndex: Sendable {
     var info: BucketInfo
     private(set) var objects: [ObjectKey: ObjectRecord] = [:]
-    private(set) var sortedKeys: [ObjectKey] = []
+    private var sortedKeys = SortedKeys()
 
     init(info: BucketInfo) { self.info = info }
 
@@ -14,7 +14,7 @@ struct BucketIndex: Sendable {
     /// Stores `object` under `key`, returning what it replaced.
     mutating func put(_ key: ObjectKey, _ object: ObjectRecord) -> ObjectRecord? {
         let previous = objects.updateValue(object, forKey: key)
-        if previous == nil { sortedKeys.insert(key, at: firstIndex(notBefore: key)) }
+        if previous == nil { sortedKeys.insert(key) }
         return previous
     }
 
@@ -24,34 +24,19 @@ struct BucketIndex: Sendable {
 
     mutating func remove(_ key: ObjectKey) -> ObjectRecord? {
         guard let previous = objects.removeValue(forKey: key) else { return nil }
-        sortedKeys.remove(at: firstIndex(notBefore: key))
+        sortedKeys.remove(key)
         return previous
     }
 
-    /// Index of the first key >= `key`.
-    private func firstIndex(notBefore key: ObjectKey) -> Int {
-        var low = 0, high = sortedKeys.count
-        while low < high {
-            let mid = (low + high) / 2
-            if sortedKeys[mid] < key { low = mid + 1 } else { high = mid }
-        }
-        return low
+    /// Position of the first key >= the raw byte string `bytes`.
+    private func firstPosition(notBeforeBytes bytes: [UInt8]) -> SortedKeys.Position? {
+        sortedKeys.firstPosition { $0.precedes(bytes: bytes) }
     }
 
-    /// Index of the first key >= the raw byte string `bytes`.
-    private func firstIndex(notBeforeBytes bytes: [UInt8]) -> Int {
-        var low = 0, high = sortedKeys.count
-        while low < high {
-            let mid = (low + high) / 2
-            if sortedKeys[mid].precedes(bytes: bytes) { low = mid + 1 } else { high = mid }
-        }
-        return low
-    }
-
-    /// Index of the first key that does not start with `prefix` and sorts after it.
+    /// Position of the first key that does not start with `prefix` and sorts after it.
     /// UTF-8 never contains 0xFF, so prefix + 0xFF is above every key that starts with prefix.
-    private func firstIndex(after prefix: String) -> Int {
-        firstIndex(notBeforeBytes: Array(prefix.utf8) + [0xFF])
+    private func firstPosition(after prefix: String) -> SortedKeys.Position? {
+        firstPosition(notBeforeBytes: Array(prefix.utf8) + [0xFF])
     }
 
     struct ListPage {
@@ -65,30 +50,34 @@ struct BucketIndex: Sendable {
     /// Keys, or their common prefixes, after `marker`, in byte order.
     func list(prefix: String, delimiter: String, marker: ListMarker?, maxKeys: Int) -> ListPage {
         var page = ListPage()
-        var i = firstIndex(notBeforeBytes: Array(prefix.utf8))
+        var position = firstPosition(notBeforeBytes: Array(prefix.utf8))
         if let marker {
-            let afterMarker: Int
+            let afterMarker: SortedKeys.Position?
             switch marker {
-            case .key(let key): afterMarker = firstIndex(notBeforeBytes: Array(key.utf8) + [0])
-            case .commonPrefix(let commonPrefix): afterMarker = firstIndex(after: commonPrefix)
+            case .key(let key): afterMarker = firstPosition(notBeforeBytes: Array(key.utf8) + [0])
+            case .commonPrefix(let commonPrefix): afterMarker = firstPosition(after: commonPrefix)
             }
-            i = max(i, afterMarker)
+            if let current = position, let after = afterMarker {
+                position = sortedKeys[after] < sortedKeys[current] ? current : after
+            } else {
+                position = nil
+            }
         }
         var returned = 0
-        while i < sortedKeys.count, sortedKeys[i].hasPrefix(prefix) {
+        while let current = position, sortedKeys[current].hasPrefix(prefix) {
             if returned == maxKeys {
                 page.isTruncated = true
                 break
             }
-            let key = sortedKeys[i]
+            let key = sortedKeys[current]
             if !delimiter.isEmpty, let commonPrefix = Self.commonPrefix(of: key.string, prefix: prefix, delimiter: delimiter) {
                 page.commonPrefixes.append(commonPrefix)
                 page.resumeMarker = .commonPrefix(commonPrefix)
-                i = firstIndex(after: commonPrefix)
+                position = firstPosition(after: commonPrefix)
             } else {
                 page.objects.append((key, objects[key]!))
                 page.resumeMarker = .key(key.string)
-                i += 1
+                position = sortedKeys.position(after: current)
             }
             returned += 1
         }
