@@ -21,6 +21,8 @@ public struct BrainConfiguration: Sendable {
     public var reconcileIntervalSeconds = 60.0
     /// How long a chunk replica must stay unreferenced before reconcile deletes it; longer than any upload.
     public var orphanGraceSeconds = 3600.0
+    /// The WAL size past which the brain writes a snapshot and starts a new WAL file.
+    public var snapshotAfterWALBytes: Int64 = 64 << 20
     /// Allowed chunk sizes: small enough for one agent record, large enough to keep manifests short.
     public static let chunkBytesRange = (64 << 10)...(64 << 20)
 
@@ -45,7 +47,9 @@ public struct BrainService: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.registry = AgentRegistry(replication: configuration.replication, timeouts: configuration.agentTimeouts)
-        self.metadata = try MetadataStore(directory: configuration.directory + "/metadata", logger: logger)
+        self.metadata = try MetadataStore(
+            directory: configuration.directory + "/metadata", logger: logger,
+            snapshotAfterWALBytes: configuration.snapshotAfterWALBytes)
     }
 
     /// Serves until cancelled (SIGINT/SIGTERM handling belongs to the caller).

@@ -184,6 +184,25 @@ public final class AppendOnlyFile: Sendable {
         }
     }
 
+    /// Appends at the end without waiting for durability, blocking; for files written in one go
+    /// and synced once at the end (snapshots). Not to be mixed with concurrent `append`s.
+    public func appendWithoutSync(_ bytes: [UInt8]) throws {
+        let offset = state.withLock { $0.size }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in
+                pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(offset) + off_t(written))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == ENOSPC || errno == EDQUOT { throw LogStoreError.diskFull(path: path) }
+                throw LogStoreError.io(operation: "write", path: path, errno: errno)
+            }
+            written += n
+        }
+        state.withLock { $0.size = offset + Int64(bytes.count) }
+    }
+
     /// Flushes everything written so far, blocking. Used when sealing and on shutdown.
     public func syncNow() throws {
         guard fdatasync(fd) == 0 else { throw LogStoreError.syncFailed(path: path, errno: errno) }
@@ -242,4 +261,13 @@ public enum FileIO {
     }
 
     public static func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// Renames atomically (the caller syncs the directory to make it durable).
+    public static func rename(_ from: String, to: String) throws {
+        guard Glibc.rename(from, to) == 0 else { throw LogStoreError.io(operation: "rename", path: from, errno: errno) }
+    }
+
+    public static func remove(_ path: String) throws {
+        guard unlink(path) == 0 else { throw LogStoreError.io(operation: "unlink", path: path, errno: errno) }
+    }
 }

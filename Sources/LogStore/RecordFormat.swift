@@ -35,6 +35,10 @@ public enum RecordType: UInt8, Sendable {
     case tombstone = 2
     /// One brain metadata mutation (payload defined by the brain).
     case walMutation = 16
+    /// First record of a brain snapshot: format version and the WAL generation it precedes.
+    case snapshotHeader = 32
+    /// Last record of a brain snapshot: how many records came between; proves the file is whole.
+    case snapshotEnd = 33
 }
 
 public struct RecordFlags: OptionSet, Sendable {

@@ -119,8 +119,8 @@ public final class SegmentStore: Sendable {
                     state.liveBytes += Int64(record.encodedByteCount)
                 case .tombstone:
                     if let old = state.index.removeValue(forKey: key) { state.liveBytes -= Int64(old.length) }
-                case .walMutation:
-                    report.corruptions.append(.corruptRecord(path: file.path, offset: offset, reason: "WAL record in a segment"))
+                case .walMutation, .snapshotHeader, .snapshotEnd:
+                    report.corruptions.append(.corruptRecord(path: file.path, offset: offset, reason: "brain record in a segment"))
                 }
             case .corrupt(let offset, let length, let reason):
                 report.corruptions.append(

@@ -9,7 +9,7 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Ask a running brain about its cluster. Authenticates with the cluster cookie, like an agent.",
-        subcommands: [Status.self, Agents.self, Drain.self, Remove.self, Rebalance.self])
+        subcommands: [Status.self, Agents.self, Drain.self, Remove.self, Rebalance.self, RepairWAL.self])
 
     @OptionGroup var connection: Connection
 
@@ -40,6 +40,18 @@ struct AdminCommand: AsyncParsableCommand {
         func run() async throws {
             try await admin.connection.client.command("drain", agent)
             print("draining \(agent)")
+        }
+    }
+
+    struct RepairWAL: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "repair-wal",
+            abstract: "Offline: cut a stopped brain's metadata log at its first damaged record, keeping a backup.",
+            discussion: "Run it when the brain refuses to start over a corrupt WAL record. Mutations after the cut are lost.")
+        @Option(help: "The brain's --directory.") var directory: String
+
+        func run() async throws {
+            print(try MetadataStore.repairWAL(directory: directory + "/metadata"))
         }
     }
 

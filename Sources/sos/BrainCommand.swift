@@ -30,6 +30,9 @@ struct BrainCommand: AsyncParsableCommand {
 
     @OptionGroup var maintenance: MaintenanceOptions
 
+    @Option(help: "WAL size after which the brain writes a metadata snapshot and starts a new WAL file.")
+    var snapshotAfter = ByteSize(bytes: 64 << 20)
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -48,6 +51,7 @@ struct BrainCommand: AsyncParsableCommand {
         configuration.replication = replication
         configuration.agentTimeouts = agentTimeouts.timeouts
         maintenance.apply(to: &configuration)
+        configuration.snapshotAfterWALBytes = snapshotAfter.bytes
         let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
         try await runUntilTerminated { try await brain.run() }
     }

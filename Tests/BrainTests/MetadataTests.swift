@@ -246,3 +246,119 @@ final class SortedKeysTests: XCTestCase {
         XCTAssertGreaterThan(reference.count, SortedKeys.blockKeysMax * 2, "test must cross block splits")
     }
 }
+
+final class SnapshotTests: XCTestCase {
+    private var directory: String!
+    private let logger = Logger(label: "test")
+
+    private static func object(_ size: Int64) -> ObjectRecord {
+        ObjectRecord(
+            size: size, etag: "\"e\"", lastModifiedMs: 5, headers: [StoredHeader(name: "content-type", value: "a/b")],
+            chunks: [ChunkPlacement(id: .random(), length: UInt32(size), agents: ["agent-1"])])
+    }
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "snapshot-\(UUID().uuidString)"
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func object(_ size: Int64) -> ObjectRecord { Self.object(size) }
+
+    private func files() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: directory).sorted() }
+
+    private func everything(_ store: MetadataStore) -> [String] {
+        store.read { state in
+            var lines = state.bucketInfos.map { "bucket \($0.name)" }
+            state.forEachChunkLocation { location, chunk in lines.append("\(location) \(chunk.id) \(chunk.agents)") }
+            lines += state.agents.values.map { "agent \($0.clientID) \($0.draining)" }
+            lines += state.uploads.values.map { "upload \($0.uploadID) \($0.parts.count)" }
+            return lines.sorted()
+        }
+    }
+
+    func testRecoveryFromSnapshotPlusWALTailRebuildsTheSameStateAndOldFilesGo() async throws {
+        let store = try MetadataStore(directory: directory, logger: logger)
+        _ = try await store.commit(.registerAgent(AgentMember(clientID: "agent-1", zone: "z")))
+        _ = try await store.commit(.setAgentDraining(clientID: "agent-1", draining: true))
+        _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
+        for i in 0..<50 { _ = try await store.commit(.putObject(bucket: "b", key: "k\(i)", object: object(Int64(i + 1)))) }
+        _ = try await store.commit(.createUpload(MultipartUpload(
+            uploadID: "u", bucket: "b", key: "m", initiatedMs: 1, headers: [], checksumAlgorithm: .crc32)))
+        _ = try await store.commit(.putPart(uploadID: "u", partNumber: 1, part: PartRecord(
+            size: 1, etag: "\"p\"", lastModifiedMs: 1, checksum: "x", chunks: object(1).chunks)))
+        try await store.snapshotNow()
+        XCTAssertEqual(try files(), ["snapshot-00000002.snap", "wal-00000001.log", "wal-00000002.log"])
+        _ = try await store.commit(.deleteObject(bucket: "b", key: "k3"))
+        try await store.snapshotNow()
+        _ = try await store.commit(.putObject(bucket: "b", key: "after", object: object(9)))
+        try await store.snapshotNow()
+        // Two snapshots are kept, and the WAL from the older of them on.
+        XCTAssertEqual(
+            try files(), ["snapshot-00000003.snap", "snapshot-00000004.snap", "wal-00000003.log", "wal-00000004.log"])
+        let reopened = try MetadataStore(directory: directory, logger: logger)
+        XCTAssertEqual(everything(reopened), everything(store))
+        XCTAssertNil(reopened.object(bucket: "b", key: "k3"))
+        XCTAssertEqual(reopened.member("agent-1")?.draining, true)
+    }
+
+    func testADamagedNewestSnapshotFallsBackToThePreviousOne() async throws {
+        let store = try MetadataStore(directory: directory, logger: logger)
+        _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
+        try await store.snapshotNow()
+        _ = try await store.commit(.putObject(bucket: "b", key: "one", object: object(1)))
+        try await store.snapshotNow()
+        _ = try await store.commit(.putObject(bucket: "b", key: "two", object: object(2)))
+        let newest = directory + "/snapshot-00000003.snap"
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: newest))
+        try handle.seek(toOffset: 40)
+        try handle.write(contentsOf: Data([0xEE]))
+        try handle.close()
+        let reopened = try MetadataStore(directory: directory, logger: logger)
+        XCTAssertEqual(everything(reopened), everything(store))
+    }
+
+    func testCommitsDuringASnapshotAreNeitherLostNorReordered() async throws {
+        let store = try MetadataStore(directory: directory, logger: logger, snapshotAfterWALBytes: 4096)
+        _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    for i in 0..<60 {
+                        _ = try await store.commit(.putObject(bucket: "b", key: "k\(i % 7)", object: Self.object(Int64(writer * 100 + i))))
+                    }
+                }
+            }
+            group.addTask { for _ in 0..<5 { try await store.snapshotNow() } }
+            try await group.waitForAll()
+        }
+        let reopened = try MetadataStore(directory: directory, logger: logger)
+        XCTAssertEqual(everything(reopened), everything(store))
+        for i in 0..<7 { XCTAssertEqual(reopened.object(bucket: "b", key: "k\(i)"), store.object(bucket: "b", key: "k\(i)")) }
+    }
+}
+
+final class RepairWALTests: XCTestCase {
+    func testRepairCutsAtTheDamageKeepsABackupAndTheBrainStartsAgain() async throws {
+        let directory = NSTemporaryDirectory() + "repair-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let logger = Logger(label: "test")
+        let store = try MetadataStore(directory: directory, logger: logger)
+        for name in ["aaa", "bbb", "ccc"] { _ = try await store.commit(.createBucket(name: name, creationDateMs: 1)) }
+        let path = store.walPath
+        let recordBytes = Int(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int) / 3
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(recordBytes + 30))  // inside the second record
+        try handle.write(contentsOf: Data([0xFF]))
+        try handle.close()
+        XCTAssertThrowsError(try MetadataStore(directory: directory, logger: logger)) {
+            XCTAssertTrue("\($0)".contains("offset \(recordBytes)"), "\($0)")
+        }
+        let report = try MetadataStore.repairWAL(directory: directory)
+        XCTAssertTrue(report.contains("offset \(recordBytes)"), report)
+        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: directory).contains { $0.contains(".bak-") })
+        XCTAssertEqual(try MetadataStore(directory: directory, logger: logger).buckets.map(\.name), ["aaa"])
+    }
+}

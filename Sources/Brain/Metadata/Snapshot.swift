@@ -1,0 +1,112 @@
+import LogStore
+import NIOCore
+
+/// A brain snapshot: the whole metadata state as of the start of WAL generation G, in the record
+/// framing of the WAL. The state is written as the mutations that rebuild it from nothing, between
+/// a header and an end record (docs/formats.md, "Snapshots").
+enum Snapshot {
+    static let formatVersion: UInt8 = 1
+
+    static func fileName(generation: UInt64) -> String { "snapshot-" + String(generation).leftPadded(8) + ".snap" }
+
+    static func generation(fromFileName name: String) -> UInt64? {
+        guard name.hasPrefix("snapshot-"), name.hasSuffix(".snap") else { return nil }
+        return UInt64(name.dropFirst("snapshot-".count).dropLast(".snap".count))
+    }
+
+    /// The mutations that rebuild `state` when applied to an empty state, in a valid order.
+    static func mutations(of state: MetadataState) -> [Mutation] {
+        var mutations: [Mutation] = []
+        for member in state.agents.values.sorted(by: { $0.clientID < $1.clientID }) {
+            mutations.append(.registerAgent(member))
+            if member.draining { mutations.append(.setAgentDraining(clientID: member.clientID, draining: true)) }
+        }
+        for info in state.bucketInfos {
+            mutations.append(.createBucket(name: info.name, creationDateMs: info.creationDateMs))
+            for (key, object) in state.bucket(info.name)!.objects {
+                mutations.append(.putObject(bucket: info.name, key: key.string, object: object))
+            }
+        }
+        for upload in state.uploads.values {
+            var empty = upload
+            empty.parts = [:]
+            mutations.append(.createUpload(empty))
+            for (number, part) in upload.parts { mutations.append(.putPart(uploadID: upload.uploadID, partNumber: number, part: part)) }
+        }
+        return mutations
+    }
+
+    /// Writes `state` to `directory/snapshot-G.snap` atomically: a temporary file, fsync, rename, fsync of the directory.
+    static func write(_ state: MetadataState, generation: UInt64, directory: String) throws {
+        let path = directory + "/" + fileName(generation: generation)
+        let temporary = path + ".tmp"
+        _ = try? FileIO.remove(temporary)
+        let file = try AppendOnlyFile(path: temporary, create: true)
+        var header = ByteBuffer()
+        header.writeInteger(formatVersion)
+        header.writeInteger(generation)
+        var buffer = Record(type: .snapshotHeader, payload: Array(header.readableBytesView)).encoded()
+        var count: UInt64 = 0
+        for mutation in mutations(of: state) {
+            buffer += Record(type: .walMutation, payload: MutationCodec.encode(mutation)).encoded()
+            count += 1
+            if buffer.count >= 1 << 20 {
+                try file.appendWithoutSync(buffer)
+                buffer = []
+            }
+        }
+        var end = ByteBuffer()
+        end.writeInteger(count)
+        buffer += Record(type: .snapshotEnd, payload: Array(end.readableBytesView)).encoded()
+        try file.appendWithoutSync(buffer)
+        try file.syncNow()
+        try FileIO.rename(temporary, to: path)
+        try FileIO.syncDirectory(directory)
+    }
+
+    enum LoadError: Error, CustomStringConvertible {
+        case invalid(path: String, reason: String)
+
+        var description: String {
+            switch self {
+            case .invalid(let path, let reason): return "snapshot \(path) is unusable: \(reason)"
+            }
+        }
+    }
+
+    /// Loads a snapshot, verifying every record, the header's generation and the end count.
+    static func load(path: String, generation: UInt64) throws -> MetadataState {
+        let file = try AppendOnlyFile(path: path, create: false)
+        var scanner = RecordScanner(size: file.size) { try file.read(at: $0, count: $1) }
+        var state = MetadataState()
+        var count: UInt64 = 0
+        var sawHeader = false
+        while let event = try scanner.next() {
+            guard case .record(_, let record) = event else {
+                throw LoadError.invalid(path: path, reason: "damaged record (\(event))")
+            }
+            switch record.type {
+            case .snapshotHeader:
+                var header = ByteBuffer(bytes: record.payload)
+                guard !sawHeader, header.readInteger(as: UInt8.self) == formatVersion,
+                    header.readInteger(as: UInt64.self) == generation
+                else { throw LoadError.invalid(path: path, reason: "bad header") }
+                sawHeader = true
+            case .walMutation where sawHeader:
+                guard let mutation = try? MutationCodec.decode(record.payload), case .applied = state.apply(mutation) else {
+                    throw LoadError.invalid(path: path, reason: "a mutation that does not apply")
+                }
+                count += 1
+            case .snapshotEnd where sawHeader:
+                var end = ByteBuffer(bytes: record.payload)
+                guard end.readInteger(as: UInt64.self) == count, scanner.offset == file.size else {
+                    throw LoadError.invalid(path: path, reason: "record count or length mismatch")
+                }
+                return state
+            default:
+                throw LoadError.invalid(path: path, reason: "unexpected \(record.type) record")
+            }
+        }
+        throw LoadError.invalid(path: path, reason: "no end record (incomplete)")
+    }
+}
