@@ -65,7 +65,7 @@ public struct SegmentStoreConfiguration: Sendable {
     public var commitPolicy: CommitPolicy = .everyWrite
 
     /// Smallest segment size accepted from configuration.
-    public static let segmentBytesMin: Int64 = 1 << 20
+    public static let segmentBytesMin: Int64 = 64 << 10
     /// Largest segment size: record offsets are kept in 32 bits in the index (see `Location`).
     public static let segmentBytesLimit: Int64 = Int64(UInt32.max)
 

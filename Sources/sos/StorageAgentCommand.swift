@@ -18,18 +18,19 @@ struct StorageAgentCommand: AsyncParsableCommand {
     @Option(help: "Cluster cookie shared with the brain (or set SOS_COOKIE).")
     var cookie: String?
 
-    @Option(help: "Size at which a segment file is sealed and a new one started (e.g. 8MiB).")
-    var segmentSize = ByteSize(bytes: 1 << 30)
+    @OptionGroup(title: "Storage engine") var storage: StorageOptions
 
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
         let logger = common.makeLogger("sos.agent.\(clientId)")
-        let agent = try StorageAgent(
-            configuration: AgentConfiguration(
-                brainHost: brain.host, brainPort: brain.port, clientID: clientId, directory: directory,
-                cookie: try CookieSource.resolve(cookie), segmentBytesMax: segmentSize.bytes),
-            logger: logger)
+        var configuration = AgentConfiguration(
+            brainHost: brain.host, brainPort: brain.port, clientID: clientId, directory: directory,
+            cookie: try CookieSource.resolve(cookie), segmentBytesMax: storage.segmentSize.bytes)
+        storage.apply(to: &configuration)
+        let agent = try StorageAgent(configuration: configuration, logger: logger)
+        let signals = StorageAgent.handleOperatorSignals(for: [agent])
+        defer { signals.forEach { $0.cancel() } }
         do {
             try await runUntilTerminated { try await agent.run() }
         } catch let error as AgentError {
