@@ -93,7 +93,7 @@ public enum HintFile {
             let fixed = HintFile.headerByteCount + HintFile.trailerByteCount
             guard bytes.count >= fixed else { throw .truncated }
             guard Array(bytes[0..<4]) == HintFile.magic, bytes[4] == HintFile.version,
-                bytes[5] == 0, bytes[6] == 0, bytes[7] == 0
+                bytes[5] == 0, bytes[6] == 0, bytes[7] == 0, bytes[24..<32].allSatisfy({ $0 == 0 })
             else { throw .badHeader }
             let count = Int(bytes.loadLittleEndian(UInt32.self, at: 12))
             guard (bytes.count - fixed) % HintFile.entryByteCount == 0 else { throw .truncated }
@@ -110,8 +110,9 @@ public enum HintFile {
             self.bytes = bytes
             var end: Int64 = 0
             for i in 0..<count {
-                guard let entry = self.entry(i), entry.offset >= end, entry.length > 0,
-                    entry.offset + Int64(entry.length) <= segmentByteCount
+                // Compared by subtraction: an offset near Int64.max must not overflow the check.
+                guard let entry = self.entry(i), entry.offset >= end, entry.length > 0, entry.offset <= segmentByteCount,
+                    Int64(entry.length) <= segmentByteCount - entry.offset
                 else { throw .badEntry(index: i) }
                 end = entry.offset + Int64(entry.length)
             }

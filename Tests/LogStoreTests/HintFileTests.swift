@@ -63,6 +63,26 @@ final class HintFileTests: XCTestCase {
         }
     }
 
+    func testHintBytesMatchTheExampleInFormatsDoc() {
+        let key = StoreKey(bytes: Array(0..<16))!
+        let bytes = HintFile.encode(
+            segment: 1, segmentByteCount: 51, entries: [HintEntry(kind: .chunk, length: 51, offset: 0, key: key)])
+        let hex = bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined(separator: " ")
+        XCTAssertEqual(
+            hex,
+            "53 4f 53 48 01 00 00 00 01 00 00 00 01 00 00 00 33 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 "
+                + "01 00 00 00 33 00 00 00 00 00 00 00 00 00 00 00 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f "
+                + "c8 43 f1 54 fc a9 4c 56")
+    }
+
+    func testAnEntryWhoseOffsetWouldOverflowIsRejected() {
+        var bytes = HintFile.encode(
+            segment: 1, segmentByteCount: 100, entries: [HintEntry(kind: .chunk, length: 50, offset: 0, key: key(1))])
+        bytes.storeLittleEndian(UInt64(Int64.max - 10), at: 32 + 8)
+        bytes.storeLittleEndian(Checksum.xxh3(bytes, to: bytes.count - 8), at: bytes.count - 8)
+        XCTAssertThrowsError(try HintFile.Decoded(bytes))
+    }
+
     func testEntriesOutsideTheSegmentOrOverlappingAreRejected() {
         let overlapping = HintFile.encode(
             segment: 1, segmentByteCount: 200,
