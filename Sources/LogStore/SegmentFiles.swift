@@ -92,6 +92,22 @@ enum SegmentFiles {
         return hint
     }
 
+    /// The entry count in the header of segment `id`'s hint (unverified; 0 when unreadable): only
+    /// a sizing estimate for the index, which never trusts it for anything else.
+    static func hintEntryCount(_ id: UInt32, in directory: String) -> Int {
+        let fd = open(hintPath(id, in: directory), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        let size = lseek(fd, 0, SEEK_END)
+        guard size >= Int64(HintFile.headerByteCount + HintFile.trailerByteCount),
+            let header = try? FileIO.pread(fd: fd, path: "", offset: 0, count: HintFile.headerByteCount),
+            header.count == HintFile.headerByteCount
+        else { return 0 }
+        // Bounded by the file's size, so a damaged count cannot make the index reserve too much.
+        let count = Int(header.loadLittleEndian(UInt32.self, at: 12))
+        return min(count, (Int(size) - HintFile.headerByteCount - HintFile.trailerByteCount) / HintFile.entryByteCount)
+    }
+
     /// Writes the hint of segment `id` atomically: a reader sees the old file, no file, or the
     /// whole new one, never a part.
     static func writeHint(_ id: UInt32, segmentByteCount: Int64, entries: [HintEntry], in directory: String) throws {

@@ -159,6 +159,9 @@ public final class SegmentStore: Sendable {
             try SegmentFiles.remove(directory + "/" + name)
         }
         let ids = names.compactMap(SegmentFiles.segmentID(fromFileName:))
+        // Size the index once: growing it step by step leaves the old tables' memory behind in
+        // the allocator, which would count against the bytes-per-record budget.
+        state.index.reserveCapacity(ids.dropLast().reduce(0) { $0 + SegmentFiles.hintEntryCount($1, in: directory) })
         for id in ids {
             let file = try AppendOnlyFile(
                 path: SegmentFiles.segmentPath(id, in: directory), create: false, policy: configuration.commitPolicy)
@@ -168,7 +171,6 @@ public final class SegmentStore: Sendable {
             state.segments[id] = SegmentInfo(file: file)
             if id != ids.last, let hint = SegmentFiles.loadHint(id, segmentByteCount: file.size, in: directory) {
                 report.hintsLoaded += 1
-                state.index.reserveCapacity(state.index.count + hint.entryCount)
                 hint.forEach { entry in
                     state.apply(entry, segment: id)
                     if entry.kind == .corrupt {
