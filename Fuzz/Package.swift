@@ -11,6 +11,7 @@ let package = Package(
     ],
     targets: [
         .executableTarget(name: "FuzzRecordDecoder", dependencies: [.product(name: "LogStore", package: "sos-package")]),
+        .executableTarget(name: "FuzzSegmentRecovery", dependencies: [.product(name: "LogStore", package: "sos-package")]),
         .executableTarget(
             name: "FuzzClusterFrames",
             dependencies: [

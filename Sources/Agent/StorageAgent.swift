@@ -11,6 +11,14 @@ public struct AgentConfiguration: Sendable {
     public var directory: String
     public var cookie: String
     public var segmentBytesMax: Int64
+    public var compression: RecordCompression = .none
+    /// Share of a sealed segment's bytes that must be dead before compaction rewrites it.
+    public var compactionDeadFractionMin: Double = 0.5
+    /// How often the agent looks for segments to compact.
+    public var compactionIntervalSeconds: Double = 60
+    /// How often every record's checksum is verified in the background; 0 turns it off.
+    public var scrubIntervalSeconds: Double = 24 * 3600
+    public var commitPolicy: CommitPolicy = .everyWrite
     public var heartbeatIntervalSeconds: Double = 2
     /// Failure domain (rack, host, zone) the brain spreads replicas across; empty for none.
     public var zone = ""
@@ -24,6 +32,14 @@ public struct AgentConfiguration: Sendable {
         self.directory = directory
         self.cookie = cookie
         self.segmentBytesMax = segmentBytesMax
+    }
+
+    var storeConfiguration: SegmentStoreConfiguration {
+        var store = SegmentStoreConfiguration(directory: directory, segmentBytesMax: segmentBytesMax)
+        store.compression = compression
+        store.compactionDeadFractionMin = compactionDeadFractionMin
+        store.commitPolicy = commitPolicy
+        return store
     }
 }
 
@@ -59,19 +75,20 @@ public final class StorageAgent: Sendable {
     public let configuration: AgentConfiguration
     public let store: SegmentStore
     private let logger: Logger
+    let maintenance: MaintenanceScheduler
 
     public init(configuration: AgentConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        self.store = try SegmentStore(
-            configuration: SegmentStoreConfiguration(
-                directory: configuration.directory, segmentBytesMax: configuration.segmentBytesMax))
+        self.store = try SegmentStore(configuration: configuration.storeConfiguration)
+        self.maintenance = MaintenanceScheduler(store: store, configuration: configuration, logger: logger)
         let report = store.recoveryReport
         logger.info(
             "opened store",
             metadata: [
                 "directory": "\(configuration.directory)", "segments": "\(report.segmentsScanned)",
-                "chunks": "\(report.recordsIndexed)",
+                "chunks": "\(report.recordsIndexed)", "hintsLoaded": "\(report.hintsLoaded)",
+                "hintsRebuilt": "\(report.hintsRebuilt)",
             ])
         for (path, offset) in report.truncatedTails {
             logger.warning("truncated torn tail", metadata: ["segment": "\(path)", "offset": "\(offset)"])
@@ -81,9 +98,10 @@ public final class StorageAgent: Sendable {
         }
     }
 
-    private init(configuration: AgentConfiguration, store: SegmentStore, logger: Logger) {
+    private init(configuration: AgentConfiguration, store: SegmentStore, maintenance: MaintenanceScheduler, logger: Logger) {
         self.configuration = configuration
         self.store = store
+        self.maintenance = maintenance
         self.logger = logger
     }
 
@@ -92,11 +110,28 @@ public final class StorageAgent: Sendable {
     public func connecting(toBrainPort port: Int) -> StorageAgent {
         var configuration = configuration
         configuration.brainPort = port
-        return StorageAgent(configuration: configuration, store: store, logger: logger)
+        return StorageAgent(configuration: configuration, store: store, maintenance: maintenance, logger: logger)
     }
 
-    /// Serves the brain until cancelled, or until the brain refuses this agent.
+    /// Asks for a compaction pass now (operators: SIGUSR1), whatever the interval.
+    public func requestCompaction() { maintenance.request(.compaction) }
+
+    /// Asks for a scrub pass now (operators: SIGUSR2), whatever the interval.
+    public func requestScrub() { maintenance.request(.scrub) }
+
+    /// Serves the brain until cancelled, or until the brain refuses this agent; compacts and
+    /// scrubs the store in the background meanwhile.
     public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.maintenance.run() }
+            group.addTask { try await self.serveBrain() }
+            // Whichever ends first (refusal, cancellation) ends the other.
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    private func serveBrain() async throws {
         while !Task.isCancelled {
             do {
                 try await serveOneConnection()

@@ -34,6 +34,28 @@ public enum BlockingIO {
     }
 }
 
+/// When an append's fsync runs. Either way an append is acknowledged only once it is durable.
+public enum CommitPolicy: Sendable, Equatable {
+    /// Sync as soon as an append is written; appends written while a sync runs share the next one.
+    case everyWrite
+    /// Before each sync, wait up to `microseconds` for `appendsMax` appends to gather: fewer
+    /// syncs (throughput) for at most that much extra latency per append.
+    case window(microseconds: Int, appendsMax: Int)
+
+    /// Bound on the window, so a misconfiguration cannot stall acknowledgements for long.
+    public static let windowMicrosecondsMax = 100_000
+}
+
+/// The system calls `AppendOnlyFile` makes on its write path; tests replace them to inject
+/// ENOSPC or a failing fsync, which a real disk will not produce on demand.
+struct FileSyscalls: Sendable {
+    var pwrite: @Sendable (Int32, UnsafeRawPointer, Int, off_t) -> Int
+    var fdatasync: @Sendable (Int32) -> Int32
+
+    static let system = FileSyscalls(
+        pwrite: { Glibc.pwrite($0, $1, $2, $3) }, fdatasync: { Glibc.fdatasync($0) })
+}
+
 /// An append-only file whose appends are acknowledged only once durable.
 ///
 /// Appends are written in the order they arrive (one serial queue assigns offsets). Durability
@@ -46,6 +68,8 @@ public final class AppendOnlyFile: Sendable {
     private let writeQueue: DispatchQueue
     private let syncQueue: DispatchQueue
     private let state: Mutex<State>
+    private let policy: CommitPolicy
+    private let syscalls: FileSyscalls
 
     private struct Waiter {
         var sequence: UInt64
@@ -63,7 +87,14 @@ public final class AppendOnlyFile: Sendable {
     }
 
     /// Opens (creating when asked) the file at `path` for appending at its current end.
-    public init(path: String, create: Bool = true) throws {
+    public convenience init(path: String, create: Bool = true, policy: CommitPolicy = .everyWrite) throws {
+        try self.init(path: path, create: create, policy: policy, syscalls: .system)
+    }
+
+    init(path: String, create: Bool, policy: CommitPolicy, syscalls: FileSyscalls) throws {
+        if case .window(let microseconds, let appendsMax) = policy {
+            precondition((0...CommitPolicy.windowMicrosecondsMax).contains(microseconds) && appendsMax > 0, "bad commit window")
+        }
         let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
         let fd = Glibc.open(path, flags, 0o644)
         guard fd >= 0 else { throw LogStoreError.io(operation: "open", path: path, errno: errno) }
@@ -75,6 +106,8 @@ public final class AppendOnlyFile: Sendable {
         }
         self.path = path
         self.fd = fd
+        self.policy = policy
+        self.syscalls = syscalls
         self.state = Mutex(State(size: Int64(size)))
         self.writeQueue = DispatchQueue(label: "sos.append.\(path)")
         self.syncQueue = DispatchQueue(label: "sos.sync.\(path)")
@@ -113,7 +146,7 @@ public final class AppendOnlyFile: Sendable {
         var written = 0
         while written < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
-                pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(offset) + off_t(written))
+                syscalls.pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(offset) + off_t(written))
             }
             if n < 0 {
                 let e = errno
@@ -139,8 +172,9 @@ public final class AppendOnlyFile: Sendable {
 
     private func syncUntilNoWaiters() {
         while true {
+            waitForBatch()
             let target = state.withLock { $0.writtenSequence }
-            let result = fdatasync(fd)
+            let result = syscalls.fdatasync(fd)
             let syncErrno = errno
             let (ready, failure, finished) = state.withLock { s -> ([Waiter], LogStoreError?, Bool) in
                 if result != 0 {
@@ -165,6 +199,18 @@ public final class AppendOnlyFile: Sendable {
                 }
             }
             if finished { return }
+        }
+    }
+
+    /// Under a window policy, lets appends gather until there are `appendsMax` waiting or the
+    /// window has passed. Polls in small steps: the write queue never has to signal us.
+    private func waitForBatch() {
+        guard case .window(let microseconds, let appendsMax) = policy, microseconds > 0 else { return }
+        let pollMicroseconds = 50
+        var waited = 0
+        while waited < microseconds, state.withLock({ $0.waiters.count }) < appendsMax {
+            usleep(UInt32(pollMicroseconds))
+            waited += pollMicroseconds
         }
     }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import Synchronization
 
 /// A 16-byte record key (the agent's chunk id), kept as two integers so the index stays small.
@@ -35,6 +36,10 @@ public struct StoreKey: Hashable, Sendable, CustomStringConvertible {
 /// What startup found while rebuilding the index.
 public struct RecoveryReport: Sendable {
     public var segmentsScanned = 0
+    /// Sealed segments whose index came from their hint file (the rest were read whole).
+    public var hintsLoaded = 0
+    /// Hint files that were missing or unusable and were written again from their segment.
+    public var hintsRebuilt = 0
     public var recordsIndexed = 0
     /// Torn tails cut off the newest segment: (segment path, offset cut at).
     public var truncatedTails: [(path: String, offset: Int64)] = []
@@ -46,12 +51,27 @@ public struct SegmentStoreConfiguration: Sendable {
     public var directory: String
     /// A segment is sealed, and a new one started, once an append would take it past this size.
     public var segmentBytesMax: Int64
+    /// Whether chunk payloads are lz4-compressed (each one only if that pays, below).
+    public var compression: RecordCompression = .none
+    /// A payload is stored compressed only when that saves at least this share of its size.
+    public var compressionSavingsMin: Double = 0.125
+    /// A sealed segment is compacted once this share of its bytes is dead (deleted or overwritten).
+    public var compactionDeadFractionMin: Double = 0.5
+    /// Bytes per second that compaction may read; keeps foreground reads fast while it runs.
+    public var compactionBytesPerSecondMax: Int64 = 64 << 20
+    /// Bytes per second that a background scrub may read.
+    public var scrubBytesPerSecondMax: Int64 = 32 << 20
+    /// When appends become durable; see `CommitPolicy`.
+    public var commitPolicy: CommitPolicy = .everyWrite
 
     /// Smallest segment size accepted from configuration.
-    public static let segmentBytesMin: Int64 = 1 << 20
+    public static let segmentBytesMin: Int64 = 64 << 10
+    /// Largest segment size: record offsets are kept in 32 bits in the index (see `Location`).
+    public static let segmentBytesLimit: Int64 = Int64(UInt32.max)
 
     public init(directory: String, segmentBytesMax: Int64 = 1 << 30) {
         precondition(segmentBytesMax >= Int64(RecordFormat.headerByteCount + 16), "segment size too small")
+        precondition(segmentBytesMax <= Self.segmentBytesLimit, "segment size too large")
         self.directory = directory
         self.segmentBytesMax = segmentBytesMax
     }
@@ -59,108 +79,154 @@ public struct SegmentStoreConfiguration: Sendable {
 
 /// The storage agent's engine: records in append-only segment files and an in-memory index
 /// from key to record location. Every read verifies the record's checksum.
+///
+/// The newest segment is the active one and takes every append; older ones are sealed and only
+/// change by compaction, which rewrites a segment in place under the same number (so the
+/// "later segment wins" order of recovery never changes). Startup reads the hint file of each
+/// sealed segment and scans only the active one.
 public final class SegmentStore: Sendable {
-    struct Location: Sendable {
+    /// Where a record lives. 12 bytes: with the 16-byte key, an index entry fits the
+    /// 64-bytes-per-record budget even at the hash table's lowest fill (docs/architecture.md).
+    struct Location: Sendable, Equatable {
         var segment: UInt32
-        var offset: Int64
+        var offset: UInt32
         var length: UInt32
     }
 
-    private struct State {
-        var index: [StoreKey: Location] = [:]
-        var segments: [UInt32: AppendOnlyFile] = [:]
-        var activeSegment: UInt32 = 0
+    struct SegmentInfo {
+        var file: AppendOnlyFile
+        /// Bytes of the chunk records the index points at.
         var liveBytes: Int64 = 0
+        /// Bytes compaction found it must keep although no chunk is live in them (tombstones
+        /// still needed); counted as live so a segment is not rewritten again for nothing.
+        var retainedBytes: Int64 = 0
+        /// Appends handed this segment that have not finished; a segment is sealed when it is 0.
+        var appendsInFlight = 0
+    }
+
+    struct State {
+        var index: [StoreKey: Location] = [:]
+        var segments: [UInt32: SegmentInfo] = [:]
+        var activeSegment: UInt32 = 0
+        /// Bytes handed out in the active segment, including appends not yet written; offsets
+        /// stay below `segmentBytesMax` because of it.
+        var activeBytesReserved: Int64 = 0
+        var liveBytes: Int64 = 0
+        /// Keys whose record failed verification (scrub, read or compaction); never served.
+        var corruptKeys: Set<StoreKey> = []
+
+        mutating func apply(_ entry: HintEntry, segment: UInt32) {
+            switch entry.kind {
+            case .chunk:
+                let location = Location(segment: segment, offset: UInt32(entry.offset), length: entry.length)
+                if let old = index.updateValue(location, forKey: entry.key) { forget(old) }
+                segments[segment]?.liveBytes += Int64(entry.length)
+                liveBytes += Int64(entry.length)
+            case .tombstone:
+                if let old = index.removeValue(forKey: entry.key) { forget(old) }
+            case .corrupt:
+                break
+            }
+        }
+
+        /// Accounts for a location that the index no longer points at.
+        mutating func forget(_ old: Location) {
+            segments[old.segment]?.liveBytes -= Int64(old.length)
+            liveBytes -= Int64(old.length)
+        }
     }
 
     public let configuration: SegmentStoreConfiguration
     public let recoveryReport: RecoveryReport
-    private let state: Mutex<State>
+    let state: Mutex<State>
+    /// Runs sealing, compaction and scrub one at a time, off the Swift concurrency pool.
+    let maintenance = DispatchQueue(label: "sos.logstore.maintenance")
+    let counters = Mutex(MaintenanceCounters())
+    /// Tests only: the compaction step at which to stop as if the process had crashed.
+    let crashPoint = Mutex<CompactionStep?>(nil)
 
-    /// Opens the store, rebuilding the index from the segments and truncating a torn tail of the newest.
+    /// Opens the store: loads hints of sealed segments (rebuilding missing or bad ones), scans the
+    /// newest segment and truncates its torn tail. Corruption is reported, never fatal.
     public init(configuration: SegmentStoreConfiguration) throws {
         self.configuration = configuration
-        try FileIO.createDirectory(configuration.directory)
+        let directory = configuration.directory
+        try FileIO.createDirectory(directory)
         var state = State()
         var report = RecoveryReport()
-        let ids = try FileIO.listDirectory(configuration.directory).compactMap(Self.segmentID(fromFileName:))
+        let names = try FileIO.listDirectory(directory)
+        for name in names where name.hasSuffix(SegmentFiles.temporarySuffix) {
+            // An unfinished compaction or hint write; the file it was to replace is intact.
+            try SegmentFiles.remove(directory + "/" + name)
+        }
+        let ids = names.compactMap(SegmentFiles.segmentID(fromFileName:))
+        // Size the index once: growing it step by step leaves the old tables' memory behind in
+        // the allocator, which would count against the bytes-per-record budget.
+        state.index.reserveCapacity(ids.dropLast().reduce(0) { $0 + SegmentFiles.hintEntryCount($1, in: directory) })
         for id in ids {
-            let file = try AppendOnlyFile(path: Self.path(for: id, in: configuration.directory), create: false)
-            try Self.load(file, id: id, isNewest: id == ids.last, into: &state, report: &report)
-            state.segments[id] = file
+            let file = try AppendOnlyFile(
+                path: SegmentFiles.segmentPath(id, in: directory), create: false, policy: configuration.commitPolicy)
+            guard file.size <= Self.segmentOffsetLimit else {
+                throw LogStoreError.io(operation: "open (segment over 4 GiB)", path: file.path, errno: EFBIG)
+            }
+            state.segments[id] = SegmentInfo(file: file)
+            if id != ids.last, let hint = SegmentFiles.loadHint(id, segmentByteCount: file.size, in: directory) {
+                report.hintsLoaded += 1
+                hint.forEach { entry in
+                    state.apply(entry, segment: id)
+                    if entry.kind == .corrupt {
+                        report.corruptions.append(
+                            .corruptRecord(path: file.path, offset: entry.offset, reason: "\(entry.length) bad bytes (from hint)"))
+                    }
+                }
+                continue
+            }
+            let scan = try SegmentFiles.scan(file, isNewest: id == ids.last)
+            for entry in scan.entries { state.apply(entry, segment: id) }
+            report.corruptions += scan.corruptions
+            if let cut = scan.truncatedAt { report.truncatedTails.append((file.path, cut)) }
+            if id != ids.last {
+                report.hintsRebuilt += 1
+                // Best effort: without a hint the next startup just scans this segment again.
+                try? SegmentFiles.writeHint(id, segmentByteCount: file.size, entries: scan.entries, in: directory)
+            }
         }
         report.segmentsScanned = ids.count
         report.recordsIndexed = state.index.count
-        if let newest = ids.last {
+        if let newest = ids.last, state.segments[newest]!.file.size < configuration.segmentBytesMax {
             state.activeSegment = newest
+            state.activeBytesReserved = state.segments[newest]!.file.size
         } else {
-            state.activeSegment = 1
-            state.segments[1] = try Self.createSegment(1, in: configuration.directory)
+            let next = (ids.last ?? 0) + 1
+            state.segments[next] = SegmentInfo(file: try Self.createSegment(next, configuration: configuration))
+            state.activeSegment = next
         }
         self.recoveryReport = report
         self.state = Mutex(state)
+        if let newest = ids.last, newest != self.state.withLock({ $0.activeSegment }) { sealInBackground(newest) }
     }
 
-    private static func load(
-        _ file: AppendOnlyFile, id: UInt32, isNewest: Bool, into state: inout State, report: inout RecoveryReport
-    ) throws {
-        var scanner = RecordScanner(size: file.size) { try file.read(at: $0, count: $1) }
-        while let event = try scanner.next() {
-            switch event {
-            case .record(let offset, let record):
-                guard let key = StoreKey(bytes: record.key) else {
-                    report.corruptions.append(.corruptRecord(path: file.path, offset: offset, reason: "key is not 16 bytes"))
-                    continue
-                }
-                switch record.type {
-                case .chunk:
-                    if let old = state.index[key] { state.liveBytes -= Int64(old.length) }
-                    state.index[key] = Location(segment: id, offset: offset, length: UInt32(record.encodedByteCount))
-                    state.liveBytes += Int64(record.encodedByteCount)
-                case .tombstone:
-                    if let old = state.index.removeValue(forKey: key) { state.liveBytes -= Int64(old.length) }
-                case .walMutation, .snapshotHeader, .snapshotEnd:
-                    report.corruptions.append(.corruptRecord(path: file.path, offset: offset, reason: "brain record in a segment"))
-                }
-            case .corrupt(let offset, let length, let reason):
-                report.corruptions.append(
-                    .corruptRecord(path: file.path, offset: offset, reason: "\(reason); \(length) bytes skipped"))
-            case .invalidTail(let offset, let reason):
-                if isNewest {
-                    try file.truncate(to: offset)
-                    report.truncatedTails.append((file.path, offset))
-                } else {
-                    report.corruptions.append(
-                        .corruptRecord(path: file.path, offset: offset, reason: "\(reason); rest of segment unreadable"))
-                }
-            }
-        }
-    }
+    /// Offsets are 32-bit in the index; no segment may grow past this.
+    static let segmentOffsetLimit = Int64(UInt32.max)
 
-    static func segmentID(fromFileName name: String) -> UInt32? {
-        guard name.hasPrefix("segment-"), name.hasSuffix(".sos") else { return nil }
-        return UInt32(name.dropFirst("segment-".count).dropLast(".sos".count))
-    }
-
-    static func path(for id: UInt32, in directory: String) -> String {
-        directory + "/segment-" + String(id).leftPadded(to: 8, with: "0") + ".sos"
-    }
-
-    private static func createSegment(_ id: UInt32, in directory: String) throws -> AppendOnlyFile {
-        let file = try AppendOnlyFile(path: path(for: id, in: directory), create: true)
-        try FileIO.syncDirectory(directory)
+    static func createSegment(_ id: UInt32, configuration: SegmentStoreConfiguration) throws -> AppendOnlyFile {
+        let file = try AppendOnlyFile(
+            path: SegmentFiles.segmentPath(id, in: configuration.directory), create: true, policy: configuration.commitPolicy)
+        try FileIO.syncDirectory(configuration.directory)
         return file
     }
 
     /// Stores `payload` under `key`; returns once the record is durable.
     public func put(key: StoreKey, payload: [UInt8]) async throws {
-        let record = Record(type: .chunk, key: key.bytes, payload: payload).encoded()
-        let (id, file) = try segmentForAppend(byteCount: record.count)
-        let offset = try await file.append(record)
+        let record = configuration.compression.chunkRecord(
+            key: key, payload: payload, savingsMin: configuration.compressionSavingsMin
+        ).encoded()
+        let offset = try await append(record)
         state.withLock { s in
-            if let old = s.index[key] { s.liveBytes -= Int64(old.length) }
-            s.index[key] = Location(segment: id, offset: offset, length: UInt32(record.count))
+            let location = Location(segment: offset.segment, offset: offset.offset, length: UInt32(record.count))
+            if let old = s.index.updateValue(location, forKey: key) { s.forget(old) }
+            s.segments[offset.segment]?.liveBytes += Int64(record.count)
             s.liveBytes += Int64(record.count)
+            s.corruptKeys.remove(key)
         }
     }
 
@@ -169,39 +235,44 @@ public final class SegmentStore: Sendable {
     public func delete(key: StoreKey) async throws -> Bool {
         guard state.withLock({ $0.index[key] != nil }) else { return false }
         let record = Record(type: .tombstone, key: key.bytes, payload: []).encoded()
-        let (_, file) = try segmentForAppend(byteCount: record.count)
-        _ = try await file.append(record)
+        _ = try await append(record)
         state.withLock { s in
-            if let old = s.index.removeValue(forKey: key) { s.liveBytes -= Int64(old.length) }
+            if let old = s.index.removeValue(forKey: key) { s.forget(old) }
+            s.corruptKeys.remove(key)
         }
         return true
     }
 
-    /// The verified payload stored under `key`, or nil when there is none.
+    /// The verified payload stored under `key` (decompressed), or nil when there is none.
     /// Throws `corruptRecord` rather than returning bytes whose checksum fails.
     public func get(key: StoreKey) async throws -> [UInt8]? {
-        guard let (location, file) = state.withLock({ s -> (Location, AppendOnlyFile)? in
-            guard let location = s.index[key], let file = s.segments[location.segment] else { return nil }
-            return (location, file)
+        guard let (location, file, known) = state.withLock({ s -> (Location, AppendOnlyFile, Bool)? in
+            guard let location = s.index[key], let file = s.segments[location.segment]?.file else { return nil }
+            return (location, file, s.corruptKeys.contains(key))
         }) else { return nil }
+        if known {
+            throw LogStoreError.corruptRecord(path: file.path, offset: Int64(location.offset), reason: "found corrupt earlier")
+        }
         return try await BlockingIO.run {
-            let bytes = try file.read(at: location.offset, count: Int(location.length))
+            let offset = Int64(location.offset)
+            let bytes = try file.read(at: offset, count: Int(location.length))
             let record: Record
             do {
                 record = try Record(decoding: bytes)
             } catch {
-                throw LogStoreError.corruptRecord(path: file.path, offset: location.offset, reason: "\(error)")
+                self.markCorrupt([key])
+                throw LogStoreError.corruptRecord(path: file.path, offset: offset, reason: "\(error)")
             }
             guard record.key == key.bytes, record.type == .chunk else {
-                throw LogStoreError.corruptRecord(path: file.path, offset: location.offset, reason: "index points at another record")
+                throw LogStoreError.corruptRecord(path: file.path, offset: offset, reason: "index points at another record")
             }
-            return record.payload
+            return try RecordCompression.payload(of: record, path: file.path, offset: offset)
         }
     }
 
     public func contains(key: StoreKey) -> Bool { state.withLock { $0.index[key] != nil } }
 
-    /// Every live key, in no particular order.
+    /// Every live key, in no particular order (for the brain's reconcile pass).
     public func allKeys() -> [StoreKey] { state.withLock { Array($0.index.keys) } }
 
     public var recordCount: Int { state.withLock { $0.index.count } }
@@ -211,18 +282,34 @@ public final class SegmentStore: Sendable {
 
     public var segmentCount: Int { state.withLock { $0.segments.count } }
 
-    /// Picks the active segment, sealing it and starting the next when this append would overflow it.
-    private func segmentForAppend(byteCount: Int) throws -> (UInt32, AppendOnlyFile) {
-        try state.withLock { s in
-            let active = s.segments[s.activeSegment]!
-            if active.size > 0 && active.size + Int64(byteCount) > configuration.segmentBytesMax {
+    /// Segment numbers present, oldest first; the last is the active one.
+    public var segmentIDs: [UInt32] { state.withLock { $0.segments.keys.sorted() } }
+
+    /// Appends an encoded record to the active segment, starting a new one when it would overflow.
+    private func append(_ record: [UInt8]) async throws -> (segment: UInt32, offset: UInt32) {
+        let (id, file, sealed) = try state.withLock { s -> (UInt32, AppendOnlyFile, UInt32?) in
+            var sealed: UInt32?
+            if s.activeBytesReserved > 0 && s.activeBytesReserved + Int64(record.count) > configuration.segmentBytesMax {
                 let next = s.activeSegment + 1
-                let file = try Self.createSegment(next, in: configuration.directory)
-                s.segments[next] = file
+                s.segments[next] = SegmentInfo(file: try Self.createSegment(next, configuration: configuration))
+                sealed = s.activeSegment
                 s.activeSegment = next
-                return (next, file)
+                s.activeBytesReserved = 0
             }
-            return (s.activeSegment, active)
+            s.activeBytesReserved += Int64(record.count)
+            s.segments[s.activeSegment]!.appendsInFlight += 1
+            return (s.activeSegment, s.segments[s.activeSegment]!.file, sealed)
+        }
+        if let sealed { sealInBackground(sealed) }
+        defer { state.withLock { $0.segments[id]?.appendsInFlight -= 1 } }
+        let offset = try await file.append(record)
+        precondition(offset <= Self.segmentOffsetLimit, "segment offset past 32 bits")
+        return (id, UInt32(offset))
+    }
+
+    func markCorrupt(_ keys: some Sequence<StoreKey>) {
+        state.withLock { s in
+            for key in keys where s.index[key] != nil { s.corruptKeys.insert(key) }
         }
     }
 

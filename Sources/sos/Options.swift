@@ -100,12 +100,6 @@ enum SizeValidation {
             throw ValidationError("--chunk-size must be between 64KiB and 64MiB")
         }
     }
-
-    static func segmentSize(_ size: ByteSize) throws {
-        guard size.bytes >= SegmentStoreConfiguration.segmentBytesMin else {
-            throw ValidationError("--segment-size must be at least 1MiB")
-        }
-    }
 }
 
 struct AgentTimeoutOptions: ParsableArguments {

@@ -16,8 +16,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Address of the S3 HTTP API.")
     var s3Address = HostPort(host: "127.0.0.1", port: 9000)
 
-    @Option(help: "Size at which a segment file is sealed and a new one started (e.g. 8MiB).")
-    var segmentSize = ByteSize(bytes: 1 << 30)
+    @OptionGroup(title: "Storage engine") var storage: StorageOptions
 
     @Option(help: "Largest piece an object is cut into before it goes to an agent.")
     var chunkSize = ByteSize(bytes: 4 << 20)
@@ -35,7 +34,6 @@ struct ServerCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...Self.agentCount).contains(replication) else { throw ValidationError("--replication must be 1 or 2") }
         try SizeValidation.chunkSize(chunkSize)
-        try SizeValidation.segmentSize(segmentSize)
     }
 
     func run() async throws {
@@ -49,12 +47,14 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.replication = replication
         let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
         let agents = try (1...Self.agentCount).map { index in
-            try StorageAgent(
-                configuration: AgentConfiguration(
-                    brainHost: "127.0.0.1", brainPort: 0, clientID: "agent-\(index)",
-                    directory: directory + "/agent-\(index)", cookie: cookie, segmentBytesMax: segmentSize.bytes),
-                logger: common.makeLogger("sos.agent-\(index)"))
+            var agentConfiguration = AgentConfiguration(
+                brainHost: "127.0.0.1", brainPort: 0, clientID: "agent-\(index)",
+                directory: directory + "/agent-\(index)", cookie: cookie, segmentBytesMax: storage.segmentSize.bytes)
+            storage.apply(to: &agentConfiguration)
+            return try StorageAgent(configuration: agentConfiguration, logger: common.makeLogger("sos.agent-\(index)"))
         }
+        let signals = StorageAgent.handleOperatorSignals(for: agents)
+        defer { signals.forEach { $0.cancel() } }
         try await runUntilTerminated {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let (clusterPorts, continuation) = AsyncStream<Int>.makeStream()

@@ -21,20 +21,20 @@ struct StorageAgentCommand: AsyncParsableCommand {
     @Option(help: "Failure domain of this agent (host, rack or zone); replicas of a chunk go to distinct zones when they can.")
     var zone: String = ""
 
-    @Option(help: "Size at which a segment file is sealed and a new one started (e.g. 8MiB).")
-    var segmentSize = ByteSize(bytes: 1 << 30)
+    @OptionGroup(title: "Storage engine") var storage: StorageOptions
 
     @OptionGroup var common: CommonOptions
-
-    func validate() throws { try SizeValidation.segmentSize(segmentSize) }
 
     func run() async throws {
         let logger = common.makeLogger("sos.agent.\(clientId)")
         var configuration = AgentConfiguration(
             brainHost: brain.host, brainPort: brain.port, clientID: clientId, directory: directory,
-            cookie: try CookieSource.resolve(cookie), segmentBytesMax: segmentSize.bytes)
+            cookie: try CookieSource.resolve(cookie), segmentBytesMax: storage.segmentSize.bytes)
+        storage.apply(to: &configuration)
         configuration.zone = zone
         let agent = try StorageAgent(configuration: configuration, logger: logger)
+        let signals = StorageAgent.handleOperatorSignals(for: [agent])
+        defer { signals.forEach { $0.cancel() } }
         do {
             try await runUntilTerminated { try await agent.run() }
         } catch let error as AgentError {

@@ -1,0 +1,66 @@
+import CLZ4
+
+/// Whether chunk payloads are lz4-compressed before they are stored.
+///
+/// Compression costs more CPU than a disk write saves on a fast disk (toolchain notes: lz4
+/// compresses ~0.6 GB/s), so it is opt-in, and a payload is stored compressed only when that saves
+/// at least `savingsMin` of its size; otherwise it is stored as is and the flag stays clear.
+public enum RecordCompression: String, Sendable, CaseIterable {
+    case none
+    case lz4
+
+    /// The chunk record for `payload`, compressed when this setting asks for it and it pays.
+    public func chunkRecord(key: StoreKey, payload: [UInt8], savingsMin: Double) -> Record {
+        if self == .lz4, let compressed = Self.compress(payload, savingsMin: savingsMin) {
+            return Record(type: .chunk, flags: .lz4, key: key.bytes, payload: compressed, originalLength: payload.count)
+        }
+        return Record(type: .chunk, key: key.bytes, payload: payload)
+    }
+
+    /// `bytes` compressed with lz4, or nil when that would not save at least `savingsMin` of them.
+    static func compress(_ bytes: [UInt8], savingsMin: Double) -> [UInt8]? {
+        guard !bytes.isEmpty, bytes.count <= RecordFormat.payloadBytesMax else { return nil }
+        let sizeMax = Int(Double(bytes.count) * (1 - savingsMin))
+        guard sizeMax > 0 else { return nil }
+        var out = [UInt8](repeating: 0, count: sizeMax)
+        // LZ4 stops and returns 0 as soon as the output would pass `sizeMax`, so incompressible
+        // data costs one aborted pass, not a full compression and a comparison.
+        let n = bytes.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                src.withMemoryRebound(to: CChar.self) { s in
+                    dst.withMemoryRebound(to: CChar.self) { d in
+                        LZ4_compress_default(s.baseAddress, d.baseAddress, Int32(src.count), Int32(sizeMax))
+                    }
+                }
+            }
+        }
+        guard n > 0 else { return nil }
+        out.removeLast(out.count - Int(n))
+        return out
+    }
+
+    /// The original payload of a verified record: decompressed when its lz4 flag is set.
+    /// A compressed payload that does not inflate to exactly its original length is corruption.
+    public static func payload(of record: Record, path: String, offset: Int64) throws -> [UInt8] {
+        guard record.flags.contains(.lz4) else { return record.payload }
+        guard let bytes = decompress(record.payload, originalLength: record.originalLength) else {
+            throw LogStoreError.corruptRecord(path: path, offset: offset, reason: "lz4 payload does not decompress")
+        }
+        return bytes
+    }
+
+    static func decompress(_ bytes: [UInt8], originalLength: Int) -> [UInt8]? {
+        guard originalLength > 0 else { return bytes.isEmpty ? [] : nil }
+        var out = [UInt8](repeating: 0, count: originalLength)
+        let n = bytes.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                src.withMemoryRebound(to: CChar.self) { s in
+                    dst.withMemoryRebound(to: CChar.self) { d in
+                        LZ4_decompress_safe(s.baseAddress, d.baseAddress, Int32(src.count), Int32(originalLength))
+                    }
+                }
+            }
+        }
+        return n == Int32(originalLength) ? out : nil
+    }
+}

@@ -1,0 +1,80 @@
+"""End to end: the storage engine's flags and operator triggers on real agent processes."""
+import os
+import random
+import signal
+
+import pytest
+
+from harness import Cluster, wait_for
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path, agents=1, chunk_size="256KiB", segment_size="1MiB")
+    c.agents[0].args += [
+        "--compression", "lz4", "--compaction-threshold", "0.3", "--compaction-interval", "3600",
+        "--scrub-interval", "0",
+    ]
+    c.start()
+    yield c
+    c.stop()
+
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho".split()
+
+
+def segment_bytes(directory):
+    return sum(p.stat().st_size for p in directory.glob("segment-*.sos"))
+
+
+def test_sigusr1_compacts_overwritten_objects_and_nothing_is_lost(cluster):
+    s3 = cluster.boto3()
+    s3.create_bucket(Bucket="logs")
+    bodies = {}
+    for round_ in range(3):
+        for i in range(8):
+            # Text-like bodies (random words): lz4 stores them in about half their size.
+            rng = random.Random(round_ * 100 + i)
+            words = [rng.choice(WORDS) + str(rng.randrange(100)) for _ in range(60_000)]
+            body = " ".join(words).encode()[:400_000]
+            s3.put_object(Bucket="logs", Key=f"k{i}", Body=body)
+            bodies[f"k{i}"] = body
+    s3.delete_object(Bucket="logs", Key="k0")
+    del bodies["k0"]
+    agent = cluster.agents[0]
+    directory = cluster.agent_dir(agent)
+    wait_for(lambda: len(list(directory.glob("segment-*.hint"))) >= 1, what="a sealed segment's hint file")
+    before = segment_bytes(directory)
+    assert before < 3 * 8 * 400_000 * 0.7, "lz4 compressed the chunks"
+
+    agent.proc.send_signal(signal.SIGUSR1)
+    wait_for(lambda: "compaction finished" in agent.log(), what="compaction")
+    assert segment_bytes(directory) < before
+    for key, body in bodies.items():
+        assert s3.get_object(Bucket="logs", Key=key)["Body"].read() == body
+
+    cluster.restart()
+    for key, body in bodies.items():
+        assert s3.get_object(Bucket="logs", Key=key)["Body"].read() == body
+    assert "hintsLoaded" in cluster.agents[0].log()
+
+
+def test_sigusr2_scrub_reports_a_damaged_chunk_and_never_serves_it(cluster):
+    s3 = cluster.boto3()
+    s3.create_bucket(Bucket="scrubbed")
+    s3.put_object(Bucket="scrubbed", Key="good", Body=os.urandom(100_000))
+    s3.put_object(Bucket="scrubbed", Key="bad", Body=os.urandom(100_000))
+    agent = cluster.agents[0]
+    segment = sorted(cluster.agent_dir(agent).glob("segment-*.sos"))[-1]
+    with open(segment, "r+b") as f:
+        f.seek(segment.stat().st_size - 50_000)  # inside the second object's chunk
+        f.write(b"\xff" * 8)
+    agent.proc.send_signal(signal.SIGUSR2)
+    wait_for(lambda: "scrub finished" in agent.log(), what="scrub")
+    log = agent.log()
+    assert "scrub found a corrupt record" in log and "will not be served" in log
+    body = s3.get_object(Bucket="scrubbed", Key="bad")["Body"]
+    with pytest.raises(Exception):
+        data = body.read()
+        assert len(data) == 100_000, "short body"
+        raise AssertionError("served a damaged chunk in full")
