@@ -138,7 +138,7 @@ public final class StorageAgent: Sendable {
                 logger.warning("brain closed the connection; reconnecting")
             } catch let error as AgentError where error.isFatal {
                 throw error
-            } catch is CancellationError {
+            } catch is CancellationError where Task.isCancelled {
                 return
             } catch {
                 logger.info(
@@ -162,7 +162,10 @@ public final class StorageAgent: Sendable {
             var handler = AgentRequestHandler(store: store, outbound: outbound, logger: logger)
             // Discarding: finished request tasks must not pile up for the life of the connection.
             try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await self.sendHeartbeats(outbound) }
+                group.addTask {
+                    // Ending the heartbeats is how the connection's end is handled, not an error.
+                    do { try await self.sendHeartbeats(outbound) } catch is CancellationError {}
+                }
                 while let frame = try await frames.next() {
                     try handler.receive(frame, in: &group)
                 }

@@ -23,6 +23,8 @@ public struct BrainConfiguration: Sendable {
     public var orphanGraceSeconds = 3600.0
     /// The WAL size past which the brain writes a snapshot and starts a new WAL file.
     public var snapshotAfterWALBytes: Int64 = 64 << 20
+    /// Seconds between a chunk replica becoming unreferenced and its deletion (see `ChunkRouter`).
+    public var garbageDelaySeconds = 60.0
     /// Allowed chunk sizes: small enough for one agent record, large enough to keep manifests short.
     public static let chunkBytesRange = (64 << 10)...(64 << 20)
 
@@ -38,6 +40,8 @@ public struct BrainConfiguration: Sendable {
 
 /// The brain: metadata, the cluster port agents dial, and the S3 HTTP API.
 public struct BrainService: Sendable {
+    /// An HTTP connection that sends nothing for this long is closed, so idle clients cannot pile up.
+    static let idleConnectionSecondsMax = 120
     public let configuration: BrainConfiguration
     public let metadata: MetadataStore
     public let registry: AgentRegistry
@@ -55,7 +59,7 @@ public struct BrainService: Sendable {
     /// Serves until cancelled (SIGINT/SIGTERM handling belongs to the caller).
     /// `onListening` receives the bound S3 and cluster ports once both accept connections.
     public func run(onListening: @escaping @Sendable (_ s3Port: Int, _ clusterPort: Int) -> Void = { _, _ in }) async throws {
-        let chunkRouter = ChunkRouter(registry: registry, logger: logger)
+        let chunkRouter = ChunkRouter(registry: registry, logger: logger, garbageDelaySeconds: configuration.garbageDelaySeconds)
         registry.setDraining(Set(metadata.agentMembers.filter(\.draining).map(\.clientID)))
         let repair = RepairService(
             registry: registry, metadata: metadata, chunks: chunkRouter, logger: logger,
@@ -83,7 +87,9 @@ public struct BrainService: Sendable {
         let logger = logger
         let app = Application(
             responder: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ContinueHandler()])),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(Int64(Self.idleConnectionSecondsMax)))),
             configuration: .init(address: .hostname(configuration.s3Host, port: configuration.s3Port), serverName: "SOS"),
             onServerRunning: { channel in
                 let s3Port = channel.localAddress?.port ?? 0

@@ -112,15 +112,20 @@ struct AgentTimeoutOptions: ParsableArguments {
     @Option(help: "Seconds an agent has to answer one request before another replica is tried.")
     var requestTimeout: Double = 30
 
+    @Option(help: "Seconds an agent must stay down before repair re-creates its replicas elsewhere.")
+    var repairDelay: Double = 120
+
     func validate() throws {
-        guard suspectTimeout >= 2.5, downTimeout >= suspectTimeout, requestTimeout > 0 else {
+        guard suspectTimeout >= 2.5, downTimeout >= suspectTimeout, requestTimeout > 0, repairDelay >= 0 else {
             throw ValidationError(
                 "--suspect-timeout must be at least 2.5 s (agents heartbeat every 2 s), --down-timeout at least --suspect-timeout")
         }
     }
 
     var timeouts: AgentTimeouts {
-        AgentTimeouts(suspectAfterSeconds: suspectTimeout, downAfterSeconds: downTimeout, requestSeconds: requestTimeout)
+        AgentTimeouts(
+            suspectAfterSeconds: suspectTimeout, downAfterSeconds: downTimeout, requestSeconds: requestTimeout,
+            repairAfterDownSeconds: repairDelay)
     }
 }
 
@@ -137,8 +142,11 @@ struct MaintenanceOptions: ParsableArguments {
     @Option(help: "Seconds a replica must stay unreferenced before reconcile deletes it; keep it above the longest upload.")
     var orphanGrace: Double = 3600
 
+    @Option(help: "Seconds between a replica becoming unreferenced (overwrite, delete, repair) and its deletion; lets reads in flight finish.")
+    var garbageDelay: Double = 60
+
     func validate() throws {
-        guard repairInterval > 0, repairRate > 0, reconcileInterval > 0, orphanGrace >= 0 else {
+        guard repairInterval > 0, repairRate > 0, reconcileInterval > 0, orphanGrace >= 0, garbageDelay >= 0 else {
             throw ValidationError("repair and reconcile settings must be positive")
         }
     }
@@ -148,5 +156,6 @@ struct MaintenanceOptions: ParsableArguments {
         configuration.repairChunksPerSecondMax = repairRate
         configuration.reconcileIntervalSeconds = reconcileInterval
         configuration.orphanGraceSeconds = orphanGrace
+        configuration.garbageDelaySeconds = garbageDelay
     }
 }

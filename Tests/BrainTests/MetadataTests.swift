@@ -41,8 +41,10 @@ final class MetadataStoreTests: XCTestCase {
             .completeUpload(uploadID: "u1", partNumbers: [1, 3], partETags: ["\"a\"", "\"e\""], object: object(9)),
             .abortUpload(uploadID: "u1"),
             .registerAgent(AgentMember(clientID: "agent-7", zone: "rack-2")),
-            .setChunkReplicas(location: .object(bucket: "b", key: "k", index: 3), chunkID: .random(), agents: ["a", "b"]),
-            .setChunkReplicas(location: .part(uploadID: "u", partNumber: 2, index: 0), chunkID: .random(), agents: ["c"]),
+            .setChunkReplicas(
+                location: .object(bucket: "b", key: "k", index: 3), chunkID: .random(), previousAgents: ["a"], agents: ["a", "b"]),
+            .setChunkReplicas(
+                location: .part(uploadID: "u", partNumber: 2, index: 0), chunkID: .random(), previousAgents: ["d"], agents: ["c"]),
             .setAgentDraining(clientID: "agent-7", draining: true),
             .removeAgent(clientID: "agent-7"),
         ]
@@ -136,12 +138,18 @@ final class MetadataStoreTests: XCTestCase {
         _ = try await store.commit(.putObject(bucket: "b", key: "k", object: original))
         let chunk = original.chunks[0]
         let location = ChunkLocation.object(bucket: "b", key: "k", index: 0)
-        let moved = try await store.commit(.setChunkReplicas(location: location, chunkID: chunk.id, agents: ["agent-2", "agent-3"]))
+        let moved = try await store.commit(
+            .setChunkReplicas(location: location, chunkID: chunk.id, previousAgents: chunk.agents, agents: ["agent-2", "agent-3"]))
         XCTAssertEqual(moved, .applied(garbage: [ChunkPlacement(id: chunk.id, length: chunk.length, agents: ["agent-1"])]))
         XCTAssertEqual(store.object(bucket: "b", key: "k")?.chunks[0].agents, ["agent-2", "agent-3"])
+        // A second mover that started from the old replica list loses: compare-and-set.
+        let raced = try await store.commit(
+            .setChunkReplicas(location: location, chunkID: chunk.id, previousAgents: chunk.agents, agents: ["agent-4"]))
+        XCTAssertEqual(raced, .rejected(.staleChunk))
         // The object was overwritten meanwhile: a repair of its old chunk must not touch the new one.
         _ = try await store.commit(.putObject(bucket: "b", key: "k", object: object(5)))
-        let stale = try await store.commit(.setChunkReplicas(location: location, chunkID: chunk.id, agents: ["agent-9"]))
+        let stale = try await store.commit(
+            .setChunkReplicas(location: location, chunkID: chunk.id, previousAgents: ["agent-2", "agent-3"], agents: ["agent-9"]))
         XCTAssertEqual(stale, .rejected(.staleChunk))
         _ = try await store.commit(.registerAgent(AgentMember(clientID: "agent-2", zone: "z")))
         _ = try await store.commit(.setAgentDraining(clientID: "agent-2", draining: true))

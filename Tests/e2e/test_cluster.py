@@ -139,7 +139,8 @@ def test_admin_with_a_wrong_cookie_is_refused(replicated):
 def self_healing(tmp_path):
     c = Cluster(tmp_path, agents=3)
     c.brain.args += ["--replication", "2", "--suspect-timeout", "3", "--down-timeout", "4", "--request-timeout", "5",
-                     "--repair-interval", "1", "--reconcile-interval", "1", "--orphan-grace", "2"]
+                     "--repair-interval", "1", "--reconcile-interval", "1", "--orphan-grace", "2",
+                     "--repair-delay", "2", "--garbage-delay", "1"]
     c.start()
     yield c
     c.stop()
@@ -199,7 +200,7 @@ def test_orphans_of_an_interrupted_upload_are_reclaimed(self_healing):
 
 def test_drain_moves_every_chunk_then_the_agent_can_be_removed(tmp_path):
     c = Cluster(tmp_path, agents=2)
-    c.brain.args += ["--repair-interval", "1"]
+    c.brain.args += ["--repair-interval", "1", "--garbage-delay", "1"]
     c.start()
     try:
         s3 = c.boto3()

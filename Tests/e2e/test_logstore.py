@@ -15,6 +15,7 @@ def cluster(tmp_path):
         "--compression", "lz4", "--compaction-threshold", "0.3", "--compaction-interval", "3600",
         "--scrub-interval", "0",
     ]
+    c.brain.args += ["--garbage-delay", "0"]  # overwritten chunks are deleted at once, for compaction to find
     c.start()
     yield c
     c.stop()

@@ -26,12 +26,19 @@ public struct AgentTimeouts: Sendable {
     public var suspectAfterSeconds: Double
     public var downAfterSeconds: Double
     public var requestSeconds: Double
+    /// How long an agent must have been down before repair replaces its replicas: a restart or a
+    /// brain that just started (and has not heard from anyone yet) must not trigger mass copying.
+    public var repairAfterDownSeconds: Double
 
-    public init(suspectAfterSeconds: Double = 6, downAfterSeconds: Double = 20, requestSeconds: Double = 30) {
+    public init(
+        suspectAfterSeconds: Double = 6, downAfterSeconds: Double = 20, requestSeconds: Double = 30,
+        repairAfterDownSeconds: Double = 120
+    ) {
         precondition(suspectAfterSeconds > 0 && downAfterSeconds >= suspectAfterSeconds && requestSeconds > 0)
         self.suspectAfterSeconds = suspectAfterSeconds
         self.downAfterSeconds = downAfterSeconds
         self.requestSeconds = requestSeconds
+        self.repairAfterDownSeconds = repairAfterDownSeconds
     }
 }
 
@@ -42,6 +49,9 @@ public final class AgentRegistry: Sendable {
     private let draining = Mutex<Set<String>>([])
     /// Replicas that failed a read (error, timeout, corrupt record); repair replaces them.
     private let badReplicas = Mutex<Set<BadReplica>>([])
+    /// When each agent was last connected and heard from; the brain's start for those never seen.
+    private let lastSeen = Mutex<[String: ContinuousClock.Instant]>([:])
+    private let startedAt = ContinuousClock.now
 
     struct BadReplica: Hashable {
         var chunk: ChunkID
@@ -66,6 +76,7 @@ public final class AgentRegistry: Sendable {
         agents.withLock { agents in
             if agents[connection.clientID] === connection { agents[connection.clientID] = nil }
         }
+        lastSeen.withLock { $0[connection.clientID] = .now }
     }
 
     public func connection(for clientID: String) -> AgentConnection? { agents.withLock { $0[clientID] } }
@@ -99,10 +110,23 @@ public final class AgentRegistry: Sendable {
 
     func clearBadReplicas(chunk: ChunkID) { badReplicas.withLock { $0 = $0.filter { $0.chunk != chunk } } }
 
-    /// Whether the replica of `chunk` on `agent` counts toward R: up, not draining, not known bad.
+    /// Whether the replica of `chunk` on `agent` counts toward R right now: up, not draining, not known bad.
     func isHealthyReplica(chunk: ChunkID, agent: String) -> Bool {
-        state(of: agent) == .up && !isDraining(agent)
-            && !badReplicas.withLock { $0.contains(BadReplica(chunk: chunk, agent: agent)) }
+        state(of: agent) == .up && !needsReplacement(chunk: chunk, agent: agent)
+    }
+
+    /// Whether repair should replace the replica of `chunk` on `agent`: its agent is draining, or
+    /// has been down for `repairAfterDownSeconds`, or the replica failed a read.
+    func needsReplacement(chunk: ChunkID, agent: String) -> Bool {
+        if isDraining(agent) || badReplicas.withLock({ $0.contains(BadReplica(chunk: chunk, agent: agent)) }) { return true }
+        guard state(of: agent) == .down else { return false }
+        let since: ContinuousClock.Instant
+        if let connection = connection(for: agent) {
+            since = ContinuousClock.now - .milliseconds(Int64(connection.stats.secondsSinceHeard * 1000))
+        } else {
+            since = lastSeen.withLock { $0[agent] } ?? startedAt
+        }
+        return AgentConnection.seconds(since.duration(to: .now)) >= timeouts.repairAfterDownSeconds
     }
 
     /// Picks `replication` distinct up agents for a new chunk: random, weighted by free space, so

@@ -7,10 +7,14 @@ import NIOCore
 public struct ChunkRouter: Sendable {
     let registry: AgentRegistry
     let logger: Logger
+    /// Unreferenced replicas are deleted only after this long, so that a read that started
+    /// before an overwrite, a delete or a repair move can still finish from them.
+    let garbageDelaySeconds: Double
 
-    public init(registry: AgentRegistry, logger: Logger) {
+    public init(registry: AgentRegistry, logger: Logger, garbageDelaySeconds: Double = 60) {
         self.registry = registry
         self.logger = logger
+        self.garbageDelaySeconds = garbageDelaySeconds
     }
 
     /// Stores `bytes` as a new chunk on R distinct agents; returns once every replica is durable.
@@ -48,8 +52,9 @@ public struct ChunkRouter: Sendable {
     /// the reconcile pass's job).
     public func discard(_ chunks: [ChunkPlacement]) {
         guard !chunks.isEmpty else { return }
-        let (registry, logger) = (registry, logger)
+        let (registry, logger, delay) = (registry, logger, garbageDelaySeconds)
         Task {
+            try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
             for chunk in chunks {
                 for agentID in chunk.agents {
                     do {

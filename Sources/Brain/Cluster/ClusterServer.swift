@@ -79,7 +79,9 @@ public struct ClusterServer: Sendable {
         outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
     ) async throws {
         let member = AgentMember(clientID: hello.clientID, zone: hello.zone)
-        if metadata.member(hello.clientID) != member { _ = try await metadata.commit(.registerAgent(member)) }
+        if metadata.member(hello.clientID)?.zone != member.zone || metadata.member(hello.clientID) == nil {
+            _ = try await metadata.commit(.registerAgent(member))
+        }
         let connection = AgentConnection(
             hello: hello, address: peer, outbound: outbound,
             requestTimeout: .milliseconds(Int64(registry.timeouts.requestSeconds * 1000)))

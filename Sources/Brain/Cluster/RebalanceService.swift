@@ -86,7 +86,9 @@ public final class RebalanceService: Sendable {
             for try await var piece in chunks.bytes(of: [chunk], range: 0..<Int64(chunk.length)) { received.writeBuffer(&piece) }
             try await target.putChunk(chunk.id, bytes: received)
             let agents = chunk.agents.map { $0 == source ? target.clientID : $0 }
-            switch try await metadata.commit(.setChunkReplicas(location: location, chunkID: chunk.id, agents: agents)) {
+            switch try await metadata.commit(
+                .setChunkReplicas(location: location, chunkID: chunk.id, previousAgents: chunk.agents, agents: agents))
+            {
             case .applied(let garbage):
                 chunks.discard(garbage)
                 state.withLock { $0.movedChunks += 1 }

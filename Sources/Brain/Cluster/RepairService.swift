@@ -49,8 +49,8 @@ public final class RepairService: Sendable {
         var work: [(ChunkLocation, ChunkPlacement, healthy: [String])] = []
         metadata.read { state in
             state.forEachChunkLocation { location, chunk in
-                let healthy = chunk.agents.filter { registry.isHealthyReplica(chunk: chunk.id, agent: $0) }
-                if healthy.count < registry.replication { work.append((location, chunk, healthy)) }
+                let kept = chunk.agents.filter { !registry.needsReplacement(chunk: chunk.id, agent: $0) }
+                if kept.count < registry.replication { work.append((location, chunk, kept)) }
             }
         }
         var waiting = 0
@@ -81,7 +81,9 @@ public final class RepairService: Sendable {
                 try await group.waitForAll()
             }
             let newAgents = healthy + targets.map(\.clientID)
-            switch try await metadata.commit(.setChunkReplicas(location: location, chunkID: chunk.id, agents: newAgents)) {
+            switch try await metadata.commit(
+                .setChunkReplicas(location: location, chunkID: chunk.id, previousAgents: chunk.agents, agents: newAgents))
+            {
             case .applied(let garbage):
                 chunks.discard(garbage)
                 registry.clearBadReplicas(chunk: chunk.id)

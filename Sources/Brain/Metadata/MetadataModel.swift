@@ -183,8 +183,9 @@ public enum Mutation: Sendable, Equatable {
     case abortUpload(uploadID: String)
     /// An agent joined, or came back with another zone.
     case registerAgent(AgentMember)
-    /// Repair moved a chunk: its replicas are now `agents`, if it is still the chunk at `location`.
-    case setChunkReplicas(location: ChunkLocation, chunkID: ChunkID, agents: [String])
+    /// Repair or rebalance moved a chunk: its replicas become `agents`, provided the chunk at
+    /// `location` is still `chunkID` with the replicas `previousAgents` the mover started from.
+    case setChunkReplicas(location: ChunkLocation, chunkID: ChunkID, previousAgents: [String], agents: [String])
     case setAgentDraining(clientID: String, draining: Bool)
     case removeAgent(clientID: String)
 }

@@ -38,10 +38,15 @@ struct MetadataState: Sendable {
             guard buckets[upload.bucket] != nil else { return .rejected(.noSuchBucket) }
             // The object must be made of exactly the parts as they are now: a part re-uploaded
             // since (even with the same content and ETag) has new chunks, and the old ones are gone.
+            // Replica lists may have changed since (repair), so chunks are compared by id, and the
+            // object takes the parts' current lists.
             let current = partNumbers.compactMap { upload.parts[$0] }
+            let currentChunks = current.flatMap(\.chunks)
             guard current.count == partNumbers.count, partNumbers.count == partETags.count,
-                zip(current, partETags).allSatisfy({ $0.etag == $1 }), current.flatMap(\.chunks) == object.chunks
+                zip(current, partETags).allSatisfy({ $0.etag == $1 }), currentChunks.map(\.id) == object.chunks.map(\.id)
             else { return .rejected(.invalidPart) }
+            var object = object
+            object.chunks = currentChunks
             uploads[uploadID] = nil
             let used = Set(partNumbers)
             let unusedParts = upload.parts.filter { !used.contains($0.key) }.values.flatMap(\.chunks)
@@ -54,8 +59,10 @@ struct MetadataState: Sendable {
             agents[member.clientID] = AgentMember(
                 clientID: member.clientID, zone: member.zone, draining: agents[member.clientID]?.draining ?? false)
             return .applied
-        case .setChunkReplicas(let location, let chunkID, let newAgents):
-            guard let old = chunk(at: location), old.id == chunkID, !newAgents.isEmpty else { return .rejected(.staleChunk) }
+        case .setChunkReplicas(let location, let chunkID, let previousAgents, let newAgents):
+            guard let old = chunk(at: location), old.id == chunkID, old.agents == previousAgents, !newAgents.isEmpty else {
+                return .rejected(.staleChunk)
+            }
             setChunk(ChunkPlacement(id: chunkID, length: old.length, agents: newAgents), at: location)
             let dropped = old.agents.filter { !newAgents.contains($0) }
             return .applied(garbage: dropped.isEmpty ? [] : [ChunkPlacement(id: chunkID, length: old.length, agents: dropped)])

@@ -188,7 +188,7 @@ public final class MetadataStore: Sendable {
         guard start else { return }
         Task {
             do {
-                try await snapshotNow()
+                try await writeSnapshot()
             } catch {
                 logger.error("metadata snapshot failed; the WAL keeps growing until one succeeds", metadata: ["error": "\(error)"])
             }
@@ -198,7 +198,20 @@ public final class MetadataStore: Sendable {
 
     /// Switches to a new WAL generation at a consistent cut and writes the snapshot of the state
     /// before it; then removes snapshots and WAL files that two newer snapshots make unnecessary.
+    /// Waits for a snapshot already being written to finish first.
     public func snapshotNow() async throws {
+        while !snapshotRunning.withLock({ running in
+            if running { return false }
+            running = true
+            return true
+        }) {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        defer { snapshotRunning.withLock { $0 = false } }
+        try await writeSnapshot()
+    }
+
+    private func writeSnapshot() async throws {
         var cut = MetadataState()
         var generation: UInt64 = 0
         let directory = directory

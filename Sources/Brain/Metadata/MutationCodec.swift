@@ -71,7 +71,7 @@ public enum MutationCodec {
             out.writeInteger(Tag.registerAgent.rawValue)
             out.writeShortString(member.clientID)
             out.writeShortString(member.zone)
-        case .setChunkReplicas(let location, let chunkID, let agents):
+        case .setChunkReplicas(let location, let chunkID, let previousAgents, let agents):
             out.writeInteger(Tag.setChunkReplicas.rawValue)
             switch location {
             case .object(let bucket, let key, let index):
@@ -86,8 +86,10 @@ public enum MutationCodec {
                 out.writeInteger(UInt32(index))
             }
             out.writeChunkID(chunkID)
-            out.writeInteger(UInt8(agents.count))
-            for agent in agents { out.writeShortString(agent) }
+            for list in [previousAgents, agents] {
+                out.writeInteger(UInt8(list.count))
+                for agent in list { out.writeShortString(agent) }
+            }
         case .setAgentDraining(let clientID, let draining):
             out.writeInteger(Tag.setAgentDraining.rawValue)
             out.writeShortString(clientID)
@@ -164,9 +166,11 @@ public enum MutationCodec {
             default: throw ClusterProtocolError.malformed("location kind \(kind)")
             }
             let chunkID = try input.readChunkID()
-            guard let count: UInt8 = input.readInteger(), count > 0 else { throw ClusterProtocolError.malformed("replica count") }
-            mutation = .setChunkReplicas(
-                location: location, chunkID: chunkID, agents: try (0..<count).map { _ in try input.readShortString() })
+            let lists = try (0..<2).map { _ -> [String] in
+                guard let count: UInt8 = input.readInteger(), count > 0 else { throw ClusterProtocolError.malformed("replica count") }
+                return try (0..<count).map { _ in try input.readShortString() }
+            }
+            mutation = .setChunkReplicas(location: location, chunkID: chunkID, previousAgents: lists[0], agents: lists[1])
         case .setAgentDraining:
             let clientID = try input.readShortString()
             guard let flag: UInt8 = input.readInteger(), flag <= 1 else { throw ClusterProtocolError.malformed("draining flag") }

@@ -1,0 +1,259 @@
+"""Client faults against a real brain and two agents: dropped uploads, slow clients, many connections,
+oversized requests. Raw sockets where a well-behaved client library would not misbehave on purpose.
+"""
+import hashlib
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from crash_harness import KiB, MiB, read_object, s3_client, segment_bytes
+from harness import Cluster
+
+BUCKET = "faults"
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path, agents=2, chunk_size="1MiB", segment_size="4MiB").start()
+    s3_client(c.endpoint).create_bucket(Bucket=BUCKET)
+    yield c
+    c.stop()
+
+
+def connect(cluster, timeout=10):
+    return socket.create_connection(("127.0.0.1", cluster.s3_port), timeout=timeout)
+
+
+def read_response(sock):
+    """Reads one HTTP response (Content-Length bodies). Returns (status, headers dict, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        if not piece:
+            raise ConnectionError(f"connection closed before a full response head ({data[:200]!r})")
+        data += piece
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        body += piece
+    return status, headers, body
+
+
+def request(cluster, method, path, headers=(), body=b"", timeout=10):
+    with connect(cluster, timeout) as sock:
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+        sock.sendall(head.encode() + body)
+        return read_response(sock)
+
+
+def assert_still_serving(cluster):
+    assert cluster.brain.proc.poll() is None, f"the brain died:\n{cluster.brain.log()[-3000:]}"
+    s3 = s3_client(cluster.endpoint, read_timeout=10)
+    body = os.urandom(3 * MiB + 5)
+    s3.put_object(Bucket=BUCKET, Key="alive-check", Body=body)
+    assert s3.get_object(Bucket=BUCKET, Key="alive-check")["Body"].read() == body
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+def test_client_disconnecting_mid_upload_leaves_no_object(cluster, how):
+    before = segment_bytes(cluster)
+    for i in range(3):
+        key = f"dropped-{how}-{i}"
+        sock = connect(cluster)
+        sock.sendall(f"PUT /{BUCKET}/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {8 * MiB}\r\n\r\n".encode())
+        sock.sendall(os.urandom(2 * MiB + 123))  # more than two 1 MiB chunks: some reach an agent
+        time.sleep(0.3)
+        if how == "reset":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    time.sleep(1.0)
+    s3 = s3_client(cluster.endpoint, read_timeout=10)
+    for i in range(3):
+        status, _, _, error = read_object(s3, BUCKET, f"dropped-{how}-{i}")
+        assert status == 404, f"dropped upload {i}: {status} {error}"
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
+    assert_still_serving(cluster)
+    # Not asserted (issue 7 wants it "after reconcile", and there is no reconcile pass yet): the
+    # chunks a dropped upload stored are deleted by the brain in the background (tombstones) or stay
+    # as orphans. Printed so the space left behind is visible.
+    print(f"\nagent segment bytes: {before} before, {segment_bytes(cluster)} after 3 dropped uploads (+ a 3 MiB check)")
+
+
+def test_slow_clients_do_not_hold_up_others(cluster):
+    """One client sends a body a byte a second, another its request head a byte a second (slowloris);
+    meanwhile other clients must be served promptly. Whether the server times the slow ones out is
+    printed, not asserted (see the report: no idle/request timeout exists yet)."""
+    stop = threading.Event()
+    slow_state = {}
+
+    def slow_body():
+        sock = connect(cluster, timeout=30)
+        sock.sendall(f"PUT /{BUCKET}/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n".encode())
+        sent = 0
+        try:
+            while not stop.is_set():
+                sock.sendall(b"x")
+                sent += 1
+                stop.wait(1.0)
+            slow_state["body"] = f"still open after {sent} bytes"
+        except OSError as e:
+            slow_state["body"] = f"closed by the server after {sent} bytes ({e})"
+        finally:
+            sock.close()
+
+    def slow_head():
+        sock = connect(cluster, timeout=30)
+        head = f"GET /{BUCKET}/alive-check HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + "y" * 100
+        sent = 0
+        try:
+            for byte in head.encode():
+                if stop.is_set():
+                    break
+                sock.sendall(bytes([byte]))
+                sent += 1
+                stop.wait(1.0)
+            slow_state["head"] = f"still open after {sent} bytes"
+        except OSError as e:
+            slow_state["head"] = f"closed by the server after {sent} bytes ({e})"
+        finally:
+            sock.close()
+
+    threads = [threading.Thread(target=slow_body, daemon=True), threading.Thread(target=slow_head, daemon=True)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    s3 = s3_client(cluster.endpoint, read_timeout=10)
+    latencies = []
+    try:
+        for i in range(40):
+            body = os.urandom(1 + (i * 37 * KiB) % (2 * MiB))
+            started = time.monotonic()
+            s3.put_object(Bucket=BUCKET, Key=f"fast/{i}", Body=body)
+            assert s3.get_object(Bucket=BUCKET, Key=f"fast/{i}")["Body"].read() == body
+            latencies.append(time.monotonic() - started)
+        time.sleep(max(0.0, 8.0 - sum(latencies)))  # keep the slow clients going for a while
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
+    worst = max(latencies)
+    print(f"\nfast clients: 40 PUT+GET pairs, worst {worst:.2f}s, total {sum(latencies):.2f}s; "
+          f"slow body client: {slow_state.get('body')}; slow head client: {slow_state.get('head')}")
+    assert worst < 3.0, f"a fast client waited {worst:.2f}s while slow clients were connected"
+    status, _, _, _ = read_object(s3, BUCKET, "slow")
+    assert status == 404, "a never-finished slow upload must not become an object"
+    assert_still_serving(cluster)
+
+
+def test_500_concurrent_connections_are_served(cluster):
+    s3 = s3_client(cluster.endpoint)
+    body = b"small object " * 10
+    s3.put_object(Bucket=BUCKET, Key="small", Body=body)
+    count = 500
+    barrier = threading.Barrier(count, timeout=60)
+    results = [None] * count
+
+    def client(i):
+        try:
+            sock = connect(cluster, timeout=60)
+        except OSError as e:
+            results[i] = f"connect: {e}"
+            barrier.abort()
+            return
+        try:
+            barrier.wait()  # all 500 connections are open at once before any request is sent
+            sock.sendall(f"GET /{BUCKET}/small HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            status, _, got = read_response(sock)
+            results[i] = "ok" if status == 200 and got == body else f"status {status}, {len(got)} bytes"
+        except Exception as e:
+            results[i] = f"{type(e).__name__}: {e}"
+        finally:
+            sock.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=90)
+    elapsed = time.monotonic() - started
+    failures = [r for r in results if r != "ok"]
+    print(f"\n{count} concurrent connections: {count - len(failures)} served in {elapsed:.1f}s")
+    assert not failures, f"{len(failures)} of {count} failed, e.g. {failures[:5]}"
+    assert_still_serving(cluster)
+
+
+def answer_status(cluster, raw_head, body_size=0, body_piece=None):
+    """Sends a request (the body in pieces, tolerating an early answer) and returns the status or why none came."""
+    sock = connect(cluster, timeout=30)
+    try:
+        try:
+            sock.sendall(raw_head)
+            sent = 0
+            while sent < body_size:
+                piece = body_piece[: body_size - sent]
+                sock.sendall(piece)
+                sent += len(piece)
+        except OSError:
+            pass  # the server may answer and close before reading everything
+        try:
+            return read_response(sock)[0]
+        except (OSError, ConnectionError) as e:
+            return f"no response ({type(e).__name__}: {e})"
+    finally:
+        sock.close()
+
+
+def test_oversized_header_gets_4xx(cluster):
+    big = "h" * (100 * KiB)
+    status = answer_status(cluster, f"GET /{BUCKET}/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {big}\r\n\r\n".encode())
+    print(f"\n100 KiB header value: {status}")
+    assert isinstance(status, int) and 400 <= status < 500, f"100 KiB header: {status}"
+    assert_still_serving(cluster)
+
+
+def test_2_kib_key_gets_4xx(cluster):
+    key = "k" * 2048
+    s3 = s3_client(cluster.endpoint)
+    with pytest.raises(Exception) as e:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"data")
+    status = getattr(e.value, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+    print(f"\n2 KiB key PUT: {status} {getattr(e.value, 'response', {}).get('Error')}")
+    assert status is not None and 400 <= status < 500, str(e.value)
+    get_status = answer_status(cluster, f"GET /{BUCKET}/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    assert isinstance(get_status, int) and 400 <= get_status < 500, f"GET of a 2 KiB key: {get_status}"
+    assert_still_serving(cluster)
+
+
+def test_10_mib_delete_objects_body_gets_4xx(cluster):
+    entry = b"<Object><Key>" + b"k" * 100 + b"</Key></Object>"
+    body = b"<Delete>" + entry * ((10 * MiB) // len(entry)) + b"</Delete>"
+    md5 = __import__("base64").b64encode(hashlib.md5(body).digest()).decode()
+    head = (f"POST /{BUCKET}?delete HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+            f"Content-Type: application/xml\r\nContent-MD5: {md5}\r\n\r\n").encode()
+    sock = connect(cluster, timeout=30)
+    try:
+        try:
+            sock.sendall(head + body)
+        except OSError:
+            pass
+        try:
+            status = read_response(sock)[0]
+        except (OSError, ConnectionError) as e:
+            status = f"no response ({type(e).__name__}: {e})"
+    finally:
+        sock.close()
+    print(f"\n10 MiB DeleteObjects body: {status}")
+    assert isinstance(status, int) and 400 <= status < 500, f"10 MiB DeleteObjects body: {status}"
+    assert_still_serving(cluster)
