@@ -12,6 +12,8 @@ let package = Package(
     targets: [
         .executableTarget(name: "FuzzRecordDecoder", dependencies: [.product(name: "LogStore", package: "sos-package")]),
         .executableTarget(name: "FuzzSegmentRecovery", dependencies: [.product(name: "LogStore", package: "sos-package")]),
+        .executableTarget(name: "FuzzWALAndSnapshot", dependencies: [.product(name: "Brain", package: "sos-package")]),
+        .executableTarget(name: "FuzzS3Requests", dependencies: [.product(name: "Brain", package: "sos-package")]),
         .executableTarget(
             name: "FuzzClusterFrames",
             dependencies: [

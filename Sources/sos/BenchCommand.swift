@@ -11,7 +11,7 @@ import Glibc
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure a component against a baseline from the same run.",
-        subcommands: [BenchLogStoreCommand.self])
+        subcommands: [BenchLogStoreCommand.self, BenchMetadataCommand.self])
 }
 
 /// One measured figure. `target` applies to `ratio` when there is a baseline, else to `value`.

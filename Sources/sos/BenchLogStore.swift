@@ -183,7 +183,7 @@ struct BenchLogStoreCommand: AsyncParsableCommand {
 }
 
 /// The baseline: plain pwrite and fdatasync on a file in the same directory.
-private final class RawFile {
+final class RawFile {
     let fd: Int32
 
     init(_ path: String) throws {

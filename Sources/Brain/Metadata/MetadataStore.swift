@@ -256,6 +256,18 @@ public final class MetadataStore: Sendable {
 
     public func upload(_ uploadID: String) -> MultipartUpload? { read { $0.upload(uploadID) } }
 
+    /// One listing page's size, as ListObjectsV2 would compute it (for benchmarks).
+    public func listPageCounts(bucket: String, prefix: String, delimiter: String, startAfter: String?, maxKeys: Int)
+        -> (objects: Int, commonPrefixes: Int, isTruncated: Bool)?
+    {
+        read { state in
+            guard let index = state.bucket(bucket) else { return nil }
+            let page = index.list(
+                prefix: prefix, delimiter: delimiter, marker: startAfter.map { ListMarker.key($0) }, maxKeys: maxKeys)
+            return (page.objects.count, page.commonPrefixes.count, page.isTruncated)
+        }
+    }
+
     public func uploads(in bucket: String) -> [MultipartUpload] { read { $0.uploads(in: bucket) } }
 
     public var agentMembers: [AgentMember] { read { Array($0.agents.values) } }

@@ -77,7 +77,11 @@ enum Snapshot {
     /// Loads a snapshot, verifying every record, the header's generation and the end count.
     static func load(path: String, generation: UInt64) throws -> MetadataState {
         let file = try AppendOnlyFile(path: path, create: false)
-        var scanner = RecordScanner(size: file.size) { try file.read(at: $0, count: $1) }
+        return try load(RecordScanner(size: file.size) { try file.read(at: $0, count: $1) }, size: file.size, path: path, generation: generation)
+    }
+
+    static func load(_ scanner: RecordScanner, size: Int64, path: String, generation: UInt64) throws -> MetadataState {
+        var scanner = scanner
         var state = MetadataState()
         var count: UInt64 = 0
         var sawHeader = false
@@ -99,7 +103,7 @@ enum Snapshot {
                 count += 1
             case .snapshotEnd where sawHeader:
                 var end = ByteBuffer(bytes: record.payload)
-                guard end.readInteger(as: UInt64.self) == count, scanner.offset == file.size else {
+                guard end.readInteger(as: UInt64.self) == count, scanner.offset == size else {
                     throw LoadError.invalid(path: path, reason: "record count or length mismatch")
                 }
                 return state

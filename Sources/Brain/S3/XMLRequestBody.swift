@@ -25,12 +25,16 @@ struct XMLNode {
             collected.writeBuffer(&piece)
         }
         let data = Data(collected.readableBytesView)
+        return (try parse(data), data)
+    }
+
+    static func parse(_ data: Data) throws -> XMLNode {
         let builder = TreeBuilder()
         let parser = XMLParser(data: data)
         parser.delegate = builder
         parser.shouldResolveExternalEntities = false
         guard parser.parse(), let root = builder.root else { throw malformed }
-        return (root, data)
+        return root
     }
 
     private final class TreeBuilder: NSObject, XMLParserDelegate {
