@@ -213,13 +213,26 @@ public final class StorageAgent: Sendable {
         }
     }
 
+    /// Heartbeats, each followed by the corrupt chunks (from scrub or reads) not yet reported on
+    /// this connection, so that the brain repairs them from another replica.
     private func sendHeartbeats(_ outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>) async throws {
+        var reported = Set<StoreKey>()
         while !Task.isCancelled {
             try await Task.sleep(for: .seconds(configuration.heartbeatIntervalSeconds))
             let heartbeat = Heartbeat(
                 capacityBytes: UInt64(max(0, capacityBytes())), freeBytes: UInt64(max(0, store.availableBytes())),
                 chunkCount: UInt64(store.recordCount), usedBytes: UInt64(max(0, store.liveBytes)))
             try await outbound.write(heartbeat.frame())
+            let corrupt = store.corruptKeys.subtracting(reported)
+            if !corrupt.isEmpty {
+                let ids = corrupt.map { ChunkID(high: $0.high, low: $0.low) }
+                for var frame in ChunkIDList.frames(ids, requestID: 0) {
+                    frame.type = .corruptChunks
+                    frame.flags = []
+                    try await outbound.write(frame)
+                }
+                reported.formUnion(corrupt)
+            }
         }
     }
 

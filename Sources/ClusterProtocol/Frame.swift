@@ -50,6 +50,8 @@ public enum MessageType: UInt8, Sendable, Equatable {
     case listChunks = 13
     // Agent -> brain, unsolicited
     case heartbeat = 15
+    /// Chunk ids whose records the agent found corrupt (scrub or read); body as `listChunks` replies.
+    case corruptChunks = 16
     // Replies, and chunk bytes in either direction
     case chunkData = 20
     case ok = 30

@@ -41,11 +41,16 @@ extension ByteBuffer {
         writeBytes(utf8)
     }
 
+    /// Reads a string written by `writeShortString`; invalid UTF-8 is refused rather than repaired,
+    /// so that what decodes re-encodes to the same bytes.
     public mutating func readShortString() throws -> String {
         guard let length: UInt16 = readInteger(), let bytes = readBytes(length: Int(length)) else {
             throw ClusterProtocolError.malformed("string runs past the end of the frame")
         }
-        return String(decoding: bytes, as: UTF8.self)
+        guard let string = String(validating: bytes, as: UTF8.self) else {
+            throw ClusterProtocolError.malformed("string is not valid UTF-8")
+        }
+        return string
     }
 
     public mutating func readExactBytes(_ count: Int, what: String) throws -> [UInt8] {

@@ -272,6 +272,9 @@ public final class SegmentStore: Sendable {
 
     public func contains(key: StoreKey) -> Bool { state.withLock { $0.index[key] != nil } }
 
+    /// Keys whose record failed verification (scrub or a read) and are not served until rewritten.
+    public var corruptKeys: Set<StoreKey> { state.withLock { $0.corruptKeys } }
+
     /// Every live key, in no particular order (for the brain's reconcile pass).
     public func allKeys() -> [StoreKey] { state.withLock { Array($0.index.keys) } }
 

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import XCTest
 
@@ -121,5 +122,22 @@ final class AddressingTests: XCTestCase {
         }
         XCTAssertEqual(PercentEncoding.encode("a+b c"), "a%2Bb%20c")
         XCTAssertNil(PercentEncoding.decode("%zz"))
+    }
+}
+
+/// Inputs the fuzz targets found; each once crashed the brain or broke a round trip.
+final class FuzzRegressionTests: XCTestCase {
+    func testXMLWithInvalidUTF8IsMalformedNotACrash() {
+        var body = Array("<CompleteMultipartUpload><Part></Part></CompleteMultipartUpload>".utf8)
+        body[12] = 0xFF  // inside the element name
+        XCTAssertThrowsError(try UntrustedInput.xml(body))
+        XCTAssertThrowsError(try UntrustedInput.xml(Array("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>".utf8)))
+        XCTAssertNoThrow(try UntrustedInput.xml(Array("<?xml version=\"1.0\" encoding=\"UTF-8\"?><a>ü</a>".utf8)))
+    }
+
+    func testWALStringsWithInvalidUTF8AreRefusedSoDecodingRoundTrips() {
+        let base64 = "AAMABXNlZWRzAAJrNAAAAAAAAAAGACIiYTY1ZjhmMzRlMWRjODU1YTBiYTBkNTVlM2IzZTNjZTkiAAABohKKBuoAAgAMY29udGVudC10eXBlAAp0ZXh0L3BsYWluAAx4LWFt2i1tZXRhLWEAAWIBAAAIbkx0emJ3PT0AAAAAAAAAARQJJkiqdZSg1ozcHYjlyEQAAAAGAQACYTE="
+        let input = Array(Data(base64Encoded: base64)!)
+        XCTAssertFalse(UntrustedInput.walMutation(Array(input.dropFirst())))
     }
 }

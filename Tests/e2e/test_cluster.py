@@ -250,3 +250,33 @@ def test_rebalance_moves_chunks_to_a_new_agent(tmp_path):
             assert s3.get_object(Bucket="balance", Key=key)["Body"].read() == data
     finally:
         c.stop()
+
+
+def test_scrub_findings_are_reported_and_repaired_from_another_replica(tmp_path):
+    from crash_harness import chunk_records_by_md5, chunk_md5s
+    c = Cluster(tmp_path, agents=3)
+    c.brain.args += ["--replication", "2", "--repair-interval", "1", "--garbage-delay", "1"]
+    for agent in c.agents:
+        agent.args += ["--scrub-interval", "0"]  # only on demand (SIGUSR2)
+    c.start()
+    try:
+        s3 = c.boto3()
+        s3.create_bucket(Bucket="scrubbed")
+        data = os.urandom(MiB)  # exactly one chunk
+        s3.put_object(Bucket="scrubbed", Key="k", Body=data)
+        md5 = chunk_md5s(data)[0]
+        holder = next(a for a in c.agents if md5 in chunk_records_by_md5(c.agent_dir(a)))
+        record = chunk_records_by_md5(c.agent_dir(holder))[md5]
+        with record.path.open("r+b") as f:  # rot one byte under the running agent
+            f.seek(record.payload_offset + 1000)
+            byte = f.read(1)[0]
+            f.seek(record.payload_offset + 1000)
+            f.write(bytes([byte ^ 0x77]))
+        holder.proc.send_signal(signal.SIGUSR2)
+        wait_for(lambda: "agent reports corrupt chunks" in c.brain.log(), timeout=30, what="the report reaching the brain")
+        wait_for(lambda: status(c)["repair"]["repairedChunks"] >= 1 and status(c)["underReplicatedChunks"] == 0,
+                 timeout=30, what="repair of the corrupt replica")
+        assert s3.get_object(Bucket="scrubbed", Key="k")["Body"].read() == data
+    finally:
+        c.stop()
+

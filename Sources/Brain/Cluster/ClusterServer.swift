@@ -95,6 +95,10 @@ public struct ClusterServer: Sendable {
         while let frame = try await frames.next() {
             switch frame.type {
             case .heartbeat: connection.update(from: try Heartbeat(frame))
+            case .corruptChunks:
+                let ids = try ChunkIDList.decode(frame.body)
+                for id in ids { registry.reportBadReplica(chunk: id, agent: hello.clientID) }
+                logger.error("agent reports corrupt chunks; repair will replace them", metadata: ["agent": "\(hello.clientID)", "count": "\(ids.count)"])
             case .refused:
                 let reason = try Refused(frame).reason
                 logger.error("agent refused the brain", metadata: ["agent": "\(hello.clientID)", "reason": "\(reason)"])

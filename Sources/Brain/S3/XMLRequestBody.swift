@@ -29,6 +29,13 @@ struct XMLNode {
     }
 
     static func parse(_ data: Data) throws -> XMLNode {
+        // Foundation's parser traps on some invalid UTF-8 (found by fuzzing), and S3 bodies are UTF-8:
+        // anything else is refused before it reaches the parser.
+        guard let text = String(validating: data, as: UTF8.self) else { throw malformed }
+        if let declarationEnd = text.range(of: "?>"), text.hasPrefix("<?xml") {
+            let declaration = text[..<declarationEnd.lowerBound].lowercased()
+            if declaration.contains("encoding"), !declaration.contains("utf-8") { throw malformed }
+        }
         let builder = TreeBuilder()
         let parser = XMLParser(data: data)
         parser.delegate = builder
