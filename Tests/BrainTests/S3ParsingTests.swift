@@ -1,3 +1,4 @@
+import ClusterProtocol
 import Foundation
 import NIOCore
 import XCTest
@@ -139,5 +140,16 @@ final class FuzzRegressionTests: XCTestCase {
         let base64 = "AAMABXNlZWRzAAJrNAAAAAAAAAAGACIiYTY1ZjhmMzRlMWRjODU1YTBiYTBkNTVlM2IzZTNjZTkiAAABohKKBuoAAgAMY29udGVudC10eXBlAAp0ZXh0L3BsYWluAAx4LWFt2i1tZXRhLWEAAWIBAAAIbkx0emJ3PT0AAAAAAAAAARQJJkiqdZSg1ozcHYjlyEQAAAAGAQACYTE="
         let input = Array(Data(base64Encoded: base64)!)
         XCTAssertFalse(UntrustedInput.walMutation(Array(input.dropFirst())))
+    }
+
+    func testANonCanonicalChecksumTypeByteIsRefused() {
+        let object = ObjectRecord(
+            size: 1, etag: "\"e\"", lastModifiedMs: 1, checksum: StoredChecksum(algorithm: .crc32, value: "AAAAAA=="),
+            chunks: [ChunkPlacement(id: ChunkID(high: 1, low: 2), length: 1, agents: ["a"])])
+        var bytes = MutationCodec.encode(.putObject(bucket: "b", key: "k", object: object))
+        XCTAssertTrue(UntrustedInput.walMutation(bytes))
+        let typeByte = bytes.indices.first { bytes[$0] == 1 && bytes[$0 + 1] == 0 && bytes[$0 + 2] == 0 && bytes[$0 + 3] == 8 }!
+        bytes[typeByte + 1] = 2  // "composite" must be 0 or 1
+        XCTAssertFalse(UntrustedInput.walMutation(bytes))
     }
 }

@@ -206,7 +206,7 @@ extension ByteBuffer {
         let headers = try readHeaders()
         var checksum: StoredChecksum?
         if let algorithm = try readChecksumAlgorithm() {
-            guard let composite: UInt8 = readInteger() else { throw ClusterProtocolError.malformed("checksum type") }
+            guard let composite: UInt8 = readInteger(), composite <= 1 else { throw ClusterProtocolError.malformed("checksum type") }
             checksum = StoredChecksum(algorithm: algorithm, value: try readShortString(), isComposite: composite == 1)
         }
         let partCount = try readCount(minimumBytesEach: 8)
