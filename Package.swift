@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -55,10 +56,21 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
+        // The `sos bench` S3 load generator: HTTP/1.1 client, SigV4 signer, workloads, statistics.
+        .target(
+            name: "S3Bench",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .executableTarget(
             name: "sos",
             dependencies: [
-                "Brain", "Agent", "ClusterProtocol",
+                "Brain", "Agent", "ClusterProtocol", "S3Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -68,5 +80,6 @@ let package = Package(
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore"]),
         .testTarget(name: "ClusterProtocolTests", dependencies: ["ClusterProtocol"]),
         .testTarget(name: "BrainTests", dependencies: ["Brain"]),
+        .testTarget(name: "S3BenchTests", dependencies: ["S3Bench"]),
     ]
 )

@@ -10,8 +10,11 @@ import Glibc
 /// the same disk. One subcommand per component; add new ones to `subcommands`.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure a component against a baseline from the same run.",
-        subcommands: [BenchLogStoreCommand.self, BenchMetadataCommand.self])
+        commandName: "bench", abstract: "Load an S3 endpoint (put, get, ...), or measure a component against a baseline.",
+        subcommands: [
+            BenchPutCommand.self, BenchGetCommand.self, BenchHeadCommand.self, BenchDeleteCommand.self, BenchListCommand.self,
+            BenchMixedCommand.self, BenchMultipartCommand.self, BenchLogStoreCommand.self, BenchMetadataCommand.self,
+        ])
 }
 
 /// One measured figure. `target` applies to `ratio` when there is a baseline, else to `value`.

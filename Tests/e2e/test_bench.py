@@ -1,0 +1,49 @@
+"""`sos bench` against a real `sos server`: the smoke CI runs (no figure is asserted)."""
+import json
+import os
+import subprocess
+
+import boto3
+from botocore.config import Config
+
+from harness import SOS_BIN, free_port, port_open, wait_for
+
+
+def bench(endpoint, *args, env=None):
+    result = subprocess.run([SOS_BIN, "bench", *args, "--endpoint", endpoint, "--json"],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["total"]["ops"] > 0 and report["total"]["errors"] == 0, report
+    assert report["first_error"] is None
+    for field in ("ops_per_second", "mb_per_second", "latency_ms"):
+        assert field in report["total"]
+    assert set(report["total"]["latency_ms"]) == {"mean", "p50", "p90", "p99", "p99_9", "max"}
+    return report
+
+
+def test_bench_put_and_get_against_sos_server(tmp_path):
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "server.log").open("ab")
+    server = subprocess.Popen([SOS_BIN, "server", "--directory", str(tmp_path / "data"), "--s3-address", f"127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        wait_for(lambda: port_open(port), what="sos server")
+        wait_for(lambda: (tmp_path / "server.log").read_text().count("registered with the brain") >= 2, what="both agents")
+        put = bench(endpoint, "put", "--duration", "5", "--concurrency", "8", "--size", "4KiB")
+        assert put["workload"] == "put" and put["total"]["bytes"] == put["total"]["ops"] * 4096
+        get = bench(endpoint, "get", "--duration", "5", "--concurrency", "8", "--size", "1KiB..8KiB", "--objects", "200")
+        assert [op["operation"] for op in get["operations"]] == ["get"]
+        # Signed requests, a fixed operation count, the mixed and multipart workloads.
+        signed = dict(os.environ, AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s")
+        bench(endpoint, "mixed", "--operations", "200", "--objects", "50", "--concurrency", "4", env=signed)
+        multipart = bench(endpoint, "multipart", "--operations", "2", "--size", "11MiB", "--part-size", "5MiB")
+        assert multipart["total"]["ops"] == 2
+        # Every run removed its bucket and objects.
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="k", aws_secret_access_key="s",
+                          region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+        assert s3.list_buckets()["Buckets"] == []
+    finally:
+        server.terminate()
+        assert server.wait(timeout=15) == 0
