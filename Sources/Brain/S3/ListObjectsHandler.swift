@@ -85,11 +85,7 @@ extension BucketHandlers {
             xml.element("StorageClass", "STANDARD")
             xml.close("Contents")
         }
-        for commonPrefix in page.commonPrefixes {
-            xml.open("CommonPrefixes", namespace: false)
-            xml.element("Prefix", encode(commonPrefix))
-            xml.close("CommonPrefixes")
-        }
+        xml.commonPrefixes(page.commonPrefixes, encode: encode)
         xml.close("ListBucketResult")
         return S3Router.xmlResponse(xml.text)
     }

@@ -44,11 +44,7 @@ extension BucketHandlers {
             xml.element("StorageClass", "STANDARD")
             xml.close("Version")
         }
-        for commonPrefix in page.commonPrefixes {
-            xml.open("CommonPrefixes", namespace: false)
-            xml.element("Prefix", encode(commonPrefix))
-            xml.close("CommonPrefixes")
-        }
+        xml.commonPrefixes(page.commonPrefixes, encode: encode)
         xml.close("ListVersionsResult")
         return S3Router.xmlResponse(xml.text)
     }
@@ -113,11 +109,7 @@ extension BucketHandlers {
             if let algorithm = upload.checksumAlgorithm { xml.element("ChecksumAlgorithm", algorithm.name) }
             xml.close("Upload")
         }
-        for common in commonPrefixes {
-            xml.open("CommonPrefixes", namespace: false)
-            xml.element("Prefix", encode(common))
-            xml.close("CommonPrefixes")
-        }
+        xml.commonPrefixes(commonPrefixes, encode: encode)
         xml.close("ListMultipartUploadsResult")
         return S3Router.xmlResponse(xml.text)
     }

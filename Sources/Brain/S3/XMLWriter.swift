@@ -16,6 +16,15 @@ struct XMLWriter {
 
     mutating func element(_ name: String, _ value: Bool) { element(name, value ? "true" : "false") }
 
+    /// The `<CommonPrefixes><Prefix>` elements every listing ends with.
+    mutating func commonPrefixes(_ prefixes: [String], encode: (String) -> String) {
+        for prefix in prefixes {
+            open("CommonPrefixes", namespace: false)
+            element("Prefix", encode(prefix))
+            close("CommonPrefixes")
+        }
+    }
+
     static func escape(_ value: String) -> String {
         var out = ""
         out.reserveCapacity(value.utf8.count)
