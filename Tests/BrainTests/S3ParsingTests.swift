@@ -152,4 +152,13 @@ final class FuzzRegressionTests: XCTestCase {
         bytes[typeByte + 1] = 2  // "composite" must be 0 or 1
         XCTAssertFalse(UntrustedInput.walMutation(bytes))
     }
+
+    func testHTTPDatesWithHugeOrOutOfRangeFieldsAreNotDates() {
+        XCTAssertNil(UntrustedInput.httpDate("Sun, 06 Nov +44444444444444 08:49:37 GMT"))
+        XCTAssertNil(UntrustedInput.httpDate("Sun, 06 Nov 1994 99:49:37 GMT"))
+        XCTAssertNil(UntrustedInput.httpDate("Sun, 06 Nov 1994 08:49:-9223372036854775808 GMT"))
+        let base64 = "BFN1LiwFKzBTdS4sBSswICsxMCBAeXk5BFMAAHVuLCwgMDYgTm92IDA2IE4gMD0zLTc2IE5vdiAwNiBOb3YgMTk5IDE5OTQgMDk5NCAwODo0OTozNyBHTVR2IDE5ODi5ICswNgBfMABEIDA4AAAAAABldm85OSArNDQ0NDQ0NDQ0NDQ0NDQgKzA2IDA4RF8wICsxMCBAeXk5uSArMDYAXzAARCAwOAAAAAAAZXZvOTkgKzIyMjIyMjIyMjIyMjIyICtPYmplY3QwIDYwOERfcGUAAAAiAA0KJlQ="
+        let input = Array(Data(base64Encoded: base64)!)
+        _ = UntrustedInput.httpDate(String(decoding: input.dropFirst(), as: UTF8.self))
+    }
 }

@@ -72,6 +72,10 @@ enum HTTPDate {
         }
         guard let day, let month, var year, let time else { return nil }
         if year < 100 { year += year < 70 ? 2000 : 1900 }
+        // Header values are client bytes: out-of-range fields are not a date (and would overflow below).
+        guard (1...31).contains(day), (1...9999).contains(year), (0...23).contains(time[0]), (0...59).contains(time[1]),
+            (0...60).contains(time[2])
+        else { return nil }
         // Days from civil (Howard Hinnant), the inverse of `Civil`.
         let y = Int64(month <= 2 ? year - 1 : year)
         let era = (y >= 0 ? y : y - 399) / 400
