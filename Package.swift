@@ -25,6 +25,9 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // libxml2 directly, not FoundationXML's XMLParser: the latter leaks a string per parse error
+        // on Linux, and every malformed request body is one.
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .target(name: "LogStore", dependencies: ["CLZ4", "CXXHash"]),
         .target(
             name: "ClusterProtocol",
@@ -45,7 +48,7 @@ let package = Package(
         .target(
             name: "Brain",
             dependencies: [
-                "LogStore", "ClusterProtocol", "CZlib",
+                "LogStore", "ClusterProtocol", "CZlib", "CLibXML2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

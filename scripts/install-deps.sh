@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing SOS needs on a fresh Debian machine, if it is missing:
-# the lz4 and xxhash headers (C shims), and the S3 clients the end-to-end tests drive.
+# the lz4, xxhash, zlib and libxml2 headers (C shims), and the S3 clients the end-to-end tests drive.
 set -euo pipefail
 missing=()
-for pkg in liblz4-dev libxxhash-dev zlib1g-dev pkg-config; do
+for pkg in liblz4-dev libxxhash-dev zlib1g-dev libxml2-dev pkg-config; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -16,7 +16,7 @@ extension ObjectHandlers {
         data.withUnsafeBytes { digests.update($0) }
         _ = try digests.verify()
         guard root.name == "Delete" else { throw XMLNode.malformed }
-        let quiet = root.child("Quiet")?.text.lowercased() == "true"
+        let quiet = root.child("Quiet")?.trimmedText.lowercased() == "true"
         let keys = try root.all("Object").map { node -> String in
             guard let key = node.child("Key")?.text else { throw XMLNode.malformed }
             return key

@@ -69,7 +69,7 @@ extension ObjectHandlers {
         let (root, _) = try await XMLNode.parse(request.body, bytesMax: Self.completeBodyBytesMax)
         guard root.name == "CompleteMultipartUpload" else { throw XMLNode.malformed }
         let requested = try root.all("Part").map { node -> (Int, String) in
-            guard let number = node.child("PartNumber").flatMap({ Int($0.text) }), let etag = node.child("ETag")?.text
+            guard let number = node.child("PartNumber").flatMap({ Int($0.trimmedText) }), let etag = node.child("ETag")?.trimmedText
             else { throw XMLNode.malformed }
             return (number, etag)
         }

@@ -1,18 +1,18 @@
+import CLibXML2
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import HummingbirdCore
 import NIOCore
 
 /// A parsed XML request body (CompleteMultipartUpload, Delete): just elements, text and children.
 struct XMLNode {
     var name: String
+    /// The element's own text, exactly as sent (an object key may begin or end with spaces).
     var text = ""
     var children: [XMLNode] = []
 
     func child(_ name: String) -> XMLNode? { children.first { $0.name == name } }
     func all(_ name: String) -> [XMLNode] { children.filter { $0.name == name } }
+    var trimmedText: String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
 
     static let malformed = S3Error(
         .badRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
@@ -29,43 +29,45 @@ struct XMLNode {
     }
 
     static func parse(_ data: Data) throws -> XMLNode {
-        // Foundation's parser traps on some invalid UTF-8 (found by fuzzing), and S3 bodies are UTF-8:
-        // anything else is refused before it reaches the parser.
-        guard let text = String(validating: data, as: UTF8.self) else { throw malformed }
+        // S3 bodies are UTF-8; the parser is told so, whatever a declaration inside claims.
+        guard let text = String(validating: data, as: UTF8.self), data.count < Int32.max else { throw malformed }
         if let declarationEnd = text.range(of: "?>"), text.hasPrefix("<?xml") {
             let declaration = text[..<declarationEnd.lowerBound].lowercased()
             if declaration.contains("encoding"), !declaration.contains("utf-8") { throw malformed }
         }
-        let builder = TreeBuilder()
-        let parser = XMLParser(data: data)
-        parser.delegate = builder
-        parser.shouldResolveExternalEntities = false
-        guard parser.parse(), let root = builder.root else { throw malformed }
-        return root
+        guard let context = xmlNewParserCtxt() else { throw malformed }
+        defer { xmlFreeParserCtxt(context) }
+        // Errors are answered with MalformedXML; libxml2 must not print them or hand them to a global handler.
+        context.pointee.sax.pointee.serror = { _, _ in }
+        let options = XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue
+            | XML_PARSE_NOCDATA.rawValue
+        let document = data.withUnsafeBytes { bytes in
+            xmlCtxtReadMemory(
+                context, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count), nil, "UTF-8",
+                Int32(bitPattern: options))
+        }
+        guard let document else { throw malformed }
+        defer { xmlFreeDoc(document) }
+        // No S3 request carries a DTD; refusing one rules out entity tricks altogether.
+        guard document.pointee.intSubset == nil, let root = xmlDocGetRootElement(document) else { throw malformed }
+        return try node(root, depth: 1)
     }
 
-    private final class TreeBuilder: NSObject, XMLParserDelegate {
-        var stack: [XMLNode] = []
-        var root: XMLNode?
-        /// Deeper documents are not S3 requests; refusing them bounds the parser's work.
-        static let depthMax = 16
+    /// Deeper documents are not S3 requests; refusing them bounds the work done on the tree.
+    static let depthMax = 16
 
-        func parser(
-            _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-            attributes: [String: String] = [:]
-        ) {
-            guard stack.count < Self.depthMax else { return parser.abortParsing() }
-            stack.append(XMLNode(name: name))
+    private static func node(_ element: xmlNodePtr, depth: Int) throws -> XMLNode {
+        guard depth <= depthMax, let name = element.pointee.name else { throw malformed }
+        var node = XMLNode(name: String(cString: name))
+        var next = element.pointee.children
+        while let child = next {
+            switch child.pointee.type {
+            case XML_ELEMENT_NODE: node.children.append(try self.node(child, depth: depth + 1))
+            case XML_TEXT_NODE: if let content = child.pointee.content { node.text += String(cString: content) }
+            default: break  // comments and processing instructions carry nothing for S3
+            }
+            next = child.pointee.next
         }
-
-        func parser(_ parser: XMLParser, foundCharacters string: String) {
-            if !stack.isEmpty { stack[stack.count - 1].text += string }
-        }
-
-        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
-            guard var node = stack.popLast() else { return }
-            node.text = node.text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if stack.isEmpty { root = node } else { stack[stack.count - 1].children.append(node) }
-        }
+        return node
     }
 }
