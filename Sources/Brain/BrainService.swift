@@ -25,6 +25,8 @@ public struct BrainConfiguration: Sendable {
     public var snapshotAfterWALBytes: Int64 = 64 << 20
     /// Seconds between a chunk replica becoming unreferenced and its deletion (see `ChunkRouter`).
     public var garbageDelaySeconds = 60.0
+    /// How fast a client must send a request it has begun (else 400 RequestTimeout).
+    public var clientPacing = ClientPacing()
     /// Allowed chunk sizes: small enough for one agent record, large enough to keep manifests short.
     public static let chunkBytesRange = (64 << 10)...(64 << 20)
 
@@ -85,11 +87,13 @@ public struct BrainService: Sendable {
             virtualHostDomain: configuration.virtualHostDomain,
             logger: logger)
         let logger = logger
+        let pacing = configuration.clientPacing
         let app = Application(
             responder: router,
             server: .http1(
                 configuration: .init(
-                    additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(Int64(Self.idleConnectionSecondsMax)))),
+                    additionalChannelHandlers: [SlowClientGuard(pacing: pacing), ContinueHandler()],
+                    idleTimeout: .seconds(Int64(Self.idleConnectionSecondsMax)))),
             configuration: .init(address: .hostname(configuration.s3Host, port: configuration.s3Port), serverName: "SOS"),
             onServerRunning: { channel in
                 let s3Port = channel.localAddress?.port ?? 0

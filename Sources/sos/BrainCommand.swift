@@ -5,8 +5,7 @@ struct BrainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "brain", abstract: "Run the brain: the S3 API, the metadata, and the port agents dial.")
 
-    @Option(help: "Address of the S3 HTTP API.")
-    var s3Address = HostPort(host: "127.0.0.1", port: 9000)
+    @OptionGroup(title: "S3 API") var s3: S3APIOptions
 
     @Option(help: "Address storage agents connect to.")
     var clusterAddress = HostPort(host: "127.0.0.1", port: 9100)
@@ -16,12 +15,6 @@ struct BrainCommand: AsyncParsableCommand {
 
     @Option(help: "Cluster cookie shared with the agents (or set SOS_COOKIE).")
     var cookie: String?
-
-    @Option(help: "Largest piece an object is cut into before it goes to an agent.")
-    var chunkSize = ByteSize(bytes: 4 << 20)
-
-    @Option(help: "Domain for virtual-hosted-style requests: BUCKET.DOMAIN addresses BUCKET (path style always works).")
-    var domain: String?
 
     @Option(help: "Replicas of every chunk, on distinct agents (and zones where agents declare them): 1, 2 or 3.")
     var replication = 1
@@ -36,7 +29,6 @@ struct BrainCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        try SizeValidation.chunkSize(chunkSize)
         guard (1...3).contains(replication) else { throw ValidationError("--replication must be 1, 2 or 3") }
         try agentTimeouts.validate()
         try maintenance.validate()
@@ -44,10 +36,9 @@ struct BrainCommand: AsyncParsableCommand {
 
     func run() async throws {
         var configuration = BrainConfiguration(
-            s3Host: s3Address.host, s3Port: s3Address.port, clusterHost: clusterAddress.host,
+            s3Host: s3.s3Address.host, s3Port: s3.s3Address.port, clusterHost: clusterAddress.host,
             clusterPort: clusterAddress.port, directory: directory, cookie: try CookieSource.resolve(cookie))
-        configuration.chunkBytesMax = Int(chunkSize.bytes)
-        configuration.virtualHostDomain = domain
+        s3.apply(to: &configuration)
         configuration.replication = replication
         configuration.agentTimeouts = agentTimeouts.timeouts
         maintenance.apply(to: &configuration)

@@ -94,14 +94,6 @@ enum CookieSource {
     }
 }
 
-enum SizeValidation {
-    static func chunkSize(_ size: ByteSize) throws {
-        guard BrainConfiguration.chunkBytesRange.contains(Int(size.bytes)) else {
-            throw ValidationError("--chunk-size must be between 64KiB and 64MiB")
-        }
-    }
-}
-
 struct AgentTimeoutOptions: ParsableArguments {
     @Option(help: "Seconds without a heartbeat before an agent is suspect (no new chunks; read last). Agents send one every 2 s.")
     var suspectTimeout: Double = 6
@@ -157,5 +149,36 @@ struct MaintenanceOptions: ParsableArguments {
         configuration.reconcileIntervalSeconds = reconcileInterval
         configuration.orphanGraceSeconds = orphanGrace
         configuration.garbageDelaySeconds = garbageDelay
+    }
+}
+
+/// The S3 API's settings, shared by `sos brain` and `sos server`.
+struct S3APIOptions: ParsableArguments {
+    @Option(help: "Address of the S3 HTTP API.")
+    var s3Address = HostPort(host: "127.0.0.1", port: 9000)
+
+    @Option(help: "Largest piece an object is cut into before it goes to an agent.")
+    var chunkSize = ByteSize(bytes: 4 << 20)
+
+    @Option(help: "Domain for virtual-hosted-style requests: BUCKET.DOMAIN addresses BUCKET (path style always works).")
+    var domain: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a client may take to send a request head; a body must bring 1 KiB/s over windows this long.",
+            discussion: "Slower clients get 400 RequestTimeout and are disconnected."))
+    var clientTimeout: Int64 = 20
+
+    func validate() throws {
+        guard BrainConfiguration.chunkBytesRange.contains(Int(chunkSize.bytes)) else {
+            throw ValidationError("--chunk-size must be between 64KiB and 64MiB")
+        }
+        guard clientTimeout >= 1 else { throw ValidationError("--client-timeout must be at least 1 second") }
+    }
+
+    func apply(to configuration: inout BrainConfiguration) {
+        configuration.chunkBytesMax = Int(chunkSize.bytes)
+        configuration.virtualHostDomain = domain
+        configuration.clientPacing.windowSeconds = clientTimeout
     }
 }

@@ -13,16 +13,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Data directory (created if missing).")
     var directory = "./sos-data"
 
-    @Option(help: "Address of the S3 HTTP API.")
-    var s3Address = HostPort(host: "127.0.0.1", port: 9000)
+    @OptionGroup(title: "S3 API") var s3: S3APIOptions
 
     @OptionGroup(title: "Storage engine") var storage: StorageOptions
-
-    @Option(help: "Largest piece an object is cut into before it goes to an agent.")
-    var chunkSize = ByteSize(bytes: 4 << 20)
-
-    @Option(help: "Domain for virtual-hosted-style requests: BUCKET.DOMAIN addresses BUCKET (path style always works).")
-    var domain: String?
 
     @Option(help: "Replicas of every chunk across the two agents: 1 or 2.")
     var replication = 1
@@ -33,17 +26,15 @@ struct ServerCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...Self.agentCount).contains(replication) else { throw ValidationError("--replication must be 1 or 2") }
-        try SizeValidation.chunkSize(chunkSize)
     }
 
     func run() async throws {
         try FileIO.createDirectory(directory)
         let cookie = try CookieSource.loadOrCreate(in: directory)
         var configuration = BrainConfiguration(
-            s3Host: s3Address.host, s3Port: s3Address.port, clusterHost: "127.0.0.1", clusterPort: 0,
+            s3Host: s3.s3Address.host, s3Port: s3.s3Address.port, clusterHost: "127.0.0.1", clusterPort: 0,
             directory: directory + "/brain", cookie: cookie)
-        configuration.chunkBytesMax = Int(chunkSize.bytes)
-        configuration.virtualHostDomain = domain
+        s3.apply(to: &configuration)
         configuration.replication = replication
         let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
         let agents = try (1...Self.agentCount).map { index in

@@ -94,7 +94,7 @@ struct S3Router: HTTPResponder {
         Response(status: status, headers: [.contentType: "application/xml"], body: .init(byteBuffer: ByteBuffer(string: xml)))
     }
 
-    private static func makeRequestID() -> String {
+    static func makeRequestID() -> String {
         let value = UInt64.random(in: 0...UInt64.max)
         let hex = String(value, radix: 16, uppercase: true)
         return String(repeating: "0", count: 16 - hex.count) + hex
