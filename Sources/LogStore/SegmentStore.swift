@@ -85,8 +85,7 @@ public struct SegmentStoreConfiguration: Sendable {
 /// "later segment wins" order of recovery never changes). Startup reads the hint file of each
 /// sealed segment and scans only the active one.
 public final class SegmentStore: Sendable {
-    /// Where a record lives. 12 bytes: with the 16-byte key, an index entry fits the
-    /// 64-bytes-per-record budget even at the hash table's lowest fill (docs/architecture.md).
+    /// Where a record lives. 12 bytes: with the 16-byte key, a slot of `RecordIndex` is 28.
     struct Location: Sendable, Equatable {
         var segment: UInt32
         var offset: UInt32
@@ -105,7 +104,7 @@ public final class SegmentStore: Sendable {
     }
 
     struct State {
-        var index: [StoreKey: Location] = [:]
+        var index = RecordIndex()
         var segments: [UInt32: SegmentInfo] = [:]
         var activeSegment: UInt32 = 0
         /// Bytes handed out in the active segment, including appends not yet written; offsets
@@ -159,8 +158,7 @@ public final class SegmentStore: Sendable {
             try SegmentFiles.remove(directory + "/" + name)
         }
         let ids = names.compactMap(SegmentFiles.segmentID(fromFileName:))
-        // Size the index once: growing it step by step leaves the old tables' memory behind in
-        // the allocator, which would count against the bytes-per-record budget.
+        // Size the index once for what the hints hold: every growth copies the whole table.
         state.index.reserveCapacity(ids.dropLast().reduce(0) { $0 + SegmentFiles.hintEntryCount($1, in: directory) })
         for id in ids {
             let file = try AppendOnlyFile(
@@ -276,7 +274,7 @@ public final class SegmentStore: Sendable {
     public var corruptKeys: Set<StoreKey> { state.withLock { $0.corruptKeys } }
 
     /// Every live key, in no particular order (for the brain's reconcile pass).
-    public func allKeys() -> [StoreKey] { state.withLock { Array($0.index.keys) } }
+    public func allKeys() -> [StoreKey] { state.withLock { $0.index.map(\.key) } }
 
     public var recordCount: Int { state.withLock { $0.index.count } }
 
