@@ -43,6 +43,21 @@ wait_until() {  # WHAT TIMEOUT COMMAND...: false (with a note) if COMMAND is sti
     done
 }
 listening() { "${PY[@]}" listening "$1"; }
+start_cluster() {  # NAME: a brain and two storage-agent processes on WORK/NAME; sets CLUSTER_ENDPOINT, BRAIN_PID, AGENT_PIDS
+    local name=$1 port cluster_port i
+    port=$(free_port) cluster_port=$(free_port)
+    start_bg "$name-brain" "$SOS" brain --s3-address "127.0.0.1:$port" --cluster-address "127.0.0.1:$cluster_port" \
+        --directory "$WORK/$name/brain"
+    BRAIN_PID=$LAST_PID AGENT_PIDS=() CLUSTER_ENDPOINT="http://127.0.0.1:$port"
+    wait_until "$name: brain" 20 listening "$cluster_port" || return 1
+    for i in 1 2; do
+        start_bg "$name-agent-$i" "$SOS" storage-agent --brain "127.0.0.1:$cluster_port" --client-id "agent-$i" \
+            --directory "$WORK/$name/agent-$i"
+        AGENT_PIDS+=("$LAST_PID")
+    done
+    wait_until "$name: agents" 30 registered 2 "$WORK/$name-agent-1.log" "$WORK/$name-agent-2.log" &&
+        wait_until "$name: brain S3 port" 10 listening "$port"
+}
 registered() {  # COUNT LOG...: COUNT "registered with the brain" lines in the logs together
     local count=$1; shift
     [ "$(cat "$@" | grep -c "registered with the brain")" -ge "$count" ]

@@ -141,6 +141,8 @@ def rss_big(endpoint, size, names_pids):
 
     def phase(label, run):
         nonlocal samples
+        before = ", ".join(f"{name} {status_kib(pid, 'VmRSS') / 1024:.1f} MiB" for name, pid in pids.items())
+        print(f"note RSS before the 5 GiB {label.upper()}: {before}")
         resettable = all(reset_hwm(pid) for pid in pids.values())
         samples = {}
         done.clear()

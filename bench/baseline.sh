@@ -105,36 +105,29 @@ fi
 stop_all
 
 # --- brain + two storage-agent processes --------------------------------------------------------------------------
-port=$(free_port) cluster_port=$(free_port)
 export SOS_COOKIE="baseline-$RANDOM$RANDOM$RANDOM"
-start_bg brain "$SOS" brain --s3-address "127.0.0.1:$port" --cluster-address "127.0.0.1:$cluster_port" --directory "$WORK/cluster/brain"
-brain_pid=$LAST_PID
-agent_pids=()
-if wait_until "brain" 20 listening "$cluster_port"; then
-    for i in 1 2; do
-        start_bg "agent-$i" "$SOS" storage-agent --brain "127.0.0.1:$cluster_port" --client-id "agent-$i" --directory "$WORK/cluster/agent-$i"
-        agent_pids+=("$LAST_PID")
-    done
+if start_cluster cluster; then
+    small_objects cluster "$CLUSTER_ENDPOINT"
+    big_object cluster "$CLUSTER_ENDPOINT"
 fi
-if [ ${#agent_pids[@]} = 2 ] && wait_until "agents" 30 registered 2 "$WORK/agent-1.log" "$WORK/agent-2.log" &&
-    wait_until "brain S3 port" 10 listening "$port"; then
-    endpoint="http://127.0.0.1:$port"
-    small_objects cluster "$endpoint"
-    big_object cluster "$endpoint"
-    if [ "$BIG" = 1 ]; then
+stop_all
+# A fresh cluster for the 5 GiB RSS figures, so that what the runs above left in memory does not count.
+if [ "$BIG" = 1 ]; then
+    if start_cluster cluster-big; then
         log "peak RSS of brain and agents during one 5 GiB PUT, then its GET (python client: sos bench holds < 4 GiB)"
-        if "${PY[@]}" rss-big "$endpoint" $((5 << 30)) brain="$brain_pid" agent-1="${agent_pids[0]}" agent-2="${agent_pids[1]}" \
+        if "${PY[@]}" rss-big "$CLUSTER_ENDPOINT" $((5 << 30)) brain="$BRAIN_PID" agent-1="${AGENT_PIDS[0]}" agent-2="${AGENT_PIDS[1]}" \
             > "$WORK/rss.fig" 2> "$WORK/rss.err"
         then
             sed -e '/^note /!s/^/rss_/' "$WORK/rss.fig" | tee -a "$FIG" >&2
         else
             note "5 GiB PUT/GET failed: $(tail -n 2 "$WORK/rss.err" | tr '\n' ' ')"
         fi
-    else
-        note "peak RSS during 5 GiB PUT/GET not measured (off by default; --big or BENCH_BIG=1)"
     fi
+    stop_all
+    rm -rf "$WORK/cluster-big"
+else
+    note "peak RSS during 5 GiB PUT/GET not measured (off by default; --big or BENCH_BIG=1)"
 fi
-stop_all
 
 # --- moto (Python, in memory; requests must be signed, any key works) ----------------------------------------------
 port=$(free_port)
