@@ -184,6 +184,7 @@ def rows(fig):
         ("nginx 4 KiB GET ops/s @32", "nginx_get_ops", "ops/s", None, None, "higher"),
         ("nginx 4 KiB GET p99 ms @32", "nginx_get_p99", "ms", None, None, "lower"),
         ("nginx 4 KiB PUT ops/s @64", "nginx_put_ops", "ops/s", None, None, "higher"),
+        ("nginx 1 GiB PUT MB/s, 1 stream (load tool ceiling)", "nginx_put1g_mbs", "MB/s", None, None, "higher"),
         ("loopback TCP MB/s (iperf3, 1 stream)", "tcp_mbs", "MB/s", None, None, "higher"),
         ("disk write + fdatasync MB/s (1 MiB blocks)", "disk_mbs", "MB/s", None, None, "higher"),
         ("MD5 MB/s, one core (openssl speed)", "md5_mbs", "MB/s", None, None, "higher"),

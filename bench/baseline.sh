@@ -92,7 +92,11 @@ mkdir -p "$WORK/nginx/www" "$WORK/nginx/logs" "$WORK/nginx/tmp"
 head -c 4096 /dev/urandom > "$WORK/nginx/www/body"
 sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$port|g" "$ROOT/bench/nginx.conf.in" > "$WORK/nginx/nginx.conf"
 "$NGINX" -p "$WORK/nginx" -c nginx.conf
-if wait_until "nginx" 10 listening "$port"; then small_objects nginx "http://127.0.0.1:$port" --no-cleanup; fi
+if wait_until "nginx" 10 listening "$port"; then
+    small_objects nginx "http://127.0.0.1:$port" --no-cleanup
+    # the most a 1 GiB PUT can reach with this load tool on this machine
+    [ "$QUICK" = 1 ] || bench nginx_put1g "http://127.0.0.1:$port" put 1 1GiB --duration "$SECONDS_EACH" --no-cleanup
+fi
 stop_all
 
 # --- sos server: brain and two agents in one process --------------------------------------------------------------
