@@ -22,6 +22,7 @@ struct AgentRequestHandler {
     private struct PendingPut {
         var chunkID: ChunkID
         var expectedLength: Int
+        var incompressible: Bool
         var bytes: [UInt8]
     }
 
@@ -42,7 +43,8 @@ struct AgentRequestHandler {
             }
             var bytes = [UInt8]()
             bytes.reserveCapacity(Int(put.length))
-            pendingPuts[requestID] = PendingPut(chunkID: put.chunkID, expectedLength: Int(put.length), bytes: bytes)
+            pendingPuts[requestID] = PendingPut(
+                chunkID: put.chunkID, expectedLength: Int(put.length), incompressible: put.incompressible, bytes: bytes)
         case .chunkData:
             if rejectedPuts.contains(requestID) {
                 if frame.flags.contains(.endOfData) { rejectedPuts.remove(requestID) }
@@ -66,9 +68,10 @@ struct AgentRequestHandler {
                 return
             }
             let (store, outbound, key, payload) = (store, outbound, StoreKey(pending.chunkID), pending.bytes)
+            let incompressible = pending.incompressible
             group.addTask {
                 try await Self.answer(requestID, outbound: outbound) {
-                    try await store.put(key: key, payload: payload)
+                    try await store.put(key: key, payload: payload, tryCompression: !incompressible)
                     return [ClusterFrame(type: .ok, requestID: requestID)]
                 }
             }

@@ -34,6 +34,9 @@ public struct FrameFlags: OptionSet, Sendable, Equatable {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
     public static let endOfData = FrameFlags(rawValue: 1 << 0)
+    /// On `putChunk`: the brain expects the chunk not to compress (its content type is a
+    /// compressed format), so the agent stores it as is without trying.
+    public static let incompressible = FrameFlags(rawValue: 1 << 1)
 }
 
 public enum MessageType: UInt8, Sendable, Equatable {

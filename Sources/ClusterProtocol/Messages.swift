@@ -231,17 +231,20 @@ public struct Heartbeat: Equatable, Sendable {
 public struct PutChunk: Equatable, Sendable {
     public var chunkID: ChunkID
     public var length: UInt32
+    /// Carried as the frame flag `incompressible`.
+    public var incompressible: Bool
 
-    public init(chunkID: ChunkID, length: UInt32) {
+    public init(chunkID: ChunkID, length: UInt32, incompressible: Bool = false) {
         self.chunkID = chunkID
         self.length = length
+        self.incompressible = incompressible
     }
 
     public func frame(requestID: UInt32) -> ClusterFrame {
         var body = ByteBuffer()
         body.writeChunkID(chunkID)
         body.writeInteger(length)
-        return ClusterFrame(type: .putChunk, requestID: requestID, body: body)
+        return ClusterFrame(type: .putChunk, flags: incompressible ? .incompressible : [], requestID: requestID, body: body)
     }
 
     public init(_ frame: ClusterFrame) throws {
@@ -249,6 +252,7 @@ public struct PutChunk: Equatable, Sendable {
         var body = frame.body
         chunkID = try body.readChunkID()
         length = try body.readUInt32("chunk length")
+        incompressible = frame.flags.contains(.incompressible)
     }
 }
 

@@ -213,9 +213,11 @@ public final class SegmentStore: Sendable {
         return file
     }
 
-    /// Stores `payload` under `key`; returns once the record is durable.
-    public func put(key: StoreKey, payload: [UInt8]) async throws {
-        let record = configuration.compression.chunkRecord(
+    /// Stores `payload` under `key`; returns once the record is durable. `tryCompression` false
+    /// stores it as is even when the store compresses (the caller knows it will not shrink).
+    public func put(key: StoreKey, payload: [UInt8], tryCompression: Bool = true) async throws {
+        let compression = tryCompression ? configuration.compression : .none
+        let record = compression.chunkRecord(
             key: key, payload: payload, savingsMin: configuration.compressionSavingsMin
         ).encoded()
         let offset = try await append(record)

@@ -22,12 +22,25 @@ struct StorageOptions: ParsableArguments {
     @Option(help: ArgumentHelp("How often to verify every record's checksum; 0 turns it off (SIGUSR2 scrubs now).", valueName: "seconds"))
     var scrubInterval: Double = 24 * 3600
 
+    @Option(
+        help: ArgumentHelp(
+            "Group commit window: wait up to this long for --commit-batch appends to share an fsync; 0 syncs at once.",
+            discussion: "Either way an append is acknowledged only once it is durable.", valueName: "microseconds"))
+    var commitWindow = 0
+
+    @Option(help: ArgumentHelp("Appends that end a commit window early.", valueName: "appends"))
+    var commitBatch = 64
+
     func validate() throws {
         guard (SegmentStoreConfiguration.segmentBytesMin...SegmentStoreConfiguration.segmentBytesLimit).contains(segmentSize.bytes)
         else { throw ValidationError("--segment-size must be between 64KiB and 4GiB") }
         guard (0...1).contains(compactionThreshold) else { throw ValidationError("--compaction-threshold must be between 0 and 1") }
         guard compactionInterval > 0 else { throw ValidationError("--compaction-interval must be more than 0 seconds") }
         guard scrubInterval >= 0 else { throw ValidationError("--scrub-interval must be 0 (off) or more seconds") }
+        guard (0...CommitPolicy.windowMicrosecondsMax).contains(commitWindow) else {
+            throw ValidationError("--commit-window must be between 0 and \(CommitPolicy.windowMicrosecondsMax) microseconds")
+        }
+        guard commitBatch >= 1 else { throw ValidationError("--commit-batch must be at least 1") }
     }
 
     func apply(to configuration: inout AgentConfiguration) {
@@ -35,5 +48,6 @@ struct StorageOptions: ParsableArguments {
         configuration.compactionDeadFractionMin = compactionThreshold
         configuration.compactionIntervalSeconds = compactionInterval
         configuration.scrubIntervalSeconds = scrubInterval
+        configuration.commitPolicy = commitWindow == 0 ? .everyWrite : .window(microseconds: commitWindow, appendsMax: commitBatch)
     }
 }

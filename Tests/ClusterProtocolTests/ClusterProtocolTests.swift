@@ -14,6 +14,7 @@ final class FrameCodecTests: XCTestCase {
         let frames = [
             Challenge(brainNonce: ClusterAuth.makeNonce()).frame(),
             PutChunk(chunkID: .random(), length: 5).frame(requestID: 7),
+            PutChunk(chunkID: .random(), length: 9, incompressible: true).frame(requestID: 8),
             ClusterFrame(type: .chunkData, flags: .endOfData, requestID: 7, body: ByteBuffer(bytes: [1, 2, 3, 4, 5])),
         ]
         let wire = try encode(frames)
@@ -80,5 +81,16 @@ final class ClusterAuthTests: XCTestCase {
         // The brain's proof differs from the agent's, so one cannot be replayed as the other.
         XCTAssertFalse(ClusterAuth.proofsMatch(
             proof, ClusterAuth.brainProof(cookie: "secret", brainNonce: brainNonce, agentNonce: agentNonce)))
+    }
+}
+
+final class PutChunkHintTests: XCTestCase {
+    func testIncompressibleHintTravelsAsAFrameFlag() throws {
+        let id = ChunkID.random()
+        let hinted = PutChunk(chunkID: id, length: 9, incompressible: true).frame(requestID: 3)
+        XCTAssertEqual(hinted.flags, .incompressible)
+        XCTAssertEqual(try PutChunk(hinted), PutChunk(chunkID: id, length: 9, incompressible: true))
+        XCTAssertEqual(hinted.body, PutChunk(chunkID: id, length: 9).frame(requestID: 3).body, "the body does not change")
+        XCTAssertFalse(try PutChunk(PutChunk(chunkID: id, length: 9).frame(requestID: 3)).incompressible)
     }
 }

@@ -43,6 +43,15 @@ final class EngineFeatureTests: XCTestCase {
         XCTAssertEqual(afterRestart, text, "reading does not depend on the current setting")
     }
 
+    func testPutWithoutCompressionAttemptStoresCompressibleBytesAsIs() async throws {
+        let text = Array(String(repeating: "the quick brown fox ", count: 500).utf8)
+        let store = try open(.lz4)
+        try await store.put(key: key(1), payload: text, tryCompression: false)
+        XCTAssertEqual(try fileSize(segmentPath), 24 + 16 + text.count)
+        let back = try await store.get(key: key(1))
+        XCTAssertEqual(back, text)
+    }
+
     func testIncompressiblePayloadIsStoredAsIs() async throws {
         var rng = SystemRandomNumberGenerator()
         let noise = (0..<10_000).map { _ in UInt8.random(in: 0...255, using: &rng) }

@@ -2,10 +2,12 @@
 import os
 import random
 import signal
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import Cluster, wait_for
+from harness import SOS_BIN, Cluster, wait_for
 
 
 @pytest.fixture
@@ -79,3 +81,43 @@ def test_sigusr2_scrub_reports_a_damaged_chunk_and_never_serves_it(cluster):
         data = body.read()
         assert len(data) == 100_000, "short body"
         raise AssertionError("served a damaged chunk in full")
+
+
+def test_brain_hints_compressed_content_types_past_lz4(cluster):
+    """The agent compresses with lz4, but a chunk whose object says it is already compressed
+    (image/jpeg here, though the bytes are text) is stored as is; the same text as text/plain shrinks."""
+    s3 = cluster.boto3()
+    s3.create_bucket(Bucket="hinted")
+    directory = cluster.agent_dir(cluster.agents[0])
+    text = (" ".join(WORDS) * 2000).encode()[:200_000]
+    grown = {}
+    for key, content_type in [("photo.jpg", "image/jpeg"), ("notes.txt", "text/plain")]:
+        before = segment_bytes(directory)
+        s3.put_object(Bucket="hinted", Key=key, Body=text, ContentType=content_type)
+        grown[content_type] = segment_bytes(directory) - before
+        assert s3.get_object(Bucket="hinted", Key=key)["Body"].read() == text
+    assert grown["image/jpeg"] >= len(text), f"a hinted chunk was compressed: {grown}"
+    assert grown["text/plain"] < len(text) / 4, f"text was not compressed: {grown}"
+
+
+def test_commit_window_flags_batch_fsyncs_and_lose_nothing(tmp_path):
+    c = Cluster(tmp_path, agents=1, chunk_size="256KiB", segment_size="1MiB")
+    c.agents[0].args += ["--commit-window", "3000", "--commit-batch", "8"]
+    c.start()
+    try:
+        s3 = c.boto3()
+        s3.create_bucket(Bucket="windowed")
+        bodies = {f"k{i}": os.urandom(1000 + i) for i in range(24)}
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda item: s3.put_object(Bucket="windowed", Key=item[0], Body=item[1]), bodies.items()))
+        c.agents[0].stop(signal.SIGKILL)  # acknowledged means durable, window or not
+        c.agents[0].start()
+        wait_for(lambda: "registered with the brain" in c.agents[0].log(), what="agent back")
+        for key, body in bodies.items():
+            assert s3.get_object(Bucket="windowed", Key=key)["Body"].read() == body
+    finally:
+        c.stop()
+    refused = subprocess.run([SOS_BIN, "storage-agent", "--commit-window", "200000", "--brain", "127.0.0.1:1",
+                              "--directory", str(tmp_path / "x"), "--client-id", "x", "--cookie", "c"],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "--commit-window must be between 0 and 100000" in refused.stderr

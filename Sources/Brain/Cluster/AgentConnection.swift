@@ -152,8 +152,8 @@ public final class AgentConnection: Sendable {
     }
 
     /// Stores `bytes` as chunk `id` on this agent; returns once the agent has made it durable.
-    public func putChunk(_ id: ChunkID, bytes: ByteBuffer) async throws {
-        let put = PutChunk(chunkID: id, length: UInt32(bytes.readableBytes))
+    public func putChunk(_ id: ChunkID, bytes: ByteBuffer, incompressible: Bool = false) async throws {
+        let put = PutChunk(chunkID: id, length: UInt32(bytes.readableBytes), incompressible: incompressible)
         let stream = try await send { requestID in
             [put.frame(requestID: requestID)] + ClusterChannel.dataFrames(bytes, requestID: requestID)
         }

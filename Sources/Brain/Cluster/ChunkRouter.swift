@@ -19,13 +19,14 @@ public struct ChunkRouter: Sendable {
 
     /// Stores `bytes` as a new chunk on R distinct agents; returns once every replica is durable.
     /// If any replica fails, the others are dropped and the store fails: never under-replicated.
-    public func store(_ bytes: ByteBuffer) async throws -> ChunkPlacement {
+    /// `incompressible` tells the agents not to try compressing it (see `CompressionHint`).
+    public func store(_ bytes: ByteBuffer, incompressible: Bool = false) async throws -> ChunkPlacement {
         let agents = try registry.placeChunk(byteCount: bytes.readableBytes)
         let id = ChunkID.random()
         let placement = ChunkPlacement(id: id, length: UInt32(bytes.readableBytes), agents: agents.map(\.clientID))
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for agent in agents { group.addTask { try await agent.putChunk(id, bytes: bytes) } }
+                for agent in agents { group.addTask { try await agent.putChunk(id, bytes: bytes, incompressible: incompressible) } }
                 try await group.waitForAll()
             }
         } catch {

@@ -42,10 +42,12 @@ struct BodyStorer: Sendable {
     }
 
     /// Stores `body`, verifying it against `expectations`; on any failure the chunks already
-    /// stored are discarded and the error is an S3 error.
+    /// stored are discarded and the error is an S3 error. `headers` are the object's stored
+    /// headers, for the agents' compression hint.
     func store<Body: AsyncSequence>(
-        _ body: Body, framing: Framing, expectations: BodyDigests.Expectations, sizeMax: Int64
+        _ body: Body, framing: Framing, expectations: BodyDigests.Expectations, sizeMax: Int64, headers: [StoredHeader]
     ) async throws -> StoredBody where Body.Element == ByteBuffer {
+        let incompressible = CompressionHint.isIncompressible(headers)
         var digests = BodyDigests(expectations)
         var decoder: AWSChunkedDecoder?
         if case .awsChunked = framing { decoder = AWSChunkedDecoder() }
@@ -63,7 +65,7 @@ struct BodyStorer: Sendable {
                     let index = chunkCount
                     chunkCount += 1
                     inFlight += 1
-                    group.addTask { (index, try await chunks.store(chunk)) }
+                    group.addTask { (index, try await chunks.store(chunk, incompressible: incompressible)) }
                 }
                 for try await received in body {
                     for var piece in try decoder?.feed(received) ?? [received] {

@@ -55,7 +55,7 @@ extension ObjectHandlers {
         expectations.checksumAlgorithm = source.object.checksum?.algorithm
         let stored = try await storer.store(
             chunks.bytes(of: source.object.chunks, range: 0..<source.object.size), framing: .plain,
-            expectations: expectations, sizeMax: Self.putBytesMax)
+            expectations: expectations, sizeMax: Self.putBytesMax, headers: headers)
         let object = ObjectRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
             headers: headers, checksum: stored.digests.checksum, chunks: stored.placements)
@@ -87,7 +87,7 @@ extension ObjectHandlers {
         expectations.checksumAlgorithm = upload.checksumAlgorithm
         let stored = try await storer.store(
             chunks.bytes(of: source.object.chunks, range: range), framing: .plain, expectations: expectations,
-            sizeMax: Self.putBytesMax)
+            sizeMax: Self.putBytesMax, headers: upload.headers)
         let part = PartRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
             checksum: stored.digests.checksum?.value, chunks: stored.placements)

@@ -52,7 +52,7 @@ extension ObjectHandlers {
         }
         let stored = try await storer.store(
             request.body, framing: try BodyStorer.Framing(headers: request.headers), expectations: expectations,
-            sizeMax: Self.putBytesMax)
+            sizeMax: Self.putBytesMax, headers: upload.headers)
         let part = PartRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
             checksum: upload.checksumAlgorithm == nil ? nil : stored.digests.checksum?.value, chunks: stored.placements)

@@ -32,7 +32,7 @@ struct ObjectHandlers: Sendable {
         let headers = try ObjectHeaders.storable(from: request.headers)
         let stored = try await storer.store(
             request.body, framing: try BodyStorer.Framing(headers: request.headers),
-            expectations: try BodyDigests.expectations(from: request.headers), sizeMax: Self.putBytesMax)
+            expectations: try BodyDigests.expectations(from: request.headers), sizeMax: Self.putBytesMax, headers: headers)
         let object = ObjectRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
             headers: headers, checksum: stored.digests.checksum, chunks: stored.placements)
