@@ -226,32 +226,38 @@ final class BucketIndexTests: XCTestCase {
     }
 }
 
-final class SortedKeysTests: XCTestCase {
-    func testRandomInsertsAndRemovesKeepByteOrderAcrossBlockSplits() {
-        var keys = SortedKeys()
-        var reference = Set<String>()
+final class SortedObjectsTests: XCTestCase {
+    private static func object(_ size: Int64) -> ObjectRecord {
+        ObjectRecord(size: size, etag: "\"e\"", lastModifiedMs: 1, chunks: [])
+    }
+
+    /// Random puts (new and overwriting), removes and in-place changes must leave the same
+    /// contents as a Dictionary, walked in UTF-8 byte order.
+    func testMatchesADictionaryAcrossBlockSplits() {
+        var objects = SortedObjects()
+        var reference: [String: Int64] = [:]
         var rng = SystemRandomNumberGenerator()
-        for round in 0..<6000 {
+        for round in 0..<8000 {
             let key = "k\(UInt16.random(in: 0...4000, using: &rng))"
-            if reference.contains(key) {
-                if round % 3 == 0 {
-                    keys.remove(ObjectKey(key))
-                    reference.remove(key)
-                }
-            } else {
-                keys.insert(ObjectKey(key))
-                reference.insert(key)
+            switch round % 4 {
+            case 0:
+                XCTAssertEqual(objects.removeValue(forKey: ObjectKey(key))?.size, reference.removeValue(forKey: key))
+            case 1:
+                let found = objects.modify(ObjectKey(key)) { $0.size += 1 }
+                XCTAssertEqual(found, reference[key] != nil)
+                reference[key]? += 1
+            default:
+                let size = Int64(round)
+                XCTAssertEqual(objects.updateValue(Self.object(size), forKey: ObjectKey(key))?.size, reference.updateValue(size, forKey: key))
             }
+            XCTAssertEqual(objects[ObjectKey(key)]?.size, reference[key])
         }
-        var walked: [String] = []
-        var position = keys.firstPosition { _ in false }
-        while let current = position {
-            walked.append(keys[current].string)
-            position = keys.position(after: current)
-        }
-        XCTAssertEqual(walked, reference.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
-        XCTAssertEqual(keys.count, reference.count)
-        XCTAssertGreaterThan(reference.count, SortedKeys.blockKeysMax * 2, "test must cross block splits")
+        let walked = objects.map { ($0.key.string, $0.object.size) }
+        let expected = reference.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+        XCTAssertEqual(walked.map(\.0), expected.map(\.key))
+        XCTAssertEqual(walked.map(\.1), expected.map(\.value))
+        XCTAssertEqual(objects.count, reference.count)
+        XCTAssertGreaterThan(reference.count, SortedObjects.blockEntriesMax * 2, "test must cross block splits")
     }
 }
 

@@ -1,11 +1,10 @@
-/// One bucket's objects: a hash map for lookups and the keys in byte order for listings.
+/// One bucket's objects, in key order (`SortedObjects`).
 ///
 /// Listing is O(log n + page): the start is found by binary search, and each common prefix is
 /// stepped over with another binary search instead of walking the keys under it.
 struct BucketIndex: Sendable {
     var info: BucketInfo
-    private(set) var objects: [ObjectKey: ObjectRecord] = [:]
-    private var sortedKeys = SortedKeys()
+    private(set) var objects = SortedObjects()
 
     init(info: BucketInfo) { self.info = info }
 
@@ -13,29 +12,26 @@ struct BucketIndex: Sendable {
 
     /// Stores `object` under `key`, returning what it replaced.
     mutating func put(_ key: ObjectKey, _ object: ObjectRecord) -> ObjectRecord? {
-        let previous = objects.updateValue(object, forKey: key)
-        if previous == nil { sortedKeys.insert(key) }
-        return previous
+        objects.updateValue(object, forKey: key)
     }
 
     mutating func replaceChunk(of key: ObjectKey, at index: Int, with chunk: ChunkPlacement) {
-        objects[key]!.chunks[index] = chunk
+        let found = objects.modify(key) { $0.chunks[index] = chunk }
+        precondition(found, "replacing a chunk of an object that is not there")
     }
 
     mutating func remove(_ key: ObjectKey) -> ObjectRecord? {
-        guard let previous = objects.removeValue(forKey: key) else { return nil }
-        sortedKeys.remove(key)
-        return previous
+        objects.removeValue(forKey: key)
     }
 
     /// Position of the first key >= the raw byte string `bytes`.
-    private func firstPosition(notBeforeBytes bytes: [UInt8]) -> SortedKeys.Position? {
-        sortedKeys.firstPosition { $0.precedes(bytes: bytes) }
+    private func firstPosition(notBeforeBytes bytes: [UInt8]) -> SortedObjects.Position? {
+        objects.firstPosition { $0.precedes(bytes: bytes) }
     }
 
     /// Position of the first key that does not start with `prefix` and sorts after it.
     /// UTF-8 never contains 0xFF, so prefix + 0xFF is above every key that starts with prefix.
-    private func firstPosition(after prefix: String) -> SortedKeys.Position? {
+    private func firstPosition(after prefix: String) -> SortedObjects.Position? {
         firstPosition(notBeforeBytes: Array(prefix.utf8) + [0xFF])
     }
 
@@ -52,32 +48,32 @@ struct BucketIndex: Sendable {
         var page = ListPage()
         var position = firstPosition(notBeforeBytes: Array(prefix.utf8))
         if let marker {
-            let afterMarker: SortedKeys.Position?
+            let afterMarker: SortedObjects.Position?
             switch marker {
             case .key(let key): afterMarker = firstPosition(notBeforeBytes: Array(key.utf8) + [0])
             case .commonPrefix(let commonPrefix): afterMarker = firstPosition(after: commonPrefix)
             }
             if let current = position, let after = afterMarker {
-                position = sortedKeys[after] < sortedKeys[current] ? current : after
+                position = objects.key(at: after) < objects.key(at: current) ? current : after
             } else {
                 position = nil
             }
         }
         var returned = 0
-        while let current = position, sortedKeys[current].hasPrefix(prefix) {
+        while let current = position, objects.key(at: current).hasPrefix(prefix) {
             if returned == maxKeys {
                 page.isTruncated = true
                 break
             }
-            let key = sortedKeys[current]
+            let key = objects.key(at: current)
             if !delimiter.isEmpty, let commonPrefix = Self.commonPrefix(of: key.string, prefix: prefix, delimiter: delimiter) {
                 page.commonPrefixes.append(commonPrefix)
                 page.resumeMarker = .commonPrefix(commonPrefix)
                 position = firstPosition(after: commonPrefix)
             } else {
-                page.objects.append((key, objects[key]!))
+                page.objects.append((key, objects.object(at: current)))
                 page.resumeMarker = .key(key.string)
-                position = sortedKeys.position(after: current)
+                position = objects.position(after: current)
             }
             returned += 1
         }
