@@ -303,7 +303,15 @@ public final class SegmentStore: Sendable {
         }
         if let sealed { sealInBackground(sealed) }
         defer { state.withLock { $0.segments[id]?.appendsInFlight -= 1 } }
-        let offset = try await file.append(record)
+        let offset: Int64
+        do {
+            offset = try await file.append(record)
+        } catch LogStoreError.diskFull(let path) {
+            // The refused record was cut back off the file. Keeping its reservation would seal the
+            // segment early: on a disk that stays full, a new empty segment every few refusals.
+            state.withLock { s in if s.activeSegment == id { s.activeBytesReserved -= Int64(record.count) } }
+            throw LogStoreError.diskFull(path: path)
+        }
         precondition(offset <= Self.segmentOffsetLimit, "segment offset past 32 bits")
         return (id, UInt32(offset))
     }
