@@ -171,7 +171,8 @@ extension SegmentStore {
         try SegmentFiles.rename(from: hintPath + SegmentFiles.temporarySuffix, to: hintPath)
         try FileIO.syncDirectory(directory)
         try simulateCrash(at: .hintRenamed)
-        let newFile = try AppendOnlyFile(path: segmentPath, create: false, policy: configuration.commitPolicy)
+        let newFile = try AppendOnlyFile(
+            path: segmentPath, create: false, policy: configuration.commitPolicy, syscalls: configuration.syscalls)
         state.withLock { s in
             var info = SegmentInfo(file: newFile)
             for move in moves where s.index[move.key] == move.from {

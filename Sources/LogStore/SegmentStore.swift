@@ -63,6 +63,8 @@ public struct SegmentStoreConfiguration: Sendable {
     public var scrubBytesPerSecondMax: Int64 = 32 << 20
     /// When appends become durable; see `CommitPolicy`.
     public var commitPolicy: CommitPolicy = .everyWrite
+    /// Tests replace these to make segment appends hit ENOSPC.
+    var syscalls = FileSyscalls.system
 
     /// Smallest segment size accepted from configuration.
     public static let segmentBytesMin: Int64 = 64 << 10
@@ -162,7 +164,8 @@ public final class SegmentStore: Sendable {
         state.index.reserveCapacity(ids.dropLast().reduce(0) { $0 + SegmentFiles.hintEntryCount($1, in: directory) })
         for id in ids {
             let file = try AppendOnlyFile(
-                path: SegmentFiles.segmentPath(id, in: directory), create: false, policy: configuration.commitPolicy)
+                path: SegmentFiles.segmentPath(id, in: directory), create: false, policy: configuration.commitPolicy,
+                syscalls: configuration.syscalls)
             guard file.size <= Self.segmentOffsetLimit else {
                 throw LogStoreError.io(operation: "open (segment over 4 GiB)", path: file.path, errno: EFBIG)
             }
@@ -208,7 +211,8 @@ public final class SegmentStore: Sendable {
 
     static func createSegment(_ id: UInt32, configuration: SegmentStoreConfiguration) throws -> AppendOnlyFile {
         let file = try AppendOnlyFile(
-            path: SegmentFiles.segmentPath(id, in: configuration.directory), create: true, policy: configuration.commitPolicy)
+            path: SegmentFiles.segmentPath(id, in: configuration.directory), create: true, policy: configuration.commitPolicy,
+            syscalls: configuration.syscalls)
         try FileIO.syncDirectory(configuration.directory)
         return file
     }
@@ -305,7 +309,15 @@ public final class SegmentStore: Sendable {
         }
         if let sealed { sealInBackground(sealed) }
         defer { state.withLock { $0.segments[id]?.appendsInFlight -= 1 } }
-        let offset = try await file.append(record)
+        let offset: Int64
+        do {
+            offset = try await file.append(record)
+        } catch LogStoreError.diskFull(let path) {
+            // The refused record was cut back off the file. Keeping its reservation would seal the
+            // segment early: on a disk that stays full, a new empty segment every few refusals.
+            state.withLock { s in if s.activeSegment == id { s.activeBytesReserved -= Int64(record.count) } }
+            throw LogStoreError.diskFull(path: path)
+        }
         precondition(offset <= Self.segmentOffsetLimit, "segment offset past 32 bits")
         return (id, UInt32(offset))
     }

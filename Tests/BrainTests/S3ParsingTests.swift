@@ -1,5 +1,6 @@
 import ClusterProtocol
 import Foundation
+import LogStore
 import NIOCore
 import XCTest
 
@@ -160,5 +161,19 @@ final class FuzzRegressionTests: XCTestCase {
         let base64 = "BFN1LiwFKzBTdS4sBSswICsxMCBAeXk5BFMAAHVuLCwgMDYgTm92IDA2IE4gMD0zLTc2IE5vdiAwNiBOb3YgMTk5IDE5OTQgMDk5NCAwODo0OTozNyBHTVR2IDE5ODi5ICswNgBfMABEIDA4AAAAAABldm85OSArNDQ0NDQ0NDQ0NDQ0NDQgKzA2IDA4RF8wICsxMCBAeXk5uSArMDYAXzAARCAwOAAAAAAAZXZvOTkgKzIyMjIyMjIyMjIyMjIyICtPYmplY3QwIDYwOERfcGUAAAAiAA0KJlQ="
         let input = Array(Data(base64Encoded: base64)!)
         _ = UntrustedInput.httpDate(String(decoding: input.dropFirst(), as: UTF8.self))
+    }
+}
+
+final class ErrorMappingTests: XCTestCase {
+    /// A full or poisoned WAL must reach the client as a retryable 503 that says why, not a bare 500.
+    func testAFullOrPoisonedMetadataLogAnswers503SayingWhy() throws {
+        let full = try XCTUnwrap(ObjectHandlers.s3Error(for: LogStoreError.diskFull(path: "/m/wal-00000001.log")) as? S3Error)
+        XCTAssertEqual(full.status.code, 503)
+        XCTAssertEqual(full.code, "ServiceUnavailable")
+        XCTAssertTrue(full.message.contains("full"), full.message)
+        let poisoned = try XCTUnwrap(
+            ObjectHandlers.s3Error(for: LogStoreError.syncFailed(path: "/m/wal-00000001.log", errno: EIO)) as? S3Error)
+        XCTAssertEqual(poisoned.status.code, 503)
+        XCTAssertTrue(poisoned.message.contains("restarted"), poisoned.message)
     }
 }

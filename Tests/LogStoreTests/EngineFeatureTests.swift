@@ -151,6 +151,37 @@ final class EngineFeatureTests: XCTestCase {
         XCTAssertEqual(records, 2)
     }
 
+    func testPutsRefusedByAFullDiskStartNoNewSegmentsAndWritesResumeWhereTheyStopped() async throws {
+        let full = Mutex(false)
+        var configuration = SegmentStoreConfiguration(directory: directory, segmentBytesMax: 1 << 20)
+        configuration.syscalls.pwrite = { fd, buffer, count, offset in
+            if full.withLock({ $0 }) {
+                errno = ENOSPC
+                return -1
+            }
+            return pwrite(fd, buffer, count, offset)
+        }
+        let store = try SegmentStore(configuration: configuration)
+        let payload = [UInt8](repeating: 7, count: 300_000)
+        try await store.put(key: key(0), payload: payload)
+        full.withLock { $0 = true }
+        for i in 1...20 {
+            do {
+                try await store.put(key: key(UInt64(i)), payload: payload)
+                XCTFail("put succeeded on a full disk")
+            } catch LogStoreError.diskFull {}
+        }
+        XCTAssertEqual(store.segmentIDs, [1], "refused puts must not seal the segment and start another")
+        full.withLock { $0 = false }
+        try await store.put(key: key(21), payload: payload)
+        XCTAssertEqual(store.segmentIDs, [1])
+        let first = try await store.get(key: key(0))
+        let resumed = try await store.get(key: key(21))
+        XCTAssertEqual(first, payload)
+        XCTAssertEqual(resumed, payload)
+        XCTAssertEqual(store.recordCount, 2)
+    }
+
     func testACommitWindowSharesOneFsyncAmongConcurrentAppends() async throws {
         let syncs = Mutex(0)
         var syscalls = FileSyscalls.system

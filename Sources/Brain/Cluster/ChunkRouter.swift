@@ -30,6 +30,11 @@ public struct ChunkRouter: Sendable {
                 try await group.waitForAll()
             }
         } catch {
+            // The client only learns the S3 error; the operator needs to know which agent and why
+            // (a full disk names its path). A put cancelled because a sibling chunk failed is no news.
+            if !Task.isCancelled {
+                logger.warning("could not store a chunk", metadata: ["chunk": "\(id)", "error": "\(error)"])
+            }
             discard([placement])
             throw error
         }

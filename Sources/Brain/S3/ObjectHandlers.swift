@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import Logging
+import LogStore
 
 /// PutObject, DeleteObject and what the object handlers share; GET/HEAD, copies and multipart
 /// uploads live in their own files.
@@ -63,6 +64,11 @@ struct ObjectHandlers: Sendable {
             // Refused before anything was written: the new chunks are certainly unreferenced.
             chunks.discard(newChunks)
             throw Self.s3Error(for: MetadataError.mutationTooLarge(bytes: bytes))
+        } catch LogStoreError.diskFull(let path) {
+            // A WAL append that hit ENOSPC was cut back off the file and can never be replayed.
+            logger.error("metadata change refused: no space left for the WAL", metadata: ["path": "\(path)"])
+            chunks.discard(newChunks)
+            throw Self.s3Error(for: LogStoreError.diskFull(path: path))
         }
         switch outcome {
         case .applied(let garbage):
@@ -107,6 +113,13 @@ struct ObjectHandlers: Sendable {
             return S3Error.serviceUnavailable("A storage agent went away or did not answer; try again.")
         case AgentRequestError.failed(_, let reply) where reply.code == .diskFull:
             return S3Error(.serviceUnavailable, "ServiceUnavailable", "Storage is full; free space and try again.")
+        // The brain's own files (its WAL) are the only source of a LogStoreError here: agents'
+        // errors arrive as replies.
+        case LogStoreError.diskFull:
+            return S3Error.serviceUnavailable("The brain's metadata storage is full; free space and try again.")
+        case LogStoreError.syncFailed:
+            return S3Error.serviceUnavailable(
+                "The brain's metadata log failed to sync; it accepts no changes until the brain is restarted.")
         default: return error
         }
     }

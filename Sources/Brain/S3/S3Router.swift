@@ -23,8 +23,9 @@ struct S3Router: HTTPResponder {
             response = Self.errorResponse(error, requestID: requestID, isHead: request.method == .head)
         } catch {
             logger.error("request failed", metadata: ["requestID": "\(requestID)", "error": "\(error)"])
+            let known = ObjectHandlers.s3Error(for: error) as? S3Error
             response = Self.errorResponse(
-                .internalError("We encountered an internal error. Please try again."), requestID: requestID,
+                known ?? .internalError("We encountered an internal error. Please try again."), requestID: requestID,
                 isHead: request.method == .head)
         }
         response.headers[HTTPField.Name("x-amz-request-id")!] = requestID
