@@ -376,3 +376,29 @@ final class RepairWALTests: XCTestCase {
         XCTAssertEqual(try MetadataStore(directory: directory, logger: logger).buckets.map(\.name), ["aaa"])
     }
 }
+
+final class CompactValuesTests: XCTestCase {
+    func testETagsPrintBackExactlyAsGiven() {
+        for text in [
+            "\"0123456789abcdef0123456789abcdef\"", "\"00000000000000000000000000000000-10000\"",
+            "\"ffffffffffffffffffffffffffffffff-1\"", "\"0123456789ABCDEF0123456789ABCDEF\"", "\"abc\"", "",
+            "\"0123456789abcdef0123456789abcdef-0\"", "\"0123456789abcdef0123456789abcdef-01\"", "no quotes at all, 34 chars long...",
+        ] {
+            XCTAssertEqual(StoredETag(text).text, text)
+        }
+        guard case .md5(_, _, 3) = StoredETag("\"0123456789abcdef0123456789abcdef-3\"") else { return XCTFail("not compact") }
+        guard case .text = StoredETag("\"0123456789ABCDEF0123456789ABCDEF\"") else { return XCTFail("upper case must stay text") }
+    }
+
+    func testInternedArraysShareStorageAndTheTableIsBounded() {
+        let interner = Interner<[String]>(entriesMax: 2)
+        let first = interner.intern(["agent-1", "agent-2"])
+        let second = interner.intern(["agent-1", "agent-2"])
+        XCTAssertEqual(first.withUnsafeBufferPointer { $0.baseAddress }, second.withUnsafeBufferPointer { $0.baseAddress })
+        _ = interner.intern(["b"])
+        let third = interner.intern(["c"])
+        let fourth = interner.intern(["c"])
+        XCTAssertEqual(third, fourth)
+        XCTAssertNotEqual(third.withUnsafeBufferPointer { $0.baseAddress }, fourth.withUnsafeBufferPointer { $0.baseAddress }, "past the bound values pass through")
+    }
+}

@@ -11,7 +11,7 @@ public struct ChunkPlacement: Sendable, Equatable {
         precondition(!agents.isEmpty, "a chunk lives somewhere")
         self.id = id
         self.length = length
-        self.agents = agents
+        self.agents = Interned.agentLists.intern(agents)
     }
 }
 
@@ -36,7 +36,7 @@ public enum ChunkLocation: Sendable, Equatable, Hashable {
 }
 
 /// A header stored with an object and returned on GET/HEAD (Content-Type, x-amz-meta-*, ...).
-public struct StoredHeader: Sendable, Equatable {
+public struct StoredHeader: Sendable, Hashable {
     /// Lower-cased header name.
     public var name: String
     public var value: String
@@ -91,8 +91,7 @@ public struct StoredChecksum: Sendable, Equatable {
 /// An object's manifest: everything the brain knows of it.
 public struct ObjectRecord: Sendable, Equatable {
     public var size: Int64
-    /// Quoted: the hex MD5 of the body, or of the parts' MD5s followed by "-N" for multipart objects.
-    public var etag: String
+    private var storedETag: StoredETag
     public var lastModifiedMs: Int64
     public var headers: [StoredHeader]
     public var checksum: StoredChecksum?
@@ -105,12 +104,18 @@ public struct ObjectRecord: Sendable, Equatable {
         partSizes: [Int64] = [], chunks: [ChunkPlacement]
     ) {
         self.size = size
-        self.etag = etag
+        self.storedETag = StoredETag(etag)
         self.lastModifiedMs = lastModifiedMs
-        self.headers = headers
+        self.headers = headers.isEmpty ? headers : Interned.headerSets.intern(headers)
         self.checksum = checksum
         self.partSizes = partSizes
         self.chunks = chunks
+    }
+
+    /// Quoted: the hex MD5 of the body, or of the parts' MD5s followed by "-N" for multipart objects.
+    public var etag: String {
+        get { storedETag.text }
+        set { storedETag = StoredETag(newValue) }
     }
 
     public var contentType: String { headers.first { $0.name == "content-type" }?.value ?? "binary/octet-stream" }
