@@ -17,6 +17,11 @@ public struct RecordScanner {
     private let size: Int64
     public private(set) var offset: Int64 = 0
     private var finished = false
+    /// Records smaller than this are read through a window of this size: one read per window
+    /// instead of two per record, which was half the time of replaying a million small WAL records.
+    static let readAheadBytes = 1 << 20
+    private var window: [UInt8] = []
+    private var windowStart: Int64 = 0
 
     public init(size: Int64, readAt: @escaping ReadAt) {
         self.size = size
@@ -47,13 +52,13 @@ public struct RecordScanner {
         }
     }
 
-    private func decode(at start: Int64) throws -> Result<Record, RecordDecodeError> {
+    private mutating func decode(at start: Int64) throws -> Result<Record, RecordDecodeError> {
         let remaining = size - start
         guard remaining >= Int64(RecordFormat.headerByteCount) else { return .failure(.truncated) }
-        let headerBytes = try readAt(start, RecordFormat.headerByteCount)
+        let headerBytes = try read(at: start, count: RecordFormat.headerByteCount)
         guard let header = RecordHeader(headerBytes) else { return .failure(.badHeader) }
         guard Int64(header.recordByteCount) <= remaining else { return .failure(.truncated) }
-        let bytes = try readAt(start, header.recordByteCount)
+        let bytes = try read(at: start, count: header.recordByteCount)
         do {
             return .success(try Record(decoding: bytes))
         } catch {
@@ -61,8 +66,20 @@ public struct RecordScanner {
         }
     }
 
+    private mutating func read(at start: Int64, count: Int) throws -> [UInt8] {
+        let windowEnd = windowStart + Int64(window.count)
+        if start >= windowStart, start + Int64(count) <= windowEnd {
+            let from = Int(start - windowStart)
+            return Array(window[from..<from + count])
+        }
+        guard count < Self.readAheadBytes else { return try readAt(start, count) }
+        window = try readAt(start, Int(min(Int64(Self.readAheadBytes), size - start)))
+        windowStart = start
+        return Array(window.prefix(count))
+    }
+
     /// Offset of the next valid record after `start`, searching for the magic; nil if none.
-    private func findNextRecord(after start: Int64) throws -> Int64? {
+    private mutating func findNextRecord(after start: Int64) throws -> Int64? {
         let windowBytes = 1 << 20
         let magic = RecordFormat.magic
         var windowStart = start + 1

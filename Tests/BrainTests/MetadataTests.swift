@@ -402,3 +402,19 @@ final class CompactValuesTests: XCTestCase {
         XCTAssertNotEqual(third.withUnsafeBufferPointer { $0.baseAddress }, fourth.withUnsafeBufferPointer { $0.baseAddress }, "past the bound values pass through")
     }
 }
+
+final class ObjectKeyOrderTests: XCTestCase {
+    /// memcmp order over UTF-8 must agree with the generic byte comparison, including empty keys,
+    /// proper prefixes and non-ASCII (where byte order differs from Unicode scalar order).
+    func testOrderIsUTF8ByteOrder() {
+        let keys = ["", "a", "a/", "a/b", "ab", "é", "e\u{301}", "\u{FFFD}", "日本", "z", "\u{1F600}", "a\u{0}b"]
+        for x in keys {
+            for y in keys {
+                XCTAssertEqual(ObjectKey(x) < ObjectKey(y), Array(x.utf8).lexicographicallyPrecedes(Array(y.utf8)), "\(x) < \(y)")
+                XCTAssertEqual(ObjectKey(x) == ObjectKey(y), Array(x.utf8) == Array(y.utf8), "\(x) == \(y)")
+                XCTAssertEqual(ObjectKey(x).precedes(bytes: Array(y.utf8)), Array(x.utf8).lexicographicallyPrecedes(Array(y.utf8)))
+            }
+            XCTAssertFalse(ObjectKey(x).precedes(bytes: []))
+        }
+    }
+}

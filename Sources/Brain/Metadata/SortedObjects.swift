@@ -65,7 +65,8 @@ struct SortedObjects: Sendable, Sequence {
     /// Stores `object` under `key`; returns the object it replaced.
     @discardableResult
     mutating func updateValue(_ object: ObjectRecord, forKey key: ObjectKey) -> ObjectRecord? {
-        guard let position = firstPosition(where: { $0 < key }) else {
+        let isLast = blocks.last.map { $0.keys[$0.keys.count - 1] < key } ?? true
+        guard !isLast, let position = firstPosition(where: { $0 < key }) else {
             // Beyond every key (also how a snapshot in key order loads): append to the last block.
             if blocks.isEmpty || blocks[blocks.count - 1].keys.count >= Self.blockEntriesMax {
                 blocks.append(Block(keys: [], objects: []))
