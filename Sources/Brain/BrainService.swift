@@ -106,6 +106,7 @@ public struct BrainService: Sendable {
             group.addTask { try await app.run() }
             group.addTask { await repair.run() }
             group.addTask { await reconcile.run() }
+            group.addTask { await chunkRouter.collectGarbage() }
             try await group.next()
             group.cancelAll()
         }

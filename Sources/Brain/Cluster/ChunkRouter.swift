@@ -7,14 +7,19 @@ import NIOCore
 public struct ChunkRouter: Sendable {
     let registry: AgentRegistry
     let logger: Logger
-    /// Unreferenced replicas are deleted only after this long, so that a read that started
-    /// before an overwrite, a delete or a repair move can still finish from them.
-    let garbageDelaySeconds: Double
+    /// Unreferenced replicas are deleted only after a delay, so that a read that started before
+    /// an overwrite, a delete or a repair move can still finish from them.
+    let garbage: ChunkGarbage
 
     public init(registry: AgentRegistry, logger: Logger, garbageDelaySeconds: Double = 60) {
         self.registry = registry
         self.logger = logger
-        self.garbageDelaySeconds = garbageDelaySeconds
+        self.garbage = ChunkGarbage(delaySeconds: garbageDelaySeconds)
+    }
+
+    /// Deletes discarded replicas once their delay has passed; runs until cancelled.
+    public func collectGarbage() async {
+        await garbage.run(registry: registry, logger: logger)
     }
 
     /// Stores `bytes` as a new chunk on R distinct agents; returns once every replica is durable.
@@ -53,29 +58,11 @@ public struct ChunkRouter: Sendable {
         ObjectBytes(router: self, chunks: chunks, range: range)
     }
 
-    /// Deletes chunks that no object references any more, on every replica, in the background.
-    /// Best effort: a replica whose agent is away stays behind as an orphan (reclaiming those is
-    /// the reconcile pass's job).
+    /// Deletes chunks that no object references any more, on every replica, in the background
+    /// after the garbage delay (`ChunkGarbage`).
     public func discard(_ chunks: [ChunkPlacement]) {
         guard !chunks.isEmpty else { return }
-        let (registry, logger, delay) = (registry, logger, garbageDelaySeconds)
-        Task {
-            try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
-            for chunk in chunks {
-                for agentID in chunk.agents {
-                    do {
-                        guard let agent = registry.connection(for: agentID) else {
-                            throw AgentRequestError.disconnected(agent: agentID)
-                        }
-                        try await agent.deleteChunk(chunk.id)
-                    } catch {
-                        logger.warning(
-                            "could not delete an unreferenced chunk replica",
-                            metadata: ["chunk": "\(chunk.id)", "agent": "\(agentID)", "error": "\(error)"])
-                    }
-                }
-            }
-        }
+        garbage.enqueue(chunks)
     }
 }
 
