@@ -50,6 +50,7 @@ public final class MetadataStore: Sendable {
         var state = MetadataState()
         var replayFrom: UInt64 = 1
         var loadedSnapshot = false
+        var unusable: [String] = []
         for generation in snapshotGenerations {
             let path = directory + "/" + Snapshot.fileName(generation: generation)
             do {
@@ -60,12 +61,15 @@ public final class MetadataStore: Sendable {
                 break
             } catch {
                 logger.error("skipping unusable snapshot; trying an older one", metadata: ["error": "\(error)"])
+                unusable.append("\(error)")
             }
         }
         if !loadedSnapshot, let first = walGenerations.first, first > 1 {
+            // The operator must learn which files are damaged from the refusal itself.
             throw MetadataError.corruptLog(
                 path: directory, offset: 0,
-                reason: "no usable snapshot, and the WAL before generation \(first) was already removed")
+                reason: "no usable snapshot (\(unusable.isEmpty ? "none found" : unusable.joined(separator: "; "))), "
+                    + "and the WAL before generation \(first) was already removed")
         }
         var replayed = 0
         let toReplay = walGenerations.filter { $0 >= replayFrom }
