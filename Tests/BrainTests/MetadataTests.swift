@@ -353,6 +353,16 @@ final class SnapshotTests: XCTestCase {
         }
     }
 
+    func testAnUnfinishedSnapshotLeftByACrashIsRemovedAtStartup() async throws {
+        let store = try MetadataStore(directory: directory, logger: logger)
+        _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
+        try await store.snapshotNow()
+        XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/snapshot-00000003.snap.tmp", contents: Data([1, 2, 3])))
+        let reopened = try MetadataStore(directory: directory, logger: logger)
+        XCTAssertEqual(try files(), ["snapshot-00000002.snap", "wal-00000001.log", "wal-00000002.log"])
+        XCTAssertEqual(everything(reopened), everything(store))
+    }
+
     func testCommitsDuringASnapshotAreNeitherLostNorReordered() async throws {
         let store = try MetadataStore(directory: directory, logger: logger, snapshotAfterWALBytes: 4096)
         _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))

@@ -24,7 +24,7 @@ REPAIR_DELAY = 3
 BLOCK = ("random", "random", "compaction", "snapshot", "repair")
 
 
-def make_crash_cluster(root, orphan_grace=30):
+def make_crash_cluster(root, orphan_grace=10):
     """Three agents, R=2, with every background job frequent enough for kills to land in it.
 
     The orphan grace must outlast the slowest upload of the run (its chunks are unreferenced until
@@ -144,8 +144,10 @@ class Killer(threading.Thread):
         generation = newest_wal_generation(metadata)
         if generation == before:
             self.landed("snapshot: none started within 10 s")
+        elif (metadata / f"snapshot-{generation:08d}.snap.tmp").exists():
+            self.landed("snapshot: mid-write (.tmp on disk)")
         elif f"generation={generation} [Brain] wrote metadata snapshot" not in brain.log():
-            self.landed("snapshot: while being written")
+            self.landed("snapshot: new WAL generation, snapshot not written yet")
         else:
             self.landed("snapshot: just after it was written")
         time.sleep(self.rng.uniform(*self.down))

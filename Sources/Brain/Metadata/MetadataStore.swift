@@ -44,6 +44,10 @@ public final class MetadataStore: Sendable {
         self.snapshotAfterWALBytes = snapshotAfterWALBytes
         self.logger = logger
         let names = try FileIO.listDirectory(directory)
+        // A snapshot being written when the brain died; no later write would ever remove it.
+        let unfinished = names.filter(Snapshot.isTemporary(fileName:))
+        for name in unfinished { try FileIO.remove(directory + "/" + name) }
+        if !unfinished.isEmpty { try FileIO.syncDirectory(directory) }
         let walGenerations = names.compactMap(Self.walGeneration(fromFileName:)).sorted()
         let snapshotGenerations = names.compactMap(Snapshot.generation(fromFileName:)).sorted(by: >)
 
