@@ -8,7 +8,7 @@ undo, and each is classified by what was going on when it landed (the report cou
 - snapshot: SIGKILL the brain the moment it starts a new WAL generation, which is when it writes the
   snapshot of the previous one (a small `--snapshot-after` makes that every few seconds);
 - repair: an agent stays down past `--repair-delay`, and once the brain logs a repaired chunk, the
-  agent it copied to is killed too, in the middle of the repair pass.
+  agent it copied to is killed too, in the middle of the repair pass (or, sometimes, the brain).
 """
 import re
 import signal
@@ -161,6 +161,14 @@ class Killer(threading.Thread):
         if not poll(lambda: brain.log().count("repaired chunk") > repaired, timeout=REPAIR_DELAY + 15, interval=0.01):
             self.landed("repair: none started")
             restart(self.cluster, first, self.unexpected_exits)
+            return
+        if self.rng.random() < 0.3:
+            # Copies written but not committed yet become orphans for reconcile.
+            self.kill(brain)
+            self.landed("repair: brain killed mid-pass")
+            time.sleep(self.rng.uniform(*self.down))
+            first.start()  # before the brain: its restart waits for every agent
+            restart(self.cluster, brain, self.unexpected_exits)
             return
         targets = re.findall(r'replicas=\[([^\]]*)\] \[Brain\] repaired chunk', brain.log())
         name = re.findall(r'"([^"]+)"', targets[-1])[-1]  # repair lists the kept replicas, then the new ones
