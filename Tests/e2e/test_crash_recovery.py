@@ -1,4 +1,5 @@
-"""Kill loop: a brain and three agents as real processes, a concurrent boto3 workload, SIGKILL at random.
+"""Kill loop: a brain and three agents as real processes, a concurrent boto3 workload, SIGKILL at random
+and at aimed moments.
 
 Short mode (default): about 10 kills. Long mode: SOS_CRASH_KILLS=200 (any number), with a report at
 the end. SOS_CRASH_SEED fixes the random choices (workload and killer) to replay a run (timing still
@@ -25,7 +26,7 @@ import threading
 import time
 
 from crash_harness import Ledger, Worker, s3_client, segment_bytes, verify
-from crash_killer import REPLICATION, Killer, ensure_all_up, make_crash_cluster, set_flag
+from crash_killer import REPLICATION, Killer, ensure_all_up, make_crash_cluster, poll, set_flag
 from harness import status, wait_for
 
 KILLS = int(os.environ.get("SOS_CRASH_KILLS", "10"))
@@ -60,11 +61,14 @@ def reclaim(cluster):
     before = (f"{aborted} unfinished uploads aborted, agents hold {sum(a['chunkCount'] for a in agents)} replicas "
               f"for {sum(a['referencedChunks'] for a in agents)} referenced, segment bytes {segment_bytes(cluster)}")
 
+    last = {}
+
     def only_referenced_replicas():
-        report = status(cluster)
+        last["status"] = report = status(cluster)
         return report["underReplicatedChunks"] == 0 and all(
             a["state"] == "up" and a["chunkCount"] == a["referencedChunks"] for a in report["agents"])
-    wait_for(only_referenced_replicas, timeout=90, what=f"repair and reconcile to settle: {status(cluster)}")
+    assert poll(only_referenced_replicas, timeout=90, interval=0.5), \
+        f"repair and reconcile did not leave exactly the referenced replicas; last status {last['status']}"
     sizes = []
     while len(sizes) < 2 or sizes[-1] != sizes[-2]:
         assert len(sizes) < 8, f"compaction does not settle: segment bytes {sizes}"
