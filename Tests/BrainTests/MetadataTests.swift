@@ -334,6 +334,35 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(everything(reopened), everything(store))
     }
 
+    func testWithEverySnapshotDamagedAndTheFirstWALGoneTheRefusalNamesTheSnapshots() async throws {
+        let store = try MetadataStore(directory: directory, logger: logger)
+        _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
+        try await store.snapshotNow()
+        _ = try await store.commit(.putObject(bucket: "b", key: "one", object: object(1)))
+        try await store.snapshotNow()
+        for name in ["snapshot-00000002.snap", "snapshot-00000003.snap"] {
+            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: directory + "/" + name))
+            try handle.seek(toOffset: 30)
+            try handle.write(contentsOf: Data([0xEE]))
+            try handle.close()
+        }
+        XCTAssertThrowsError(try MetadataStore(directory: directory, logger: logger)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("snapshot-00000002.snap") && text.contains("snapshot-00000003.snap"), text)
+            XCTAssertTrue(text.contains("before generation 2 was already removed"), text)
+        }
+    }
+
+    func testAnUnfinishedSnapshotLeftByACrashIsRemovedAtStartup() async throws {
+        let store = try MetadataStore(directory: directory, logger: logger)
+        _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
+        try await store.snapshotNow()
+        XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/snapshot-00000003.snap.tmp", contents: Data([1, 2, 3])))
+        let reopened = try MetadataStore(directory: directory, logger: logger)
+        XCTAssertEqual(try files(), ["snapshot-00000002.snap", "wal-00000001.log", "wal-00000002.log"])
+        XCTAssertEqual(everything(reopened), everything(store))
+    }
+
     func testCommitsDuringASnapshotAreNeitherLostNorReordered() async throws {
         let store = try MetadataStore(directory: directory, logger: logger, snapshotAfterWALBytes: 4096)
         _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))

@@ -1,4 +1,5 @@
-"""Crash-recovery harness: a concurrent boto3 workload with a ledger, a SIGKILL loop, and a verifier.
+"""Crash-recovery harness: a concurrent boto3 workload with a ledger, and a verifier (the SIGKILL loop is
+in crash_killer.py).
 
 The ledger records every operation the workload sent, whether the server acknowledged it, and
 enough to regenerate the exact bytes of every version ever written (a 16-byte unique id followed by
@@ -13,7 +14,6 @@ not acknowledged (5xx, connection cut, process killed: it may or may not have ha
 import hashlib
 import os
 import random
-import signal
 import threading
 import time
 
@@ -21,7 +21,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from harness import Cluster, port_open, wait_for
+from harness import Cluster
 
 KiB, MiB = 1 << 10, 1 << 20
 ABSENT = "absent"
@@ -303,100 +303,6 @@ class Worker(threading.Thread):
                                     f"{[describe_state(s) for s in states]}")
             elif not complete:
                 self.ledger.count("get cut short")
-
-
-class Killer(threading.Thread):
-    """SIGKILLs a random process at random moments, then restarts it and waits until it is back."""
-
-    def __init__(self, cluster, kills, rng, stop, gap=(0.8, 3.5), down=(0.0, 1.5)):
-        super().__init__(name="killer", daemon=True)
-        self.cluster, self.kills, self.rng, self.stop_event = cluster, kills, rng, stop
-        self.gap, self.down = gap, down
-        self.done = 0
-        self.by_kind = {"brain": 0, "agent": 0}
-        self.kill_times = []
-        self.failure = None
-        self.unexpected_exits = []
-
-    def processes(self):
-        return [self.cluster.brain, *self.cluster.agents]
-
-    def run(self):
-        try:
-            for _ in range(self.kills):
-                if self.stop_event.wait(self.rng.uniform(*self.gap)):
-                    return
-                self.check_alive()
-                if self.rng.random() < 0.15:
-                    # The brain and an agent at once (a machine losing power, say).
-                    victims = [self.cluster.brain, self.rng.choice(self.cluster.agents)]
-                else:
-                    victims = [self.rng.choice(self.processes())]
-                for victim in victims:
-                    victim.proc.send_signal(signal.SIGKILL)
-                for victim in victims:
-                    victim.proc.wait()
-                    self.by_kind["brain" if victim is self.cluster.brain else "agent"] += 1
-                self.kill_times.append(time.monotonic())
-                time.sleep(self.rng.uniform(*self.down))
-                if len(victims) == 2:
-                    victims[1].start()  # it retries until the brain is back; restart() below waits for it
-                    restart(self.cluster, self.cluster.brain, self.unexpected_exits)
-                    wait_for(lambda: "registered with the brain" in victims[1].log(), timeout=30,
-                             what=f"{victims[1].name} registration after a double kill")
-                    self.by_kind["brain+agent together"] = self.by_kind.get("brain+agent together", 0) + 1
-                else:
-                    restart(self.cluster, victims[0], self.unexpected_exits)
-                self.done += 1
-        except Exception as e:
-            self.failure = e
-
-    def check_alive(self):
-        for process in self.processes():
-            if process.proc.poll() is not None:
-                note_exit(process, self.unexpected_exits)
-                restart(self.cluster, process, self.unexpected_exits)
-
-
-def note_exit(process, exits):
-    exits.append(f"{process.name} exited by itself with status {process.proc.returncode} (not killed by the test); "
-                 f"log {process.log_path} tail:\n{process.log()[-1500:]}")
-
-
-def restart(cluster, process, exits=None, timeout=30):
-    """Start a process again and wait until it serves: the brain its S3 port and all agents, an agent its registration.
-
-    An agent that exits on its own while the brain restarts (it should reconnect) is noted in `exits`
-    and started again, so that the run goes on and finds more.
-    """
-    process.start()
-    if process is cluster.brain:
-        def brain_up():
-            if process.proc.poll() is not None:
-                raise AssertionError(f"brain exited with {process.proc.returncode} on restart:\n{process.log()[-3000:]}")
-            return port_open(cluster.s3_port)
-        wait_for(brain_up, timeout=timeout, what="brain S3 port after restart")
-
-        def agents_back():
-            for agent in cluster.agents:
-                if agent.proc.poll() is not None and exits is not None:
-                    note_exit(agent, exits)
-                    restart(cluster, agent, exits, timeout)
-            return all(f"agent={a.name} " in process.log() for a in cluster.agents)
-        wait_for(agents_back, timeout=timeout, what="agents re-registered with the restarted brain")
-    else:
-        def agent_up():
-            if process.proc.poll() is not None:
-                raise AssertionError(f"{process.name} exited with {process.proc.returncode} on restart:\n"
-                                     f"{process.log()[-3000:]}")
-            return "registered with the brain" in process.log()
-        wait_for(agent_up, timeout=timeout, what=f"{process.name} registration after restart")
-
-
-def ensure_all_up(cluster):
-    for process in [cluster.brain, *cluster.agents]:
-        if process.proc is None or process.proc.poll() is not None:
-            restart(cluster, process)
 
 
 class Verification:

@@ -2,6 +2,7 @@
 
 Every end-to-end test drives these processes with real clients (aws-cli, boto3); nothing is mocked.
 """
+import json
 import os
 import pathlib
 import signal
@@ -46,6 +47,19 @@ def peak_rss_bytes(pid):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmHWM")
+
+
+def admin(cluster, *args):
+    """`sos admin` against the cluster's brain; returns its output."""
+    result = subprocess.run(
+        [SOS_BIN, "admin", "--brain", f"127.0.0.1:{cluster.cluster_port}", "--cookie", COOKIE, *args],
+        capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def status(cluster):
+    return json.loads(admin(cluster, "status", "--json"))
 
 
 class Process:

@@ -1,6 +1,5 @@
 """Replication and failure handling: a brain with R=2 and three agents (two zones) as real
 processes; agents are killed and stopped while clients keep reading and writing."""
-import json
 import os
 import signal
 import subprocess
@@ -9,21 +8,9 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import COOKIE, SOS_BIN, Cluster, wait_for
+from harness import COOKIE, SOS_BIN, Cluster, admin, status, wait_for
 
 MiB = 1024 * 1024
-
-
-def admin(cluster, *args):
-    result = subprocess.run(
-        [SOS_BIN, "admin", "--brain", f"127.0.0.1:{cluster.cluster_port}", "--cookie", COOKIE, *args],
-        capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def status(cluster):
-    return json.loads(admin(cluster, "status", "--json"))
 
 
 def agent_states(cluster):

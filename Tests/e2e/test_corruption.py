@@ -1,12 +1,15 @@
 """Torn writes and corruption, made by hand in the files of stopped processes (and once under a running agent).
 
 Rules checked: startup succeeds (the brain refuses only for WAL damage that is not a torn tail, and
-then says which file and offset); objects whose records were not touched read back exact; nothing
+then says which file and offset, or when no snapshot can stand in for WAL files already removed, and
+then names the damaged snapshots); objects whose records were not touched read back exact; nothing
 ever serves wrong bytes (a GET may fail, or end early, but what arrives is a prefix of the object);
-corruption is logged.
+corruption is logged. A damaged hint file is rebuilt from its segment; a damaged newest snapshot gives
+way to the previous one and the WAL after it.
 """
 import os
 import random
+import re
 
 import pytest
 
@@ -256,3 +259,102 @@ def test_corrupt_early_wal_record_makes_the_brain_refuse_with_file_and_offset(on
     assert status != 0, output
     assert str(wal) in output, f"the output does not name the file:\n{output}"
     assert f"offset {victim.offset}" in output, f"the output does not name offset {victim.offset}:\n{output}"
+
+
+def flip_bytes(path, rng, count):
+    """XOR `count` distinct random bytes of a file with random non-zero values; returns the offsets."""
+    data = bytearray(path.read_bytes())
+    offsets = sorted(rng.sample(range(len(data)), min(count, len(data))))
+    for offset in offsets:
+        data[offset] ^= rng.randrange(1, 256)
+    path.write_bytes(bytes(data))
+    return offsets
+
+
+def test_flipped_bytes_in_a_hint_file_make_the_agent_rebuild_it_from_its_segment(one_agent, rng):
+    cluster = one_agent
+    agent, agent_dir = cluster.agents[0], cluster.agent_dir(cluster.agents[0])
+    s3 = s3_client(cluster.endpoint, read_timeout=30)
+    s3.create_bucket(Bucket=BUCKET)
+    objects = upload(s3, rng, 24, [0, 1, 4 * KiB, 200 * KiB, MiB, MiB + 3, 2 * MiB + 9])
+    sealed = segments(agent_dir)[:-1]
+    assert sealed, "no sealed segment: write more"
+    # Hints are written in the background after sealing.
+    wait_for(lambda: all(p.with_suffix(".hint").exists() for p in sealed), what="hints of the sealed segments")
+    cluster.stop()
+    target = rng.choice(sealed).with_suffix(".hint")
+    original = target.read_bytes()
+    flips = flip_bytes(target, rng, rng.randint(1, 4))
+    print(f"flipped bytes at {flips} of {target.name} ({len(original)} bytes)")
+    cluster.start()
+    assert re.search(r"hintsRebuilt=1\b", agent.log()), f"the agent did not say it rebuilt the hint:\n{agent.log()}"
+    # A hint is a pure function of its segment's bytes, so the rebuilt one is the original.
+    assert target.read_bytes() == original, f"{target.name} was not rebuilt to its original bytes"
+    problems = []
+    outcomes = check_reads(s3, objects, set(), problems, "after hint damage")
+    print(f"reads: {outcomes}")
+    assert not problems, "\n".join(problems)
+    assert "corrupt" not in agent.log().lower(), "a damaged hint is not damaged data"
+
+
+def snapshots(metadata):
+    return sorted(metadata.glob("snapshot-*.snap"))
+
+
+def test_a_damaged_newest_snapshot_falls_back_to_the_previous_one_and_both_damaged_refuse(tmp_path, rng):
+    cluster = make_cluster(tmp_path, agents=1)
+    # A tiny WAL limit: a few dozen PUTs start a new generation and write a snapshot.
+    cluster.brain.args += ["--snapshot-after", "8KiB"]
+    cluster.start()
+    try:
+        s3 = s3_client(cluster.endpoint, read_timeout=30)
+        s3.create_bucket(Bucket=BUCKET)
+        metadata = tmp_path / "brain" / "metadata"
+        objects = {}
+
+        def put(key):
+            objects[key] = os.urandom(rng.choice([0, 10, 3000, 70 * KiB]))
+            s3.put_object(Bucket=BUCKET, Key=key, Body=objects[key])
+
+        while len(snapshots(metadata)) < 2:
+            put(f"snap/{len(objects):04d}")
+            assert len(objects) < 2000, "no second snapshot was written"
+        # Changes after the newest snapshot, which only the WAL holds.
+        for key in rng.sample(sorted(objects), 3):
+            s3.delete_object(Bucket=BUCKET, Key=key)
+            del objects[key]
+        put(rng.choice(sorted(objects)))
+        put("after/last")
+        cluster.stop()
+        older, newest = snapshots(metadata)[-2:]
+        assert not (metadata / "wal-00000001.log").exists(), "two snapshots, yet the first WAL file is still there"
+        flips = flip_bytes(newest, rng, rng.randint(1, 4))
+        print(f"{len(objects)} objects; flipped bytes at {flips} of {newest.name}; falling back to {older.name}")
+        cluster.start()
+        log = cluster.brain.log()
+        assert "skipping unusable snapshot" in log and str(newest) in log, log
+        assert f"path={older} [Brain] loaded metadata snapshot" in log, log
+        problems = []
+        print(f"reads: {check_reads(s3, objects, set(), problems, 'after the fallback')}")
+        assert not problems, "\n".join(problems)
+        listed = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+                  for o in page.get("Contents", [])]
+        assert listed == sorted(objects)
+
+        # With the older snapshot damaged too nothing covers the removed first WAL file.
+        cluster.stop()
+        flip_bytes(older, rng, 1)
+        brain = cluster.brain
+        brain.start()
+        try:
+            status = brain.proc.wait(timeout=30)
+        except Exception:
+            brain.stop()
+            raise AssertionError(f"the brain started without a usable snapshot:\n{brain.log()}")
+        output = brain.log()
+        print(output[-600:])
+        assert status != 0, output
+        refusal = output.strip().splitlines()[-1]
+        assert str(newest) in refusal and str(older) in refusal, f"the refusal does not name the snapshots:\n{output}"
+    finally:
+        cluster.stop()

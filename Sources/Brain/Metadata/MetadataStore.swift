@@ -44,12 +44,17 @@ public final class MetadataStore: Sendable {
         self.snapshotAfterWALBytes = snapshotAfterWALBytes
         self.logger = logger
         let names = try FileIO.listDirectory(directory)
+        // A snapshot being written when the brain died; no later write would ever remove it.
+        let unfinished = names.filter(Snapshot.isTemporary(fileName:))
+        for name in unfinished { try FileIO.remove(directory + "/" + name) }
+        if !unfinished.isEmpty { try FileIO.syncDirectory(directory) }
         let walGenerations = names.compactMap(Self.walGeneration(fromFileName:)).sorted()
         let snapshotGenerations = names.compactMap(Snapshot.generation(fromFileName:)).sorted(by: >)
 
         var state = MetadataState()
         var replayFrom: UInt64 = 1
         var loadedSnapshot = false
+        var unusable: [String] = []
         for generation in snapshotGenerations {
             let path = directory + "/" + Snapshot.fileName(generation: generation)
             do {
@@ -60,12 +65,15 @@ public final class MetadataStore: Sendable {
                 break
             } catch {
                 logger.error("skipping unusable snapshot; trying an older one", metadata: ["error": "\(error)"])
+                unusable.append("\(error)")
             }
         }
         if !loadedSnapshot, let first = walGenerations.first, first > 1 {
+            // The operator must learn which files are damaged from the refusal itself.
             throw MetadataError.corruptLog(
                 path: directory, offset: 0,
-                reason: "no usable snapshot, and the WAL before generation \(first) was already removed")
+                reason: "no usable snapshot (\(unusable.isEmpty ? "none found" : unusable.joined(separator: "; "))), "
+                    + "and the WAL before generation \(first) was already removed")
         }
         var replayed = 0
         let toReplay = walGenerations.filter { $0 >= replayFrom }

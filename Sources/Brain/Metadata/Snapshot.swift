@@ -14,6 +14,9 @@ enum Snapshot {
         return UInt64(name.dropFirst("snapshot-".count).dropLast(".snap".count))
     }
 
+    /// `write` goes through `snapshot-G.snap.tmp`; recovery deletes what a crash left of one.
+    static func isTemporary(fileName name: String) -> Bool { name.hasPrefix("snapshot-") && name.hasSuffix(".snap.tmp") }
+
     /// The mutations that rebuild `state` when applied to an empty state, in a valid order.
     static func mutations(of state: MetadataState) -> [Mutation] {
         var mutations: [Mutation] = []
