@@ -78,13 +78,28 @@ public final class AppendOnlyFile: Sendable {
         var onDurable: (@Sendable (Int64) -> Void)?
     }
 
+    private struct PendingAppend {
+        var bytes: [UInt8]
+        var continuation: CheckedContinuation<Int64, any Error>
+        var onDurable: (@Sendable (Int64) -> Void)?
+    }
+
     private struct State {
         var size: Int64
         var writtenSequence: UInt64 = 0
         var syncRunning = false
         var waiters: [Waiter] = []
         var failure: LogStoreError?
+        /// Appends not yet written, in arrival order, and whether the write queue will take them.
+        var pending: [PendingAppend] = []
+        var writerScheduled = false
     }
+
+    /// Small appends that arrive together are written with one system call, up to this many bytes:
+    /// under many concurrent writers, the per-append write was most of the cost of a commit.
+    static let coalescedWriteBytesMax = 256 << 10
+    /// Appends at least this large are written on their own (copying them would cost more than the call).
+    static let coalescedAppendBytesMax = 16 << 10
 
     /// Opens (creating when asked) the file at `path` for appending at its current end.
     public convenience init(path: String, create: Bool = true, policy: CommitPolicy = .everyWrite) throws {
@@ -124,25 +139,83 @@ public final class AppendOnlyFile: Sendable {
     /// WAL mutations to its state in exactly the order that a replay will apply them.
     public func append(_ bytes: [UInt8], onDurable: (@Sendable (Int64) -> Void)? = nil) async throws -> Int64 {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int64, any Error>) in
-            writeQueue.async {
-                do {
-                    try self.writeAndEnqueue(bytes, continuation: continuation, onDurable: onDurable)
-                } catch {
-                    continuation.resume(throwing: error)
-                }
+            let schedule = state.withLock { s -> Bool in
+                s.pending.append(PendingAppend(bytes: bytes, continuation: continuation, onDurable: onDurable))
+                if s.writerScheduled { return false }
+                s.writerScheduled = true
+                return true
             }
+            if schedule { writeQueue.async { self.writePending() } }
         }
     }
 
-    /// Writes the bytes at the end of the file, then registers the caller to be resumed by the
-    /// next fsync. Runs on the serial write queue, so waiters are registered in offset order.
-    private func writeAndEnqueue(
-        _ bytes: [UInt8], continuation: CheckedContinuation<Int64, any Error>, onDurable: (@Sendable (Int64) -> Void)?
-    ) throws {
-        let offset = try state.withLock { s -> Int64 in
-            if let failure = s.failure { throw failure }
-            return s.size
+    /// Writes every append that has arrived, in arrival order, until none is left. Runs on the
+    /// serial write queue, so waiters are registered in offset order.
+    private func writePending() {
+        while true {
+            let batch = state.withLock { s -> [PendingAppend] in
+                if s.pending.isEmpty { s.writerScheduled = false }
+                defer { s.pending = [] }
+                return s.pending
+            }
+            if batch.isEmpty { return }
+            write(batch)
         }
+    }
+
+    /// Writes `batch` at the end of the file, runs of small appends with one call each, then
+    /// registers the callers to be resumed by the next fsync. An append that cannot be written
+    /// whole is cut back off the file and fails, with every append after it in the batch.
+    private func write(_ batch: [PendingAppend]) {
+        var offset: Int64
+        do {
+            offset = try state.withLock { s -> Int64 in
+                if let failure = s.failure { throw failure }
+                return s.size
+            }
+        } catch {
+            for append in batch { append.continuation.resume(throwing: error) }
+            return
+        }
+        var index = 0
+        while index < batch.count {
+            var end = index + 1
+            var run = batch[index].bytes
+            if run.count < Self.coalescedAppendBytesMax {
+                while end < batch.count, batch[end].bytes.count < Self.coalescedAppendBytesMax,
+                    run.count + batch[end].bytes.count <= Self.coalescedWriteBytesMax
+                {
+                    run += batch[end].bytes
+                    end += 1
+                }
+            }
+            do {
+                try writeWhole(run, at: offset)
+            } catch {
+                for append in batch[index...] { append.continuation.resume(throwing: error) }
+                return
+            }
+            let startSync = state.withLock { s -> Bool in
+                var appendOffset = offset
+                for append in batch[index..<end] {
+                    s.writtenSequence += 1
+                    s.waiters.append(
+                        Waiter(sequence: s.writtenSequence, offset: appendOffset, continuation: append.continuation, onDurable: append.onDurable))
+                    appendOffset += Int64(append.bytes.count)
+                }
+                s.size = appendOffset
+                if s.syncRunning { return false }
+                s.syncRunning = true
+                return true
+            }
+            if startSync { syncQueue.async { self.syncUntilNoWaiters() } }
+            offset += Int64(run.count)
+            index = end
+        }
+    }
+
+    /// Writes all of `bytes` at `offset`; on failure cuts the file back to `offset`.
+    private func writeWhole(_ bytes: [UInt8], at offset: Int64) throws {
         var written = 0
         while written < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
@@ -158,16 +231,6 @@ public final class AppendOnlyFile: Sendable {
             }
             written += n
         }
-        let startSync = state.withLock { s -> Bool in
-            s.size = offset + Int64(bytes.count)
-            s.writtenSequence += 1
-            s.waiters.append(
-                Waiter(sequence: s.writtenSequence, offset: offset, continuation: continuation, onDurable: onDurable))
-            if s.syncRunning { return false }
-            s.syncRunning = true
-            return true
-        }
-        if startSync { syncQueue.async { self.syncUntilNoWaiters() } }
     }
 
     private func syncUntilNoWaiters() {

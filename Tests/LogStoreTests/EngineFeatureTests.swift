@@ -119,6 +119,32 @@ final class EngineFeatureTests: XCTestCase {
         } catch LogStoreError.syncFailed {}
     }
 
+    /// Concurrent appends are written in batches (several per pwrite); each must still get its own
+    /// offset, in a file that holds every record whole and nothing else.
+    func testConcurrentAppendsGetDistinctOffsetsAndWholeRecords() async throws {
+        let writes = Mutex(0)
+        var syscalls = FileSyscalls.system
+        syscalls.pwrite = { fd, buffer, count, offset in
+            writes.withLock { $0 += 1 }
+            return pwrite(fd, buffer, count, offset)
+        }
+        let path = directory + "/f"
+        let file = try AppendOnlyFile(path: path, create: true, policy: .everyWrite, syscalls: syscalls)
+        let records = (0..<200).map { Record(type: .chunk, key: key(UInt64($0)).bytes, payload: Array(repeating: UInt8($0 % 251), count: 1 + $0 * 97 % 40_000)).encoded() }
+        let offsets = try await withThrowingTaskGroup(of: (Int, Int64).self) { group in
+            for (index, record) in records.enumerated() { group.addTask { (index, try await file.append(record)) } }
+            return try await group.reduce(into: [Int: Int64]()) { $0[$1.0] = $1.1 }
+        }
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        XCTAssertEqual(bytes.count, records.reduce(0) { $0 + $1.count })
+        for (index, record) in records.enumerated() {
+            let offset = Int(offsets[index]!)
+            XCTAssertEqual(Array(bytes[offset..<offset + record.count]), record, "record \(index)")
+        }
+        XCTAssertEqual(Set(offsets.values).count, records.count)
+        XCTAssertLessThanOrEqual(writes.withLock { $0 }, records.count)
+    }
+
     func testDiskFullFailsThatAppendLeavesTheFileConsistentAndLaterAppendsWork() async throws {
         let full = Mutex(false)
         var syscalls = FileSyscalls.system
