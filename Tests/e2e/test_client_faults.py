@@ -4,6 +4,7 @@ oversized requests. Raw sockets where a well-behaved client library would not mi
 import hashlib
 import os
 import select
+import signal
 import socket
 import struct
 import threading
@@ -12,7 +13,7 @@ import time
 import pytest
 
 from crash_harness import KiB, MiB, read_object, s3_client, segment_bytes
-from harness import Cluster
+from harness import Cluster, status, wait_for
 
 BUCKET = "faults"
 
@@ -66,9 +67,22 @@ def assert_still_serving(cluster):
     assert s3.get_object(Bucket=BUCKET, Key="alive-check")["Body"].read() == body
 
 
+@pytest.fixture
+def reclaiming_cluster(tmp_path):
+    """Garbage deleted at once, reconcile every second with a 2 s grace, compaction on demand."""
+    c = Cluster(tmp_path, agents=2, chunk_size="1MiB", segment_size="4MiB")
+    c.brain.args += ["--garbage-delay", "0", "--reconcile-interval", "1", "--orphan-grace", "2"]
+    for agent in c.agents:
+        agent.args += ["--compaction-threshold", "0.05", "--compaction-interval", "3600"]
+    c.start()
+    s3_client(c.endpoint).create_bucket(Bucket=BUCKET)
+    yield c
+    c.stop()
+
+
 @pytest.mark.parametrize("how", ["close", "reset"])
-def test_client_disconnecting_mid_upload_leaves_no_object(cluster, how):
-    before = segment_bytes(cluster)
+def test_client_disconnecting_mid_upload_leaves_no_object_and_no_space(reclaiming_cluster, how):
+    cluster = reclaiming_cluster
     for i in range(3):
         key = f"dropped-{how}-{i}"
         sock = connect(cluster)
@@ -81,14 +95,25 @@ def test_client_disconnecting_mid_upload_leaves_no_object(cluster, how):
     time.sleep(1.0)
     s3 = s3_client(cluster.endpoint, read_timeout=10)
     for i in range(3):
-        status, _, _, error = read_object(s3, BUCKET, f"dropped-{how}-{i}")
-        assert status == 404, f"dropped upload {i}: {status} {error}"
+        status_code, _, _, error = read_object(s3, BUCKET, f"dropped-{how}-{i}")
+        assert status_code == 404, f"dropped upload {i}: {status_code} {error}"
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
     assert_still_serving(cluster)
-    # Not asserted (issue 7 wants it "after reconcile", and there is no reconcile pass yet): the
-    # chunks a dropped upload stored are deleted by the brain in the background (tombstones) or stay
-    # as orphans. Printed so the space left behind is visible.
-    print(f"\nagent segment bytes: {before} before, {segment_bytes(cluster)} after 3 dropped uploads (+ a 3 MiB check)")
+    stored = segment_bytes(cluster)
+
+    # After reconcile no agent holds a chunk the metadata does not reference (the dropped uploads'
+    # chunks were deleted or reclaimed as orphans), and compaction gives their space back.
+    def only_referenced():
+        agents = status(cluster)["agents"]
+        return all(a["chunkCount"] == a["referencedChunks"] for a in agents)
+
+    wait_for(only_referenced, timeout=30, what="agents holding only referenced chunks")
+    for agent in cluster.agents:
+        agent.proc.send_signal(signal.SIGUSR1)
+    wait_for(lambda: all("compaction finished" in a.log() for a in cluster.agents), what="compaction")
+    reclaimed = segment_bytes(cluster)
+    print(f"\nagent segment bytes: {stored} after 3 dropped uploads and a 3 MiB check, {reclaimed} after reclaim")
+    assert reclaimed < stored, "compaction gave no space back"
 
 
 @pytest.fixture
