@@ -59,7 +59,17 @@ struct S3LoadOptions: ParsableArguments {
         }
     }
 
+    /// One request body is one buffer, whose size is a 32-bit number.
+    static let bodyBytesMax = Int(UInt32.max)
+
     func run(_ workload: Workload, partSize: Int = 5 << 20, mix: [(S3Operation, Int)] = []) async throws {
+        let largestBody = workload == .multipart ? partSize : SizeDistribution(parsing: size)!.maximum
+        guard largestBody <= Self.bodyBytesMax else {
+            throw ValidationError(
+                workload == .multipart
+                    ? "--part-size must be under 4GiB"
+                    : "--size must be under 4GiB for a single request; larger objects: sos bench multipart --size SIZE")
+        }
         let (host, port) = S3Endpoint.parse(endpoint)!
         let environment = ProcessInfo.processInfo.environment
         var signer: S3Signer?

@@ -293,6 +293,29 @@ final class SnapshotTests: XCTestCase {
         }
     }
 
+    /// A snapshot over `SnapshotLoader.pipelineBytesMin` is decoded on a second thread: it must load
+    /// the same state, and a damaged record deep inside must still refuse it (and stop the thread).
+    func testLargeSnapshotsLoadThroughThePipelineAndDamageIsStillFound() throws {
+        var state = MetadataState()
+        _ = state.apply(.createBucket(name: "big", creationDateMs: 1))
+        for i in 0..<40_000 {
+            _ = state.apply(.putObject(bucket: "big", key: "key-\(i)", object: object(Int64(i))))
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Snapshot.write(state, generation: 3, directory: directory)
+        let path = directory + "/" + Snapshot.fileName(generation: 3)
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        XCTAssertGreaterThan(Int64(bytes.count), SnapshotLoader.pipelineBytesMin)
+        let loaded = try Snapshot.load(path: path, generation: 3)
+        XCTAssertEqual(Array(loaded.bucket("big")!.objects.map(\.key)), Array(state.bucket("big")!.objects.map(\.key)))
+        XCTAssertEqual(loaded.bucket("big")!.objects.map(\.object), state.bucket("big")!.objects.map(\.object))
+        bytes[bytes.count * 2 / 3] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try Snapshot.load(path: path, generation: 3)) { error in
+            XCTAssertTrue("\(error)".contains("unusable"), "\(error)")
+        }
+    }
+
     func testRecoveryFromSnapshotPlusWALTailRebuildsTheSameStateAndOldFilesGo() async throws {
         let store = try MetadataStore(directory: directory, logger: logger)
         _ = try await store.commit(.registerAgent(AgentMember(clientID: "agent-1", zone: "z")))

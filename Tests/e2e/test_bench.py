@@ -47,3 +47,10 @@ def test_bench_put_and_get_against_sos_server(tmp_path):
     finally:
         server.terminate()
         assert server.wait(timeout=15) == 0
+
+
+def test_bench_refuses_single_bodies_of_4_gib_or_more_with_a_clear_message():
+    # Refused before any connection: no server needed.
+    result = subprocess.run([SOS_BIN, "bench", "put", "--endpoint", "http://127.0.0.1:9", "--size", "5GiB"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "--size must be under 4GiB" in result.stderr, result.stderr

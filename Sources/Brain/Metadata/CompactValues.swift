@@ -8,15 +8,29 @@ import Synchronization
 /// allocation per object. At most `entriesMax` distinct values are kept, so unique values (user
 /// metadata, file names) cannot grow the table without bound; past that, values pass through.
 final class Interner<Value: Hashable & Sendable>: Sendable {
-    private let table = Mutex<Set<Value>>([])
+    private struct Table {
+        var values: Set<Value> = []
+        /// The value last handed out: runs of objects share it (a replay, one client's uploads),
+        /// and comparing with it is cheaper than hashing.
+        var recent: Value?
+    }
+
+    private let table = Mutex(Table())
     let entriesMax: Int
 
     init(entriesMax: Int) { self.entriesMax = entriesMax }
 
     func intern(_ value: Value) -> Value {
         table.withLock { table in
-            if let index = table.firstIndex(of: value) { return table[index] }
-            if table.count < entriesMax { table.insert(value) }
+            if let recent = table.recent, recent == value { return recent }
+            if let index = table.values.firstIndex(of: value) {
+                table.recent = table.values[index]
+                return table.values[index]
+            }
+            if table.values.count < entriesMax {
+                table.values.insert(value)
+                table.recent = value
+            }
             return value
         }
     }
@@ -48,7 +62,12 @@ enum StoredETag: Sendable, Equatable {
     }
 
     private static func parse(_ text: String) -> StoredETag? {
-        let bytes = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { parse(utf8: $0) }
+    }
+
+    /// Accepts exactly the forms `text` prints: lower-case hex, a part count without leading zeros.
+    private static func parse(utf8 bytes: UnsafeBufferPointer<UInt8>) -> StoredETag? {
         guard bytes.count >= 34, bytes.first == UInt8(ascii: "\""), bytes.last == UInt8(ascii: "\"") else { return nil }
         var high: UInt64 = 0, low: UInt64 = 0
         for (index, byte) in bytes[1...32].enumerated() {
@@ -62,12 +81,16 @@ enum StoredETag: Sendable, Equatable {
         }
         var parts: UInt32 = 0
         if bytes.count > 34 {
-            guard bytes[33] == UInt8(ascii: "-"), let count = UInt32(String(decoding: bytes[34..<bytes.count - 1], as: UTF8.self)),
-                count > 0
-            else { return nil }
-            parts = count
+            let digits = bytes[34..<bytes.count - 1]
+            guard bytes[33] == UInt8(ascii: "-"), (1...10).contains(digits.count), digits.first != UInt8(ascii: "0") else { return nil }
+            var count: UInt64 = 0
+            for digit in digits {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
+                count = count * 10 + UInt64(digit - UInt8(ascii: "0"))
+            }
+            guard count <= UInt64(UInt32.max) else { return nil }
+            parts = UInt32(count)
         }
-        let parsed = StoredETag.md5(high: high, low: low, parts: parts)
-        return parsed.text == text ? parsed : nil  // only forms that print back the same
+        return .md5(high: high, low: low, parts: parts)
     }
 }

@@ -84,36 +84,6 @@ enum Snapshot {
     }
 
     static func load(_ scanner: RecordScanner, size: Int64, path: String, generation: UInt64) throws -> MetadataState {
-        var scanner = scanner
-        var state = MetadataState()
-        var count: UInt64 = 0
-        var sawHeader = false
-        while let event = try scanner.next() {
-            guard case .record(_, let record) = event else {
-                throw LoadError.invalid(path: path, reason: "damaged record (\(event))")
-            }
-            switch record.type {
-            case .snapshotHeader:
-                var header = ByteBuffer(bytes: record.payload)
-                guard !sawHeader, header.readInteger(as: UInt8.self) == formatVersion,
-                    header.readInteger(as: UInt64.self) == generation
-                else { throw LoadError.invalid(path: path, reason: "bad header") }
-                sawHeader = true
-            case .walMutation where sawHeader:
-                guard let mutation = try? MutationCodec.decode(record.payload), case .applied = state.apply(mutation) else {
-                    throw LoadError.invalid(path: path, reason: "a mutation that does not apply")
-                }
-                count += 1
-            case .snapshotEnd where sawHeader:
-                var end = ByteBuffer(bytes: record.payload)
-                guard end.readInteger(as: UInt64.self) == count, scanner.offset == size else {
-                    throw LoadError.invalid(path: path, reason: "record count or length mismatch")
-                }
-                return state
-            default:
-                throw LoadError.invalid(path: path, reason: "unexpected \(record.type) record")
-            }
-        }
-        throw LoadError.invalid(path: path, reason: "no end record (incomplete)")
+        try SnapshotLoader.load(scanner, size: size, path: path, generation: generation)
     }
 }
