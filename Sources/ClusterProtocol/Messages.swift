@@ -36,9 +36,11 @@ extension ByteBuffer {
 
     /// A string as a 2-byte length and UTF-8 bytes.
     public mutating func writeShortString(_ string: String) {
-        let utf8 = Array(string.utf8.prefix(Int(UInt16.max)))
-        writeInteger(UInt16(utf8.count))
-        writeBytes(utf8)
+        let length = min(string.utf8.count, Int(UInt16.max))
+        writeInteger(UInt16(length))
+        // Straight from the string's own storage: no intermediate array (every commit writes several).
+        let written = string.utf8.withContiguousStorageIfAvailable { writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.prefix(length)))) }
+        if written == nil { writeBytes(Array(string.utf8.prefix(length))) }
     }
 
     /// Reads a string written by `writeShortString`; invalid UTF-8 is refused rather than repaired,

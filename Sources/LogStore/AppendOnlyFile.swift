@@ -37,6 +37,9 @@ public enum BlockingIO {
 /// When an append's fsync runs. Either way an append is acknowledged only once it is durable.
 public enum CommitPolicy: Sendable, Equatable {
     /// Sync as soon as an append is written; appends written while a sync runs share the next one.
+    /// When the previous sync released several writers, the next one first waits (at most as long
+    /// as that sync took) for as many appends as were waiting then, so that writers just resumed
+    /// share it instead of each missing it by microseconds (see `AppendOnlyFile.gatherBatch`).
     case everyWrite
     /// Before each sync, wait up to `microseconds` for `appendsMax` appends to gather: fewer
     /// syncs (throughput) for at most that much extra latency per append.
@@ -93,13 +96,26 @@ public final class AppendOnlyFile: Sendable {
         /// Appends not yet written, in arrival order, and whether the write queue will take them.
         var pending: [PendingAppend] = []
         var writerScheduled = false
+        /// While the sync thread gathers a batch: the waiter count that ends the wait early.
+        var gatheringUntil: Int?
+        /// Waiters there were when the last sync finished (resumed plus still waiting), and how
+        /// long that sync took: what the next one waits for, and for how long at most.
+        var lastWaiterCount = 0
+        var lastSyncNanoseconds: UInt64 = 0
     }
+
+    /// Wakes the sync thread when a gathering batch is complete.
+    private let batchComplete = DispatchSemaphore(value: 0)
+    /// The longest wait for a batch under `.everyWrite`, whatever the last sync took.
+    static let gatherNanosecondsMax: UInt64 = 2_000_000
 
     /// Small appends that arrive together are written with one system call, up to this many bytes:
     /// under many concurrent writers, the per-append write was most of the cost of a commit.
     static let coalescedWriteBytesMax = 256 << 10
     /// Appends at least this large are written on their own (copying them would cost more than the call).
     static let coalescedAppendBytesMax = 16 << 10
+    /// A batch up to this size is written by the appending caller itself (see `writePendingHere`).
+    static let callerWriteBytesMax = 64 << 10
 
     /// Opens (creating when asked) the file at `path` for appending at its current end.
     public convenience init(path: String, create: Bool = true, policy: CommitPolicy = .everyWrite) throws {
@@ -139,25 +155,53 @@ public final class AppendOnlyFile: Sendable {
     /// WAL mutations to its state in exactly the order that a replay will apply them.
     public func append(_ bytes: [UInt8], onDurable: (@Sendable (Int64) -> Void)? = nil) async throws -> Int64 {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int64, any Error>) in
-            let schedule = state.withLock { s -> Bool in
+            let becameWriter = state.withLock { s -> Bool in
                 s.pending.append(PendingAppend(bytes: bytes, continuation: continuation, onDurable: onDurable))
                 if s.writerScheduled { return false }
                 s.writerScheduled = true
                 return true
             }
-            if schedule { writeQueue.async { self.writePending() } }
+            if becameWriter { writePendingHere() }
+        }
+    }
+
+    /// The caller that finds no writer becomes it: a batch of small appends is written on the
+    /// caller's own thread (a pwrite into the page cache takes microseconds; handing it to the
+    /// write queue cost a thread wake-up per batch, the largest cost of a metadata commit). A
+    /// larger batch, and whatever arrives meanwhile, goes to the write queue, so a caller never
+    /// blocks for long and never writes for others indefinitely.
+    private func writePendingHere() {
+        let batch = takePending()
+        if batch.isEmpty { return }
+        guard batch.reduce(0, { $0 + $1.bytes.count }) <= Self.callerWriteBytesMax else {
+            writeQueue.async {
+                self.write(batch)
+                self.writePending()
+            }
+            return
+        }
+        write(batch)
+        let more = state.withLock { s -> Bool in
+            if s.pending.isEmpty { s.writerScheduled = false }
+            return !s.pending.isEmpty
+        }
+        if more { writeQueue.async { self.writePending() } }
+    }
+
+    /// The appends that have arrived, in arrival order; when there are none, the writer role ends.
+    private func takePending() -> [PendingAppend] {
+        state.withLock { s -> [PendingAppend] in
+            if s.pending.isEmpty { s.writerScheduled = false }
+            defer { s.pending = [] }
+            return s.pending
         }
     }
 
     /// Writes every append that has arrived, in arrival order, until none is left. Runs on the
-    /// serial write queue, so waiters are registered in offset order.
+    /// serial write queue; there is only ever one writer, so waiters are registered in offset order.
     private func writePending() {
         while true {
-            let batch = state.withLock { s -> [PendingAppend] in
-                if s.pending.isEmpty { s.writerScheduled = false }
-                defer { s.pending = [] }
-                return s.pending
-            }
+            let batch = takePending()
             if batch.isEmpty { return }
             write(batch)
         }
@@ -204,6 +248,10 @@ public final class AppendOnlyFile: Sendable {
                     appendOffset += Int64(append.bytes.count)
                 }
                 s.size = appendOffset
+                if let target = s.gatheringUntil, s.waiters.count >= target {
+                    s.gatheringUntil = nil
+                    batchComplete.signal()
+                }
                 if s.syncRunning { return false }
                 s.syncRunning = true
                 return true
@@ -235,11 +283,15 @@ public final class AppendOnlyFile: Sendable {
 
     private func syncUntilNoWaiters() {
         while true {
-            waitForBatch()
+            gatherBatch()
             let target = state.withLock { $0.writtenSequence }
+            let started = DispatchTime.now().uptimeNanoseconds
             let result = syscalls.fdatasync(fd)
             let syncErrno = errno
+            let took = DispatchTime.now().uptimeNanoseconds - started
             let (ready, failure, finished) = state.withLock { s -> ([Waiter], LogStoreError?, Bool) in
+                s.lastWaiterCount = s.waiters.count
+                s.lastSyncNanoseconds = took
                 if result != 0 {
                     let failure = LogStoreError.syncFailed(path: path, errno: syncErrno)
                     s.failure = failure
@@ -265,15 +317,33 @@ public final class AppendOnlyFile: Sendable {
         }
     }
 
-    /// Under a window policy, lets appends gather until there are `appendsMax` waiting or the
-    /// window has passed. Polls in small steps: the write queue never has to signal us.
-    private func waitForBatch() {
-        guard case .window(let microseconds, let appendsMax) = policy, microseconds > 0 else { return }
-        let pollMicroseconds = 50
-        var waited = 0
-        while waited < microseconds, state.withLock({ $0.waiters.count }) < appendsMax {
-            usleep(UInt32(pollMicroseconds))
-            waited += pollMicroseconds
+    /// Lets appends gather before a sync: under a window policy until `appendsMax` are waiting or
+    /// the window has passed; under `.everyWrite` until as many are waiting as when the last sync
+    /// finished, for at most as long as that sync took. A writer resumed by a sync needs a few
+    /// microseconds to come back with its next append; without the wait, a sync started at once
+    /// covers only part of them, and the rest wait a whole sync longer anyway.
+    private func gatherBatch() {
+        let (target, nanoseconds) = state.withLock { s -> (Int, UInt64) in
+            switch policy {
+            case .window(let microseconds, let appendsMax): return (appendsMax, UInt64(microseconds) * 1000)
+            case .everyWrite: return (s.lastWaiterCount, min(s.lastSyncNanoseconds, Self.gatherNanosecondsMax))
+            }
+        }
+        guard nanoseconds > 0 else { return }
+        let gathering = state.withLock { s -> Bool in
+            guard s.waiters.count < target else { return false }
+            s.gatheringUntil = target
+            return true
+        }
+        guard gathering else { return }
+        if batchComplete.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .timedOut {
+            let signalled = state.withLock { s -> Bool in
+                defer { s.gatheringUntil = nil }
+                return s.gatheringUntil == nil
+            }
+            // The writer completed the batch just as the wait timed out: take its signal, so
+            // that the next gathering does not end at once.
+            if signalled { batchComplete.wait() }
         }
     }
 

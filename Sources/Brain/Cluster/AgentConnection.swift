@@ -29,9 +29,15 @@ public final class AgentConnection: Sendable {
     private let outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
     private let state: Mutex<State>
 
+    private struct PendingRequest {
+        var replies: AsyncThrowingStream<ClusterFrame, any Error>.Continuation
+        /// When the request fails with `timedOut` if it has not finished (see `expireOverdueRequests`).
+        var deadline: ContinuousClock.Instant
+    }
+
     private struct State {
         var nextRequestID: UInt32 = 1
-        var pending: [UInt32: AsyncThrowingStream<ClusterFrame, any Error>.Continuation] = [:]
+        var pending: [UInt32: PendingRequest] = [:]
         var isClosed = false
         var freeBytes: UInt64
         var capacityBytes: UInt64
@@ -94,7 +100,7 @@ public final class AgentConnection: Sendable {
     func deliver(_ frame: ClusterFrame) {
         let isFinal = frame.type != .chunkData || frame.flags.contains(.endOfData)
         let continuation = state.withLock { s in
-            isFinal ? s.pending.removeValue(forKey: frame.requestID) : s.pending[frame.requestID]
+            (isFinal ? s.pending.removeValue(forKey: frame.requestID) : s.pending[frame.requestID])?.replies
         }
         continuation?.yield(frame)
         if isFinal { continuation?.finish() }
@@ -107,27 +113,41 @@ public final class AgentConnection: Sendable {
             defer { s.pending = [:] }
             return s.pending
         }
-        for continuation in pending.values { continuation.finish(throwing: AgentRequestError.disconnected(agent: clientID)) }
+        for request in pending.values { request.replies.finish(throwing: AgentRequestError.disconnected(agent: clientID)) }
+    }
+
+    /// Fails every request whose deadline has passed with `timedOut`, so a hung agent cannot
+    /// hold a client forever.
+    func expireOverdueRequests(now: ContinuousClock.Instant = .now) {
+        let overdue = state.withLock { s -> [PendingRequest] in
+            let ids = s.pending.compactMap { $0.value.deadline <= now ? $0.key : nil }
+            return ids.compactMap { s.pending.removeValue(forKey: $0) }
+        }
+        for request in overdue { request.replies.finish(throwing: AgentRequestError.timedOut(agent: clientID)) }
+    }
+
+    /// Expires overdue requests until the task is cancelled: one timer per connection rather
+    /// than one per request (a task per 4 KiB read or write was a measurable part of its cost).
+    /// A request fails at most an eighth of the timeout (at most 1 s) after its deadline.
+    func expireRequestsUntilCancelled() async {
+        let step = max(.milliseconds(10), min(.seconds(1), requestTimeout / 8))
+        while (try? await Task.sleep(for: step)) != nil { expireOverdueRequests() }
     }
 
     /// Sends `frames` (built for the new request id) and returns the stream of reply frames.
     private func send(_ makeFrames: (UInt32) -> [ClusterFrame]) async throws -> AsyncThrowingStream<ClusterFrame, any Error> {
         let (stream, continuation) = AsyncThrowingStream<ClusterFrame, any Error>.makeStream()
+        let deadline = ContinuousClock.now + requestTimeout
         let requestID: UInt32? = state.withLock { s in
             guard !s.isClosed else { return nil }
             let id = s.nextRequestID
             s.nextRequestID = s.nextRequestID == UInt32.max ? 1 : s.nextRequestID + 1
-            s.pending[id] = continuation
+            s.pending[id] = PendingRequest(replies: continuation, deadline: deadline)
             return id
         }
         guard let requestID else { throw AgentRequestError.disconnected(agent: clientID) }
         let clientID = clientID
-        let timer = Task { [requestTimeout] in
-            try await Task.sleep(for: requestTimeout)
-            continuation.finish(throwing: AgentRequestError.timedOut(agent: clientID))
-        }
         continuation.onTermination = { [weak self] _ in
-            timer.cancel()
             _ = self?.state.withLock { $0.pending.removeValue(forKey: requestID) }
         }
         do {
@@ -182,32 +202,36 @@ public final class AgentConnection: Sendable {
     }
 
     /// Streams the verified bytes `[offset, offset + length)` of chunk `id`, piece by piece.
-    public func getChunk(_ id: ChunkID, offset: UInt32 = 0, length: UInt32 = .max) async throws
-        -> AsyncThrowingStream<ByteBuffer, any Error>
-    {
+    public func getChunk(_ id: ChunkID, offset: UInt32 = 0, length: UInt32 = .max) async throws -> ChunkBytes {
         let request = GetChunk(chunkID: id, offset: offset, length: length)
-        let frames = try await send { [request.frame(requestID: $0)] }
-        let clientID = clientID
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    for try await frame in frames {
-                        switch frame.type {
-                        case .chunkData:
-                            continuation.yield(frame.body)
-                            if frame.flags.contains(.endOfData) { continuation.finish(); return }
-                        case .error:
-                            throw AgentRequestError.failed(agent: clientID, reply: try ErrorReply(frame))
-                        default:
-                            throw AgentRequestError.unexpectedReply(agent: clientID, frame.type)
-                        }
-                    }
-                    throw AgentRequestError.disconnected(agent: clientID)
-                } catch {
-                    continuation.finish(throwing: error)
-                }
+        return ChunkBytes(agent: clientID, frames: try await send { [request.frame(requestID: $0)] })
+    }
+}
+
+/// A chunk's bytes as the agent's reply frames bring them: data until the frame flagged
+/// end-of-data, or the error the agent replied with.
+public struct ChunkBytes: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+    let agent: String
+    let frames: AsyncThrowingStream<ClusterFrame, any Error>
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let agent: String
+        var frames: AsyncThrowingStream<ClusterFrame, any Error>.AsyncIterator
+        var finished = false
+
+        public mutating func next() async throws -> ByteBuffer? {
+            if finished { return nil }
+            guard let frame = try await frames.next() else { throw AgentRequestError.disconnected(agent: agent) }
+            switch frame.type {
+            case .chunkData:
+                if frame.flags.contains(.endOfData) { finished = true }
+                return frame.body
+            case .error: throw AgentRequestError.failed(agent: agent, reply: try ErrorReply(frame))
+            default: throw AgentRequestError.unexpectedReply(agent: agent, frame.type)
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
     }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(agent: agent, frames: frames.makeAsyncIterator()) }
 }

@@ -52,8 +52,9 @@ public struct ChunkRouter: Sendable {
     }
 
     /// Bytes `[range.lowerBound, range.upperBound)` of an object made of `chunks`, asking each
-    /// agent only for the part of its chunk in the range. The next chunk is requested only when
-    /// the consumer has taken the previous one, so at most one chunk's bytes wait in memory.
+    /// agent only for the part of its chunk in the range. The next chunk is requested as soon as
+    /// the current one is, so the agent reads it while the client takes the current one; at most
+    /// two chunks' bytes wait in memory per read.
     public func bytes(of chunks: [ChunkPlacement], range: Range<Int64>) -> ObjectBytes {
         ObjectBytes(router: self, chunks: chunks, range: range)
     }
@@ -81,6 +82,8 @@ public struct ObjectBytes: AsyncSequence, Sendable {
         var remaining: ArraySlice<ChunkPlacement>
         var chunkStart: Int64 = 0
         var current: ChunkRead?
+        /// The chunk after `current`, already requested from its first replica.
+        var prefetched: ChunkRead?
 
         /// One chunk's wanted bytes, and the replicas still untried for them.
         struct ChunkRead {
@@ -88,14 +91,29 @@ public struct ObjectBytes: AsyncSequence, Sendable {
             var offset: UInt32
             var length: UInt32
             var replicas: ArraySlice<AgentConnection>
-            var stream: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator?
+            var stream: ChunkBytes.AsyncIterator?
         }
 
         public mutating func next() async throws -> ByteBuffer? {
             while true {
                 if current != nil, let piece = try await nextPiece() { return piece }
-                current = nil
-                guard let chunk = remaining.popFirst() else { return nil }
+                if let next = prefetched {
+                    prefetched = nil
+                    current = next
+                } else {
+                    guard let next = try nextChunkRead() else { return nil }
+                    current = next
+                }
+                if var next = try nextChunkRead() {
+                    await Self.request(&next)
+                    prefetched = next
+                }
+            }
+        }
+
+        /// The read of the next chunk that overlaps the range, not yet requested; nil after the last.
+        private mutating func nextChunkRead() throws -> ChunkRead? {
+            while let chunk = remaining.popFirst() {
                 let chunkEnd = chunkStart + Int64(chunk.length)
                 defer { chunkStart = chunkEnd }
                 guard chunkEnd > range.lowerBound, chunkStart < range.upperBound else { continue }
@@ -103,9 +121,20 @@ public struct ObjectBytes: AsyncSequence, Sendable {
                 let to = Swift.min(range.upperBound, chunkEnd) - chunkStart
                 let replicas = router.registry.readOrder(chunk.agents)
                 guard !replicas.isEmpty else { throw AgentRequestError.disconnected(agent: chunk.agents.joined(separator: ",")) }
-                current = ChunkRead(
+                return ChunkRead(
                     chunk: chunk, offset: UInt32(from), length: UInt32(to - from), replicas: replicas[...], stream: nil)
             }
+            return nil
+        }
+
+        /// Sends `read`'s request to its first replica ahead of time. A replica that cannot take it
+        /// stays first in line, so `nextPiece` tries it again and handles the failure in its turn.
+        private static func request(_ read: inout ChunkRead) async {
+            guard read.length > 0, let agent = read.replicas.first,
+                let stream = try? await agent.getChunk(read.chunk.id, offset: read.offset, length: read.length)
+            else { return }
+            read.replicas.removeFirst()
+            read.stream = stream.makeAsyncIterator()
         }
 
         /// The agent whose replica failed, when the error says which (a corrupt record or a timeout

@@ -87,7 +87,9 @@ public struct ClusterServer: Sendable {
             requestTimeout: .milliseconds(Int64(registry.timeouts.requestSeconds * 1000)))
         registry.register(connection)?.close()
         logger.info("agent registered", metadata: ["agent": "\(hello.clientID)", "peer": "\(peer)", "zone": "\(hello.zone)"])
+        let requestTimer = Task { await connection.expireRequestsUntilCancelled() }
         defer {
+            requestTimer.cancel()
             registry.unregister(connection)
             connection.close()
             logger.warning("agent disconnected", metadata: ["agent": "\(hello.clientID)"])

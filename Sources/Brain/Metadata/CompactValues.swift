@@ -56,8 +56,28 @@ enum StoredETag: Sendable, Equatable {
         switch self {
         case .text(let text): return text
         case .md5(let high, let low, let parts):
-            let hex = String(high, radix: 16).leftPadded(16) + String(low, radix: 16).leftPadded(16)
-            return "\"" + hex + (parts == 0 ? "" : "-\(parts)") + "\""
+            // Printed in one pass into the string's own storage: every PUT, GET and commit prints one.
+            let partDigits = parts == 0 ? [] : Array(String(parts).utf8)
+            return String(unsafeUninitializedCapacity: 34 + (parts == 0 ? 0 : 1 + partDigits.count)) { out in
+                let hexDigits: StaticString = "0123456789abcdef"
+                out[0] = UInt8(ascii: "\"")
+                for index in 0..<32 {
+                    let word = index < 16 ? high : low
+                    let nibble = Int(truncatingIfNeeded: word >> (60 - 4 * UInt64(index % 16))) & 0xF
+                    out[1 + index] = hexDigits.utf8Start[nibble]
+                }
+                var end = 33
+                if parts != 0 {
+                    out[end] = UInt8(ascii: "-")
+                    end += 1
+                    for digit in partDigits {
+                        out[end] = digit
+                        end += 1
+                    }
+                }
+                out[end] = UInt8(ascii: "\"")
+                return end + 1
+            }
         }
     }
 

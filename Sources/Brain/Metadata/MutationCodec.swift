@@ -21,6 +21,7 @@ public enum MutationCodec {
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
         var out = ByteBuffer()
+        out.reserveCapacity(512)  // an object's manifest fits: one allocation, no regrowth
         switch mutation {
         case .createBucket(let name, let creationDateMs):
             out.writeInteger(Tag.createBucket.rawValue)
