@@ -382,6 +382,14 @@ public final class AppendOnlyFile: Sendable {
         state.withLock { $0.size = offset + Int64(bytes.count) }
     }
 
+    /// Asks the kernel to drop `[offset, offset + length)` from the page cache, in the background.
+    /// Only for bytes already durable (clean pages are dropped; dirty ones would be left).
+    public func dropFromPageCache(offset: Int64, length: Int) {
+        Self.cacheDropQueue.async { _ = posix_fadvise(self.fd, off_t(offset), off_t(length), POSIX_FADV_DONTNEED) }
+    }
+
+    private static let cacheDropQueue = DispatchQueue(label: "sos.page-cache-drop", qos: .utility)
+
     /// Flushes everything written so far, blocking. Used when sealing and on shutdown.
     public func syncNow() throws {
         guard fdatasync(fd) == 0 else { throw LogStoreError.syncFailed(path: path, errno: errno) }

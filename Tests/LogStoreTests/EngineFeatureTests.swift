@@ -224,4 +224,33 @@ final class EngineFeatureTests: XCTestCase {
         XCTAssertEqual(file.size, 32)
         XCTAssertLessThanOrEqual(syncs.withLock { $0 }, 4, "appends gathered in the window share fsyncs")
     }
+
+    /// After a sync that resumed many writers the next one waits for them to come back (gathering);
+    /// a writer that then appends alone must still be synced and resumed, not wait for the others.
+    func testALoneWriterAfterABurstIsSyncedWithoutWaitingForTheBurst() async throws {
+        let syncs = Mutex(0)
+        var syscalls = FileSyscalls.system
+        syscalls.fdatasync = { fd in
+            syncs.withLock { $0 += 1 }
+            usleep(3000)  // a slow disk, so that the gathering bound is not zero
+            return fdatasync(fd)
+        }
+        let file = try AppendOnlyFile(path: directory + "/f", create: true, policy: .everyWrite, syscalls: syscalls)
+        for _ in 0..<3 {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<32 { group.addTask { _ = try await file.append([UInt8(i)]) } }
+                try await group.waitForAll()
+            }
+        }
+        let afterBursts = syncs.withLock { $0 }
+        let clock = ContinuousClock()
+        for i in 0..<5 {
+            let started = clock.now
+            let offset = try await file.append([UInt8(i)])
+            XCTAssertEqual(offset, 96 + Int64(i))
+            XCTAssertLessThan(clock.now - started, .seconds(1), "a lone append waited for writers that never came")
+        }
+        XCTAssertEqual(syncs.withLock { $0 }, afterBursts + 5, "each lone append is acknowledged by a sync of its own")
+        XCTAssertEqual(file.size, 101)
+    }
 }

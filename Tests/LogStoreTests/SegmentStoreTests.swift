@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import XCTest
 
 @testable import LogStore
@@ -35,6 +36,56 @@ final class SegmentStoreTests: XCTestCase {
         XCTAssertEqual(one, Array("one again".utf8))
         XCTAssertNil(two)
         XCTAssertEqual(store.recordCount, 1)
+    }
+
+    func testLargeRecordsLeaveThePageCacheOnceDurableAndSmallOnesStay() async throws {
+        let store = try open(segmentBytesMax: 64 << 20)
+        let large = [UInt8](repeating: 7, count: 2 * SegmentStore.uncachedRecordBytesMin)
+        try await store.put(key: key(1), payload: large)
+        try await store.put(key: key(2), payload: [UInt8](repeating: 8, count: 4096))
+        let path = directory + "/segment-00000001.sos"
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        if try Self.fileSystemType(of: directory) == "tmpfs" {
+            throw XCTSkip("tmpfs keeps its pages: nothing can leave the page cache there")
+        }
+        // The drop runs in the background: poll the residency of the large record's pages.
+        var residentInLarge = Int.max
+        var lastPageResident = false
+        for _ in 0..<100 {
+            let resident = try Self.residentPages(path: path, size: size)
+            residentInLarge = resident[1..<(large.count / pageSize)].filter { $0 }.count
+            lastPageResident = resident.last ?? false
+            if residentInLarge == 0 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTAssertEqual(residentInLarge, 0, "pages of a durable 2 MiB record still cached")
+        XCTAssertTrue(lastPageResident, "the small record after it should stay cached")
+        let readBack = try await store.get(key: key(1))
+        XCTAssertEqual(readBack, large)
+    }
+
+    /// The type of the file system holding `path`, from the longest mount point above it.
+    private static func fileSystemType(of path: String) throws -> String {
+        let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8).split(separator: "\n")
+        let fields = mounts.map { $0.split(separator: " ").map(String.init) }.filter { $0.count >= 3 }
+        let above = fields.filter { path.hasPrefix($0[1] == "/" ? "/" : $0[1] + "/") }
+        return above.max { $0[1].count < $1[1].count }?[2] ?? "unknown"
+    }
+
+    /// Which pages of the file at `path` are in the page cache (mincore of a read-only mapping).
+    private static func residentPages(path: String, size: Int) throws -> [Bool] {
+        let fd = Glibc.open(path, O_RDONLY)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { Glibc.close(fd) }
+        guard let map = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else {
+            throw LogStoreError.io(operation: "mmap", path: path, errno: errno)
+        }
+        defer { munmap(map, size) }
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var vector = [UInt8](repeating: 0, count: (size + pageSize - 1) / pageSize)
+        XCTAssertEqual(mincore(map, size, &vector), 0)
+        return vector.map { $0 & 1 == 1 }
     }
 
     func testSegmentsRollOverAtTheConfiguredSize() async throws {
