@@ -28,7 +28,9 @@ let package = Package(
         // libxml2 directly, not FoundationXML's XMLParser: the latter leaks a string per parse error
         // on Linux, and every malformed request body is one.
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
-        .target(name: "LogStore", dependencies: ["CLZ4", "CXXHash"]),
+        // preadv2(RWF_NOWAIT): reads served from the page cache on the caller's thread.
+        .systemLibrary(name: "CLinuxIO"),
+        .target(name: "LogStore", dependencies: ["CLZ4", "CXXHash", "CLinuxIO"]),
         .target(
             name: "ClusterProtocol",
             dependencies: [

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CLinuxIO
 import Dispatch
 import Synchronization
 
@@ -350,6 +351,18 @@ public final class AppendOnlyFile: Sendable {
     /// Reads exactly `count` bytes at `offset` (fewer only at end of file). Blocking.
     public func read(at offset: Int64, count: Int) throws -> [UInt8] {
         try FileIO.pread(fd: fd, path: path, offset: offset, count: count)
+    }
+
+    /// Reads exactly `count` bytes at `offset` if they are all in the page cache, without ever
+    /// waiting for the disk; nil when they are not (or the call is unsupported): use `read` then.
+    public func readIfCached(at offset: Int64, count: Int) -> [UInt8]? {
+        var complete = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let n = sos_pread_if_cached(fd, buffer.baseAddress, count, off_t(offset))
+            complete = n == count
+            initialized = complete ? count : 0
+        }
+        return complete ? bytes : nil
     }
 
     /// Cuts the file at `length` (used to drop a torn tail before new appends) and makes it durable.

@@ -30,9 +30,13 @@ public struct ChunkRouter: Sendable {
         let id = ChunkID.random()
         let placement = ChunkPlacement(id: id, length: UInt32(bytes.readableBytes), agents: agents.map(\.clientID))
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for agent in agents { group.addTask { try await agent.putChunk(id, bytes: bytes, incompressible: incompressible) } }
-                try await group.waitForAll()
+            if agents.count == 1 {
+                try await agents[0].putChunk(id, bytes: bytes, incompressible: incompressible)
+            } else {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for agent in agents { group.addTask { try await agent.putChunk(id, bytes: bytes, incompressible: incompressible) } }
+                    try await group.waitForAll()
+                }
             }
         } catch {
             // The client only learns the S3 error; the operator needs to know which agent and why

@@ -81,7 +81,12 @@ struct BodyStorer: Sendable {
                         }
                     }
                 }
-                if pending.readableBytes > 0 { try await send(pending) }
+                if pending.readableBytes > 0 {
+                    // The last chunk is stored by this task itself: no child task for a small object.
+                    let index = chunkCount
+                    chunkCount += 1
+                    placements[index] = try await chunks.store(pending, incompressible: incompressible)
+                }
                 for try await (index, placement) in group { placements[index] = placement }
             }
             try decoder?.finish()
