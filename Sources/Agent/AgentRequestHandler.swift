@@ -80,20 +80,8 @@ struct AgentRequestHandler {
             let (store, outbound, logger) = (store, outbound, logger)
             group.addTask {
                 try await Self.answer(requestID, outbound: outbound) {
-                    do {
-                        guard let payload = try await store.get(key: StoreKey(request.chunkID)) else {
-                            throw ErrorReply(code: .notFound, message: "no chunk \(request.chunkID)")
-                        }
-                        let start = Int(request.offset)
-                        guard start <= payload.count else {
-                            throw ErrorReply(code: .badRequest, message: "offset \(start) beyond chunk of \(payload.count) bytes")
-                        }
-                        let end = request.length == .max ? payload.count : min(payload.count, start + Int(request.length))
-                        return ClusterChannel.dataFrames(ByteBuffer(bytes: payload[start..<end]), requestID: requestID)
-                    } catch let error as LogStoreError {
-                        logger.error("refusing to serve a corrupt chunk", metadata: ["chunk": "\(request.chunkID)", "error": "\(error)"])
-                        throw error
-                    }
+                    let bytes = try await Self.chunkBytes(request, from: store, logger: logger)
+                    return ClusterChannel.dataFrames(bytes, requestID: requestID)
                 }
             }
         case .listChunks:
@@ -129,6 +117,40 @@ struct AgentRequestHandler {
         group.addTask { try await outbound.write(frame) }
     }
 
+    /// The verified bytes a `getChunk` asks for; a missing chunk or a bad range is an `ErrorReply`.
+    static func chunkBytes(_ request: GetChunk, from store: SegmentStore, logger: Logger) async throws -> ByteBuffer {
+        do {
+            guard let payload = try await store.get(key: StoreKey(request.chunkID)) else {
+                throw ErrorReply(code: .notFound, message: "no chunk \(request.chunkID)")
+            }
+            let start = Int(request.offset)
+            guard start <= payload.count else {
+                throw ErrorReply(code: .badRequest, message: "offset \(start) beyond chunk of \(payload.count) bytes")
+            }
+            let end = request.length == .max ? payload.count : min(payload.count, start + Int(request.length))
+            return ByteBuffer(bytes: payload[start..<end])
+        } catch let error as LogStoreError {
+            logger.error("refusing to serve a corrupt chunk", metadata: ["chunk": "\(request.chunkID)", "error": "\(error)"])
+            throw error
+        }
+    }
+
+    /// The error reply that tells the brain why a request failed.
+    static func errorReply(for error: any Error) -> ErrorReply {
+        switch error {
+        case let reply as ErrorReply: return reply
+        case let error as LogStoreError:
+            let code: ErrorReply.Code
+            switch error {
+            case .diskFull: code = .diskFull
+            case .corruptRecord: code = .corrupt
+            default: code = .internalError
+            }
+            return ErrorReply(code: code, message: error.description)
+        default: return ErrorReply(code: .internalError, message: "\(error)")
+        }
+    }
+
     /// Runs `work` and writes its frames, or an error reply describing why it failed.
     private static func answer(
         _ requestID: UInt32, outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>,
@@ -137,18 +159,8 @@ struct AgentRequestHandler {
         let frames: [ClusterFrame]
         do {
             frames = try await work()
-        } catch let error as ErrorReply {
-            frames = [error.frame(requestID: requestID)]
-        } catch let error as LogStoreError {
-            let code: ErrorReply.Code
-            switch error {
-            case .diskFull: code = .diskFull
-            case .corruptRecord: code = .corrupt
-            default: code = .internalError
-            }
-            frames = [ErrorReply(code: code, message: error.description).frame(requestID: requestID)]
         } catch {
-            frames = [ErrorReply(code: .internalError, message: "\(error)").frame(requestID: requestID)]
+            frames = [errorReply(for: error).frame(requestID: requestID)]
         }
         try await outbound.write(contentsOf: frames)
     }

@@ -74,7 +74,7 @@ public enum AgentError: Error, CustomStringConvertible {
 public final class StorageAgent: Sendable {
     public let configuration: AgentConfiguration
     public let store: SegmentStore
-    private let logger: Logger
+    let logger: Logger
     let maintenance: MaintenanceScheduler
 
     public init(configuration: AgentConfiguration, logger: Logger) throws {
@@ -98,26 +98,15 @@ public final class StorageAgent: Sendable {
         }
     }
 
-    private init(configuration: AgentConfiguration, store: SegmentStore, maintenance: MaintenanceScheduler, logger: Logger) {
-        self.configuration = configuration
-        self.store = store
-        self.maintenance = maintenance
-        self.logger = logger
-    }
-
-    /// The same agent (same store) dialing another brain port; for `sos server`, whose brain
-    /// listens on a port the OS picks.
-    public func connecting(toBrainPort port: Int) -> StorageAgent {
-        var configuration = configuration
-        configuration.brainPort = port
-        return StorageAgent(configuration: configuration, store: store, maintenance: maintenance, logger: logger)
-    }
-
     /// Asks for a compaction pass now (operators: SIGUSR1), whatever the interval.
     public func requestCompaction() { maintenance.request(.compaction) }
 
     /// Asks for a scrub pass now (operators: SIGUSR2), whatever the interval.
     public func requestScrub() { maintenance.request(.scrub) }
+
+    /// Compacts and scrubs the store until cancelled, for an agent the brain calls in-process
+    /// (`InProcessAgent`) rather than over a connection.
+    public func runMaintenance() async { await maintenance.run() }
 
     /// Serves the brain until cancelled, or until the brain refuses this agent; compacts and
     /// scrubs the store in the background meanwhile.
@@ -219,10 +208,7 @@ public final class StorageAgent: Sendable {
         var reported = Set<StoreKey>()
         while !Task.isCancelled {
             try await Task.sleep(for: .seconds(configuration.heartbeatIntervalSeconds))
-            let heartbeat = Heartbeat(
-                capacityBytes: UInt64(max(0, capacityBytes())), freeBytes: UInt64(max(0, store.availableBytes())),
-                chunkCount: UInt64(store.recordCount), usedBytes: UInt64(max(0, store.liveBytes)))
-            try await outbound.write(heartbeat.frame())
+            try await outbound.write(heartbeat().frame())
             let corrupt = store.corruptKeys.subtracting(reported)
             if !corrupt.isEmpty {
                 let ids = corrupt.map { ChunkID(high: $0.high, low: $0.low) }
@@ -236,5 +222,12 @@ public final class StorageAgent: Sendable {
         }
     }
 
-    private func capacityBytes() -> Int64 { store.liveBytes + store.availableBytes() }
+    func capacityBytes() -> Int64 { store.liveBytes + store.availableBytes() }
+
+    /// What the agent tells the brain about its space and chunks.
+    public func heartbeat() -> Heartbeat {
+        Heartbeat(
+            capacityBytes: UInt64(max(0, capacityBytes())), freeBytes: UInt64(max(0, store.availableBytes())),
+            chunkCount: UInt64(store.recordCount), usedBytes: UInt64(max(0, store.liveBytes)))
+    }
 }

@@ -60,7 +60,11 @@ public struct BrainService: Sendable {
 
     /// Serves until cancelled (SIGINT/SIGTERM handling belongs to the caller).
     /// `onListening` receives the bound S3 and cluster ports once both accept connections.
-    public func run(onListening: @escaping @Sendable (_ s3Port: Int, _ clusterPort: Int) -> Void = { _, _ in }) async throws {
+    /// `inProcessAgents` are agents of this process, called directly; others dial the cluster port.
+    public func run(
+        inProcessAgents: [any InProcessAgent] = [],
+        onListening: @escaping @Sendable (_ s3Port: Int, _ clusterPort: Int) -> Void = { _, _ in }
+    ) async throws {
         let chunkRouter = ChunkRouter(registry: registry, logger: logger, garbageDelaySeconds: configuration.garbageDelaySeconds)
         registry.setDraining(Set(metadata.agentMembers.filter(\.draining).map(\.clientID)))
         let repair = RepairService(
@@ -103,6 +107,7 @@ public struct BrainService: Sendable {
             logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await cluster.serve(clusterChannel) }
+            for agent in inProcessAgents { group.addTask { try await cluster.serveInProcess(agent) } }
             group.addTask { try await app.run() }
             group.addTask { await repair.run() }
             group.addTask { await reconcile.run() }

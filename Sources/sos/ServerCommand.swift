@@ -48,20 +48,9 @@ struct ServerCommand: AsyncParsableCommand {
         defer { signals.forEach { $0.cancel() } }
         try await runUntilTerminated {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                let (clusterPorts, continuation) = AsyncStream<Int>.makeStream()
-                group.addTask {
-                    defer { continuation.finish() }
-                    try await brain.run { _, clusterPort in
-                        continuation.yield(clusterPort)
-                        continuation.finish()
-                    }
-                }
-                // The cluster port is chosen by the OS; agents dial it once the brain is listening.
-                for await clusterPort in clusterPorts {
-                    for agent in agents {
-                        group.addTask { try await agent.connecting(toBrainPort: clusterPort).run() }
-                    }
-                }
+                // The agents are called in-process; the cluster port still serves `sos admin`.
+                group.addTask { try await brain.run(inProcessAgents: agents) }
+                for agent in agents { group.addTask { await agent.runMaintenance() } }
                 try await group.next()
                 group.cancelAll()
             }

@@ -30,7 +30,7 @@ def test_bench_put_and_get_against_sos_server(tmp_path):
                               stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_for(lambda: port_open(port), what="sos server")
-        wait_for(lambda: (tmp_path / "server.log").read_text().count("registered with the brain") >= 2, what="both agents")
+        wait_for(lambda: (tmp_path / "server.log").read_text().count("peer=in-process") >= 2, what="both agents")
         put = bench(endpoint, "put", "--duration", "5", "--concurrency", "8", "--size", "4KiB")
         assert put["workload"] == "put" and put["total"]["bytes"] == put["total"]["ops"] * 4096
         get = bench(endpoint, "get", "--duration", "5", "--concurrency", "8", "--size", "1KiB..8KiB", "--objects", "200")

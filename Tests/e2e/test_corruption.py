@@ -10,12 +10,14 @@ way to the previous one and the WAL after it.
 import os
 import random
 import re
+import signal
+import subprocess
 
 import pytest
 
 from crash_harness import (KiB, MiB, chunk_md5s, chunk_records_by_md5, make_cluster, read_object, read_records,
                            s3_client, segments)
-from harness import wait_for
+from harness import SOS_BIN, free_port, port_open, wait_for
 
 SEED = int(os.environ.get("SOS_CRASH_SEED", str(random.randrange(1 << 30))))
 BUCKET = "torn"
@@ -358,3 +360,37 @@ def test_a_damaged_newest_snapshot_falls_back_to_the_previous_one_and_both_damag
         assert str(newest) in refusal and str(older) in refusal, f"the refusal does not name the snapshots:\n{output}"
     finally:
         cluster.stop()
+
+
+def test_sos_server_reads_past_a_corrupt_in_process_replica_and_reports_it(tmp_path, rng):
+    """`sos server` calls its agents in-process: a corrupt replica must still fail over to the
+    other one, and scrub findings must still reach the brain (as heartbeat-borne reports do)."""
+    port, data_dir, log_path = free_port(), tmp_path / "data", tmp_path / "server.log"
+    server = subprocess.Popen(
+        [SOS_BIN, "server", "--directory", str(data_dir), "--s3-address", f"127.0.0.1:{port}", "--replication", "2"],
+        stdout=subprocess.DEVNULL, stderr=log_path.open("ab"))
+    try:
+        wait_for(lambda: port_open(port), what="sos server")
+        wait_for(lambda: log_path.read_text().count("peer=in-process") >= 2, what="both agents")
+        s3 = s3_client(f"http://127.0.0.1:{port}")
+        s3.create_bucket(Bucket=BUCKET)
+        objects = upload(s3, rng, 6, [MiB + 5])
+        records = chunk_records_by_md5(data_dir / "agent-1")
+        assert len(records) == len(objects), "every chunk has a replica on agent-1 at R=2"
+        for record in records.values():
+            with record.path.open("r+b") as f:
+                offset = rng.randrange(record.payload_offset, record.end)
+                f.seek(offset)
+                byte = f.read(1)[0]
+                f.seek(offset)
+                f.write(bytes([byte ^ 0x5A]))
+        for key, data in sorted(objects.items()):
+            assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == data, key
+        server.send_signal(signal.SIGUSR2)  # scrub now: every damaged record is found, read or not
+        wait_for(lambda: "agent reports corrupt chunks" in log_path.read_text(), timeout=20,
+                 what="the brain hearing of the corrupt replicas")
+        assert "agent=agent-1" in next(line for line in log_path.read_text().splitlines()
+                                       if "agent reports corrupt chunks" in line)
+    finally:
+        server.terminate()
+        assert server.wait(timeout=15) == 0

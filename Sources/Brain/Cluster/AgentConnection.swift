@@ -19,14 +19,16 @@ public enum AgentRequestError: Error, CustomStringConvertible {
 }
 
 /// The brain's end of one agent connection: sends requests with fresh request ids and routes
-/// each reply frame to the request that waits for it.
+/// each reply frame to the request that waits for it. For an agent in the brain's own process
+/// (`sos server`) the same requests are direct calls (`InProcessAgent`), with the same errors.
 public final class AgentConnection: Sendable {
     public let clientID: String
     public let zone: String
     public let address: String
     /// A request not finished in this time fails, so a hung agent cannot hold a client forever.
     let requestTimeout: Duration
-    private let outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
+    private let outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>?
+    private let inProcess: (any InProcessAgent)?
     private let state: Mutex<State>
 
     private struct PendingRequest {
@@ -62,8 +64,32 @@ public final class AgentConnection: Sendable {
         self.zone = hello.zone
         self.address = address
         self.outbound = outbound
+        self.inProcess = nil
         self.requestTimeout = requestTimeout
         self.state = Mutex(State(freeBytes: hello.freeBytes, capacityBytes: hello.capacityBytes))
+    }
+
+    /// An agent in this process. Its calls cannot get lost on a network, so they have no deadline.
+    init(inProcess agent: any InProcessAgent) {
+        self.clientID = agent.clientID
+        self.zone = agent.zone
+        self.address = "in-process"
+        self.outbound = nil
+        self.inProcess = agent
+        self.requestTimeout = .seconds(Int64.max / 2)
+        let heartbeat = agent.heartbeat()
+        self.state = Mutex(State(freeBytes: heartbeat.freeBytes, capacityBytes: heartbeat.capacityBytes))
+        update(from: heartbeat)
+    }
+
+    /// Runs an in-process call, turning its `ErrorReply` into the error a remote reply would give.
+    private func call<T>(_ body: (any InProcessAgent) async throws -> T) async throws -> T {
+        guard let agent = inProcess, !isClosed else { throw AgentRequestError.disconnected(agent: clientID) }
+        do {
+            return try await body(agent)
+        } catch let reply as ErrorReply {
+            throw AgentRequestError.failed(agent: clientID, reply: reply)
+        }
     }
 
     public var freeBytes: UInt64 { state.withLock { $0.freeBytes } }
@@ -136,6 +162,7 @@ public final class AgentConnection: Sendable {
 
     /// Sends `frames` (built for the new request id) and returns the stream of reply frames.
     private func send(_ makeFrames: (UInt32) -> [ClusterFrame]) async throws -> AsyncThrowingStream<ClusterFrame, any Error> {
+        guard let outbound else { throw AgentRequestError.disconnected(agent: clientID) }
         let (stream, continuation) = AsyncThrowingStream<ClusterFrame, any Error>.makeStream()
         let deadline = ContinuousClock.now + requestTimeout
         let requestID: UInt32? = state.withLock { s in
@@ -173,6 +200,7 @@ public final class AgentConnection: Sendable {
 
     /// Stores `bytes` as chunk `id` on this agent; returns once the agent has made it durable.
     public func putChunk(_ id: ChunkID, bytes: ByteBuffer, incompressible: Bool = false) async throws {
+        if inProcess != nil { return try await call { try await $0.putChunk(id, bytes: bytes, incompressible: incompressible) } }
         let put = PutChunk(chunkID: id, length: UInt32(bytes.readableBytes), incompressible: incompressible)
         let stream = try await send { requestID in
             [put.frame(requestID: requestID)] + ClusterChannel.dataFrames(bytes, requestID: requestID)
@@ -182,6 +210,7 @@ public final class AgentConnection: Sendable {
 
     /// Every chunk id the agent holds.
     public func listChunks() async throws -> [ChunkID] {
+        if inProcess != nil { return try await call { $0.listChunks() } }
         let frames = try await send { [ClusterFrame(type: .listChunks, requestID: $0)] }
         var ids: [ChunkID] = []
         for try await frame in frames {
@@ -197,32 +226,47 @@ public final class AgentConnection: Sendable {
     }
 
     public func deleteChunk(_ id: ChunkID) async throws {
+        if inProcess != nil { return try await call { try await $0.deleteChunk(id) } }
         let stream = try await send { [DeleteChunk(chunkID: id).frame(requestID: $0)] }
         try await expectOK(stream)
     }
 
     /// Streams the verified bytes `[offset, offset + length)` of chunk `id`, piece by piece.
     public func getChunk(_ id: ChunkID, offset: UInt32 = 0, length: UInt32 = .max) async throws -> ChunkBytes {
+        if inProcess != nil {
+            let bytes = try await call { try await $0.getChunk(id, offset: offset, length: length) }
+            return ChunkBytes(agent: clientID, source: .bytes(bytes))
+        }
         let request = GetChunk(chunkID: id, offset: offset, length: length)
-        return ChunkBytes(agent: clientID, frames: try await send { [request.frame(requestID: $0)] })
+        return ChunkBytes(agent: clientID, source: .frames(try await send { [request.frame(requestID: $0)] }))
     }
 }
 
 /// A chunk's bytes as the agent's reply frames bring them: data until the frame flagged
-/// end-of-data, or the error the agent replied with.
+/// end-of-data, or the error the agent replied with. From an in-process agent: its bytes at once.
 public struct ChunkBytes: AsyncSequence, Sendable {
     public typealias Element = ByteBuffer
     let agent: String
-    let frames: AsyncThrowingStream<ClusterFrame, any Error>
+    let source: Source
+
+    enum Source: Sendable {
+        case frames(AsyncThrowingStream<ClusterFrame, any Error>)
+        case bytes(ByteBuffer)
+    }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let agent: String
-        var frames: AsyncThrowingStream<ClusterFrame, any Error>.AsyncIterator
+        var frames: AsyncThrowingStream<ClusterFrame, any Error>.AsyncIterator?
+        var bytes: ByteBuffer?
         var finished = false
 
         public mutating func next() async throws -> ByteBuffer? {
             if finished { return nil }
-            guard let frame = try await frames.next() else { throw AgentRequestError.disconnected(agent: agent) }
+            guard frames != nil else {
+                finished = true
+                return bytes
+            }
+            guard let frame = try await frames!.next() else { throw AgentRequestError.disconnected(agent: agent) }
             switch frame.type {
             case .chunkData:
                 if frame.flags.contains(.endOfData) { finished = true }
@@ -233,5 +277,10 @@ public struct ChunkBytes: AsyncSequence, Sendable {
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(agent: agent, frames: frames.makeAsyncIterator()) }
+    public func makeAsyncIterator() -> AsyncIterator {
+        switch source {
+        case .frames(let frames): return AsyncIterator(agent: agent, frames: frames.makeAsyncIterator())
+        case .bytes(let bytes): return AsyncIterator(agent: agent, bytes: bytes)
+        }
+    }
 }

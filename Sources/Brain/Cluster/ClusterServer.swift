@@ -74,14 +74,45 @@ public struct ClusterServer: Sendable {
         }
     }
 
+    /// Serves an agent of this process (`sos server`) until cancelled: registered as a dialing
+    /// agent is, called directly (`InProcessAgent`), its heartbeat and corrupt chunks polled at
+    /// the interval an agent sends them.
+    public func serveInProcess(_ agent: any InProcessAgent, heartbeatInterval: Duration = .seconds(2)) async throws {
+        try await registerMember(clientID: agent.clientID, zone: agent.zone)
+        let connection = AgentConnection(inProcess: agent)
+        registry.register(connection)?.close()
+        logger.info("agent registered", metadata: ["agent": "\(agent.clientID)", "peer": "in-process", "zone": "\(agent.zone)"])
+        defer {
+            registry.unregister(connection)
+            connection.close()
+        }
+        var reported = Set<ChunkID>()
+        while !Task.isCancelled {
+            connection.update(from: agent.heartbeat())
+            let corrupt = agent.corruptChunks().subtracting(reported)
+            for id in corrupt { registry.reportBadReplica(chunk: id, agent: agent.clientID) }
+            if !corrupt.isEmpty {
+                logger.error(
+                    "agent reports corrupt chunks; repair will replace them",
+                    metadata: ["agent": "\(agent.clientID)", "count": "\(corrupt.count)"])
+            }
+            reported.formUnion(corrupt)
+            try await Task.sleep(for: heartbeatInterval)
+        }
+    }
+
+    /// Membership lives in the WAL: an agent new to the cluster, or in a new zone, is recorded.
+    private func registerMember(clientID: String, zone: String) async throws {
+        if metadata.member(clientID)?.zone != zone || metadata.member(clientID) == nil {
+            _ = try await metadata.commit(.registerAgent(AgentMember(clientID: clientID, zone: zone)))
+        }
+    }
+
     private func serveAgent(
         _ hello: Hello, peer: String, frames: inout NIOAsyncChannelInboundStream<ClusterFrame>.AsyncIterator,
         outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
     ) async throws {
-        let member = AgentMember(clientID: hello.clientID, zone: hello.zone)
-        if metadata.member(hello.clientID)?.zone != member.zone || metadata.member(hello.clientID) == nil {
-            _ = try await metadata.commit(.registerAgent(member))
-        }
+        try await registerMember(clientID: hello.clientID, zone: hello.zone)
         let connection = AgentConnection(
             hello: hello, address: peer, outbound: outbound,
             requestTimeout: .milliseconds(Int64(registry.timeouts.requestSeconds * 1000)))
