@@ -120,7 +120,7 @@ struct AgentRequestHandler {
     /// The verified bytes a `getChunk` asks for; a missing chunk or a bad range is an `ErrorReply`.
     static func chunkBytes(_ request: GetChunk, from store: SegmentStore, logger: Logger) async throws -> ByteBuffer {
         do {
-            guard let payload = try await store.get(key: StoreKey(request.chunkID)) else {
+            guard let payload = try await store.getPayload(key: StoreKey(request.chunkID)) else {
                 throw ErrorReply(code: .notFound, message: "no chunk \(request.chunkID)")
             }
             let start = Int(request.offset)
@@ -128,7 +128,8 @@ struct AgentRequestHandler {
                 throw ErrorReply(code: .badRequest, message: "offset \(start) beyond chunk of \(payload.count) bytes")
             }
             let end = request.length == .max ? payload.count : min(payload.count, start + Int(request.length))
-            return ByteBuffer(bytes: payload[start..<end])
+            let from = payload.startIndex + start
+            return ByteBuffer(bytes: payload[from..<(payload.startIndex + end)])
         } catch let error as LogStoreError {
             logger.error("refusing to serve a corrupt chunk", metadata: ["chunk": "\(request.chunkID)", "error": "\(error)"])
             throw error

@@ -414,20 +414,23 @@ public final class AppendOnlyFile: Sendable {
 /// Thin wrappers over POSIX calls that report errors as `LogStoreError`.
 public enum FileIO {
     public static func pread(fd: Int32, path: String, offset: Int64, count: Int) throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = bytes.withUnsafeMutableBytes { raw in
-                Glibc.pread(fd, raw.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+        var failure: Int32?
+        // Not zero-filled first: the read overwrites it, and only what was read is kept.
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var done = 0
+            while done < count {
+                let n = Glibc.pread(fd, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    break
+                }
+                if n == 0 { break }
+                done += n
             }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LogStoreError.io(operation: "read", path: path, errno: errno)
-            }
-            if n == 0 { break }
-            done += n
+            initialized = failure == nil ? done : 0
         }
-        if done < count { bytes.removeLast(count - done) }
+        if let failure { throw LogStoreError.io(operation: "read", path: path, errno: failure) }
         return bytes
     }
 

@@ -132,6 +132,22 @@ public enum RecordDecodeError: Error, Equatable {
 extension Record {
     /// Decodes and verifies one whole record (header, key, payload) from `bytes`.
     public init(decoding bytes: [UInt8]) throws(RecordDecodeError) {
+        let record = try VerifiedRecord(bytes)
+        self.init(
+            type: record.type, flags: record.header.flags, key: Array(record.key), payload: Array(record.payload),
+            originalLength: record.header.originalLength)
+    }
+}
+
+/// One whole record checked in place (header, checksum, type): its key and payload are slices of
+/// the bytes read, not copies (a 4 MiB chunk read is then copied once fewer).
+public struct VerifiedRecord {
+    public let header: RecordHeader
+    public let type: RecordType
+    public let key: ArraySlice<UInt8>
+    public let payload: ArraySlice<UInt8>
+
+    public init(_ bytes: [UInt8]) throws(RecordDecodeError) {
         guard bytes.count >= RecordFormat.headerByteCount else { throw .truncated }
         guard let header = RecordHeader(bytes) else { throw .badHeader }
         guard bytes.count >= header.recordByteCount else { throw .truncated }
@@ -142,11 +158,10 @@ extension Record {
         guard let type = RecordType(rawValue: header.typeRaw) else { throw .unknownType(header.typeRaw) }
         let keyStart = RecordFormat.headerByteCount
         let payloadStart = keyStart + header.keyLength
-        self.init(
-            type: type, flags: header.flags,
-            key: Array(bytes[keyStart..<payloadStart]),
-            payload: Array(bytes[payloadStart..<end]),
-            originalLength: header.originalLength)
+        self.header = header
+        self.type = type
+        self.key = bytes[keyStart..<payloadStart]
+        self.payload = bytes[payloadStart..<end]
     }
 }
 

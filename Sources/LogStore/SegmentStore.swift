@@ -250,6 +250,11 @@ public final class SegmentStore: Sendable {
     /// The verified payload stored under `key` (decompressed), or nil when there is none.
     /// Throws `corruptRecord` rather than returning bytes whose checksum fails.
     public func get(key: StoreKey) async throws -> [UInt8]? {
+        try await getPayload(key: key).map { Array($0) }
+    }
+
+    /// As `get`, but the payload is a slice of the record as read: one copy fewer of every chunk served.
+    public func getPayload(key: StoreKey) async throws -> ArraySlice<UInt8>? {
         guard let (location, file, known) = state.withLock({ s -> (Location, AppendOnlyFile, Bool)? in
             guard let location = s.index[key], let file = s.segments[location.segment]?.file else { return nil }
             return (location, file, s.corruptKeys.contains(key))
@@ -272,15 +277,15 @@ public final class SegmentStore: Sendable {
     static let inlineReadBytesMax: UInt32 = 64 << 10
 
     /// The payload of the record `bytes` read for `key`, checked; a bad record marks the key corrupt.
-    private func verifiedPayload(_ bytes: [UInt8], key: StoreKey, file: AppendOnlyFile, offset: Int64) throws -> [UInt8] {
-        let record: Record
+    private func verifiedPayload(_ bytes: [UInt8], key: StoreKey, file: AppendOnlyFile, offset: Int64) throws -> ArraySlice<UInt8> {
+        let record: VerifiedRecord
         do {
-            record = try Record(decoding: bytes)
+            record = try VerifiedRecord(bytes)
         } catch {
             markCorrupt([key])
             throw LogStoreError.corruptRecord(path: file.path, offset: offset, reason: "\(error)")
         }
-        guard record.key == key.bytes, record.type == .chunk else {
+        guard record.key.elementsEqual(key.bytes), record.type == .chunk else {
             throw LogStoreError.corruptRecord(path: file.path, offset: offset, reason: "index points at another record")
         }
         return try RecordCompression.payload(of: record, path: file.path, offset: offset)
