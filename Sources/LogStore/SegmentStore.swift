@@ -264,7 +264,7 @@ public final class SegmentStore: Sendable {
         }
         let offset = Int64(location.offset)
         // A small record already in the page cache is read and verified right here: the hand-off to
-        // a blocking-I/O thread and back cost more than the read (most of a 4 KiB GET's agent time).
+        // a blocking-I/O thread and back cost more than the read itself.
         if location.length <= Self.inlineReadBytesMax, let bytes = file.readIfCached(at: offset, count: Int(location.length)) {
             return try verifiedPayload(bytes, key: key, file: file, offset: offset)
         }
