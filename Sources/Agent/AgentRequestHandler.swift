@@ -38,7 +38,7 @@ struct AgentRequestHandler {
         case .putChunk:
             let put = try PutChunk(frame)
             guard Int(put.length) <= Self.chunkBytesMax else {
-                reject(requestID, "chunk of \(put.length) bytes is over the \(Self.chunkBytesMax)-byte limit", in: &group)
+                reject(requestID, Self.oversizedChunk(Int(put.length)), in: &group)
                 return
             }
             var bytes = [UInt8]()
@@ -85,7 +85,7 @@ struct AgentRequestHandler {
                 }
             }
         case .listChunks:
-            let ids = store.allKeys().map { ChunkID(high: $0.high, low: $0.low) }
+            let ids = store.allKeys().map(ChunkID.init)
             reply(contentsOf: ChunkIDList.frames(ids, requestID: requestID), in: &group)
         case .deleteChunk:
             let request = try DeleteChunk(frame)
@@ -115,6 +115,10 @@ struct AgentRequestHandler {
     private func reply(_ frame: ClusterFrame, in group: inout ThrowingDiscardingTaskGroup<any Error>) {
         let outbound = outbound
         group.addTask { try await outbound.write(frame) }
+    }
+
+    static func oversizedChunk(_ length: Int) -> String {
+        "chunk of \(length) bytes is over the \(chunkBytesMax)-byte limit"
     }
 
     /// The verified bytes a `getChunk` asks for; a missing chunk or a bad range is an `ErrorReply`.
@@ -169,4 +173,8 @@ struct AgentRequestHandler {
 
 extension StoreKey {
     init(_ id: ChunkID) { self.init(high: id.high, low: id.low) }
+}
+
+extension ChunkID {
+    init(_ key: StoreKey) { self.init(high: key.high, low: key.low) }
 }

@@ -8,36 +8,36 @@ extension StorageAgent: InProcessAgent {
     public var clientID: String { configuration.clientID }
     public var zone: String { configuration.zone }
 
-    public func corruptChunks() -> Set<ChunkID> { Set(store.corruptKeys.map { ChunkID(high: $0.high, low: $0.low) }) }
+    public func corruptChunks() -> Set<ChunkID> { Set(store.corruptKeys.map(ChunkID.init)) }
 
     public func putChunk(_ id: ChunkID, bytes: ByteBuffer, incompressible: Bool) async throws {
         guard bytes.readableBytes <= AgentRequestHandler.chunkBytesMax else {
-            throw ErrorReply(
-                code: .badRequest, message: "chunk of \(bytes.readableBytes) bytes is over the \(AgentRequestHandler.chunkBytesMax)-byte limit")
+            throw ErrorReply(code: .badRequest, message: AgentRequestHandler.oversizedChunk(bytes.readableBytes))
         }
-        do {
+        try await answering {
             try await store.put(key: StoreKey(id), payload: Array(bytes.readableBytesView), tryCompression: !incompressible)
-        } catch {
-            throw AgentRequestHandler.errorReply(for: error)
         }
     }
 
     public func getChunk(_ id: ChunkID, offset: UInt32, length: UInt32) async throws -> ByteBuffer {
-        do {
-            return try await AgentRequestHandler.chunkBytes(
+        try await answering {
+            try await AgentRequestHandler.chunkBytes(
                 GetChunk(chunkID: id, offset: offset, length: length), from: store, logger: logger)
-        } catch {
-            throw AgentRequestHandler.errorReply(for: error)
         }
     }
 
     public func deleteChunk(_ id: ChunkID) async throws {
+        try await answering { _ = try await store.delete(key: StoreKey(id)) }
+    }
+
+    public func listChunks() -> [ChunkID] { store.allKeys().map(ChunkID.init) }
+
+    /// Runs `work`, throwing a failure as the `ErrorReply` the connection would have sent.
+    private func answering<T>(_ work: () async throws -> T) async throws -> T {
         do {
-            try await store.delete(key: StoreKey(id))
+            return try await work()
         } catch {
             throw AgentRequestHandler.errorReply(for: error)
         }
     }
-
-    public func listChunks() -> [ChunkID] { store.allKeys().map { ChunkID(high: $0.high, low: $0.low) } }
 }

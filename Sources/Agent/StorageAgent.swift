@@ -211,7 +211,7 @@ public final class StorageAgent: Sendable {
             try await outbound.write(heartbeat().frame())
             let corrupt = store.corruptKeys.subtracting(reported)
             if !corrupt.isEmpty {
-                let ids = corrupt.map { ChunkID(high: $0.high, low: $0.low) }
+                let ids = corrupt.map(ChunkID.init)
                 for var frame in ChunkIDList.frames(ids, requestID: 0) {
                     frame.type = .corruptChunks
                     frame.flags = []

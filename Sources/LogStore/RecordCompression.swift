@@ -39,23 +39,15 @@ public enum RecordCompression: String, Sendable, CaseIterable {
         return out
     }
 
-    /// The original payload of a verified record: decompressed when its lz4 flag is set.
-    /// A compressed payload that does not inflate to exactly its original length is corruption.
-    /// The stored bytes of a record verified in place, decompressed if need be; no copy otherwise.
+    /// The original payload of a verified record: decompressed when its lz4 flag is set, else a
+    /// slice of the bytes read (no copy). A compressed payload that does not inflate to exactly its
+    /// original length is corruption.
     static func payload(of record: VerifiedRecord, path: String, offset: Int64) throws -> ArraySlice<UInt8> {
         guard record.header.flags.contains(.lz4) else { return record.payload }
         guard let bytes = decompress(Array(record.payload), originalLength: record.header.originalLength) else {
             throw LogStoreError.corruptRecord(path: path, offset: offset, reason: "lz4 payload does not decompress")
         }
         return bytes[...]
-    }
-
-    public static func payload(of record: Record, path: String, offset: Int64) throws -> [UInt8] {
-        guard record.flags.contains(.lz4) else { return record.payload }
-        guard let bytes = decompress(record.payload, originalLength: record.originalLength) else {
-            throw LogStoreError.corruptRecord(path: path, offset: offset, reason: "lz4 payload does not decompress")
-        }
-        return bytes
     }
 
     static func decompress(_ bytes: [UInt8], originalLength: Int) -> [UInt8]? {

@@ -90,15 +90,16 @@ public struct ClusterServer: Sendable {
         while !Task.isCancelled {
             connection.update(from: agent.heartbeat())
             let corrupt = agent.corruptChunks().subtracting(reported)
-            for id in corrupt { registry.reportBadReplica(chunk: id, agent: agent.clientID) }
-            if !corrupt.isEmpty {
-                logger.error(
-                    "agent reports corrupt chunks; repair will replace them",
-                    metadata: ["agent": "\(agent.clientID)", "count": "\(corrupt.count)"])
-            }
+            if !corrupt.isEmpty { reportCorrupt(Array(corrupt), on: agent.clientID) }
             reported.formUnion(corrupt)
             try await Task.sleep(for: heartbeatInterval)
         }
+    }
+
+    /// Replicas an agent found corrupt (scrub, reads) are marked for repair from another replica.
+    private func reportCorrupt(_ ids: [ChunkID], on agent: String) {
+        for id in ids { registry.reportBadReplica(chunk: id, agent: agent) }
+        logger.error("agent reports corrupt chunks; repair will replace them", metadata: ["agent": "\(agent)", "count": "\(ids.count)"])
     }
 
     /// Membership lives in the WAL: an agent new to the cluster, or in a new zone, is recorded.
@@ -129,9 +130,7 @@ public struct ClusterServer: Sendable {
             switch frame.type {
             case .heartbeat: connection.update(from: try Heartbeat(frame))
             case .corruptChunks:
-                let ids = try ChunkIDList.decode(frame.body)
-                for id in ids { registry.reportBadReplica(chunk: id, agent: hello.clientID) }
-                logger.error("agent reports corrupt chunks; repair will replace them", metadata: ["agent": "\(hello.clientID)", "count": "\(ids.count)"])
+                reportCorrupt(try ChunkIDList.decode(frame.body), on: hello.clientID)
             case .refused:
                 let reason = try Refused(frame).reason
                 logger.error("agent refused the brain", metadata: ["agent": "\(hello.clientID)", "reason": "\(reason)"])
