@@ -388,6 +388,28 @@ def test_multipart_object_etag_parts_and_part_reads(s3, bucket):
     assert s3.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")["ChecksumCRC32"] == done["ChecksumCRC32"]
 
 
+def test_a_repeated_complete_succeeds_again_and_a_different_one_does_not(s3, bucket):
+    """A client retrying CompleteMultipartUpload after a lost answer gets the same success (as on S3)."""
+    parts_data = [os.urandom(5 * MiB), os.urandom(1000)]
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="retried")["UploadId"]
+    parts = [{"PartNumber": i + 1, "ETag": s3.upload_part(Bucket=bucket, Key="retried", UploadId=uid,
+                                                           PartNumber=i + 1, Body=d)["ETag"]}
+             for i, d in enumerate(parts_data)]
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="retried", UploadId=uid, MultipartUpload={"Parts": parts})
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="retried", UploadId=uid, MultipartUpload={"Parts": parts})
+    assert again["ETag"] == done["ETag"]
+    assert s3.get_object(Bucket=bucket, Key="retried")["Body"].read() == b"".join(parts_data)
+    # Not the part list that made the object: the upload is gone, and so is any other answer.
+    with pytest.raises(ClientError) as err:
+        s3.complete_multipart_upload(Bucket=bucket, Key="retried", UploadId=uid, MultipartUpload={"Parts": parts[:1]})
+    assert code(err) == "NoSuchUpload"
+    # Once the key holds something else, the retry is no longer the truth either.
+    s3.put_object(Bucket=bucket, Key="retried", Body=b"newer")
+    with pytest.raises(ClientError) as err:
+        s3.complete_multipart_upload(Bucket=bucket, Key="retried", UploadId=uid, MultipartUpload={"Parts": parts})
+    assert code(err) == "NoSuchUpload"
+
+
 def test_upload_part_copy_with_range(s3, bucket):
     source = os.urandom(6 * MiB)
     s3.put_object(Bucket=bucket, Key="source", Body=source)

@@ -65,20 +65,12 @@ extension ObjectHandlers {
     }
 
     func completeMultipartUpload(_ s3: S3Request, request: Request, uploadID: String) async throws -> Response {
-        let upload = try self.upload(uploadID, s3)
-        let (root, _) = try await XMLNode.parse(request.body, bytesMax: Self.completeBodyBytesMax)
-        guard root.name == "CompleteMultipartUpload" else { throw XMLNode.malformed }
-        let requested = try root.all("Part").map { node -> (Int, String) in
-            guard let number = node.child("PartNumber").flatMap({ Int($0.trimmedText) }), let etag = node.child("ETag")?.trimmedText
-            else { throw XMLNode.malformed }
-            return (number, etag)
+        guard let upload = try? self.upload(uploadID, s3) else {
+            return try await repeatedCompletion(s3, request: request, uploadID: uploadID)
         }
-        guard !requested.isEmpty else { throw XMLNode.malformed }
+        let requested = try await Self.requestedParts(request)
         var parts: [PartRecord] = []
-        for (index, (number, etag)) in requested.enumerated() {
-            if index > 0 && number <= requested[index - 1].0 {
-                throw S3Error(.badRequest, "InvalidPartOrder", "The list of parts was not in ascending order. Parts must be ordered by part number.")
-            }
+        for (number, etag) in requested {
             guard let part = upload.parts[number], part.etag.trimmingQuotes() == etag.trimmingQuotes() else {
                 throw S3Error.invalidPart
             }
@@ -87,20 +79,65 @@ extension ObjectHandlers {
         for part in parts.dropLast() where part.size < Self.partBytesMin {
             throw S3Error(.badRequest, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size.")
         }
-        let etag = Self.multipartETag(parts)
         let object = ObjectRecord(
-            size: parts.reduce(0) { $0 + $1.size }, etag: etag, lastModifiedMs: Clock.nowMs(), headers: upload.headers,
-            checksum: Self.compositeChecksum(upload.checksumAlgorithm, parts: parts), partSizes: parts.map(\.size),
-            chunks: parts.flatMap(\.chunks))
-        try await commit(
-            .completeUpload(uploadID: uploadID, partNumbers: requested.map(\.0), partETags: parts.map(\.etag), object: object),
-            bucket: s3.bucket, uploadID: uploadID)
+            size: parts.reduce(0) { $0 + $1.size }, etag: Self.multipartETag(parts.map(\.etag)), lastModifiedMs: Clock.nowMs(),
+            headers: upload.headers, checksum: Self.compositeChecksum(upload.checksumAlgorithm, parts: parts),
+            partSizes: parts.map(\.size), chunks: parts.flatMap(\.chunks))
+        do {
+            try await commit(
+                .completeUpload(uploadID: uploadID, partNumbers: requested.map(\.number), partETags: parts.map(\.etag), object: object),
+                bucket: s3.bucket, uploadID: uploadID)
+        } catch let error as S3Error where error.code == "NoSuchUpload" {
+            // A concurrent copy of this request (a client's retry) completed the upload first.
+            guard let completed = completedObject(s3, parts: requested) else { throw error }
+            return Self.completionResponse(s3, object: completed)
+        }
+        return Self.completionResponse(s3, object: object)
+    }
+
+    /// A retried CompleteMultipartUpload whose first attempt completed the upload but whose answer
+    /// was lost (the brain restarted, the connection dropped) succeeds again, as on S3: the upload
+    /// is gone, but the key holds the object those exact parts made. The ETag of a multipart object
+    /// is derived from its parts' ETags, so the check needs no record of finished uploads.
+    func repeatedCompletion(_ s3: S3Request, request: Request, uploadID: String) async throws -> Response {
+        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        // A body that is no part list cannot be a retry: the upload is simply unknown.
+        guard let requested = try? await Self.requestedParts(request), let completed = completedObject(s3, parts: requested)
+        else { throw S3Error.noSuchUpload(uploadID) }
+        return Self.completionResponse(s3, object: completed)
+    }
+
+    /// The object at the request's key if it is the one these parts made.
+    func completedObject(_ s3: S3Request, parts: [(number: Int, etag: String)]) -> ObjectRecord? {
+        guard let object = metadata.object(bucket: s3.bucket, key: s3.key), object.partSizes.count == parts.count,
+            object.etag == Self.multipartETag(parts.map(\.etag))
+        else { return nil }
+        return object
+    }
+
+    /// The part list of a CompleteMultipartUpload body, checked to be in ascending order.
+    static func requestedParts(_ request: Request) async throws -> [(number: Int, etag: String)] {
+        let (root, _) = try await XMLNode.parse(request.body, bytesMax: completeBodyBytesMax)
+        guard root.name == "CompleteMultipartUpload" else { throw XMLNode.malformed }
+        let requested = try root.all("Part").map { node -> (number: Int, etag: String) in
+            guard let number = node.child("PartNumber").flatMap({ Int($0.trimmedText) }), let etag = node.child("ETag")?.trimmedText
+            else { throw XMLNode.malformed }
+            return (number, etag)
+        }
+        guard !requested.isEmpty else { throw XMLNode.malformed }
+        for (previous, next) in zip(requested, requested.dropFirst()) where next.number <= previous.number {
+            throw S3Error(.badRequest, "InvalidPartOrder", "The list of parts was not in ascending order. Parts must be ordered by part number.")
+        }
+        return requested
+    }
+
+    static func completionResponse(_ s3: S3Request, object: ObjectRecord) -> Response {
         var xml = XMLWriter()
         xml.open("CompleteMultipartUploadResult")
         xml.element("Location", "/\(s3.bucket)/\(s3.key)")
         xml.element("Bucket", s3.bucket)
         xml.element("Key", s3.key)
-        xml.element("ETag", etag)
+        xml.element("ETag", object.etag)
         if let checksum = object.checksum {
             xml.element("Checksum" + checksum.algorithm.name, checksum.value)
             xml.element("ChecksumType", "COMPOSITE")
@@ -184,9 +221,9 @@ extension ObjectHandlers {
     }
 
     /// `"<hex MD5 of the parts' binary MD5s>-<part count>"`, as S3 computes it.
-    static func multipartETag(_ parts: [PartRecord]) -> String {
-        let md5s = parts.flatMap { BodyDigests.hexBytes($0.etag.trimmingQuotes()) ?? [] }
-        return String(ObjectRecord.etag(md5: Insecure.MD5.hash(data: md5s)).dropLast()) + "-\(parts.count)\""
+    static func multipartETag(_ partETags: [String]) -> String {
+        let md5s = partETags.flatMap { BodyDigests.hexBytes($0.trimmingQuotes()) ?? [] }
+        return String(ObjectRecord.etag(md5: Insecure.MD5.hash(data: md5s)).dropLast()) + "-\(partETags.count)\""
     }
 
     static func writeOwner(_ xml: inout XMLWriter, as element: String) {
