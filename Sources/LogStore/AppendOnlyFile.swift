@@ -105,6 +105,14 @@ public final class AppendOnlyFile: Sendable {
         /// The file size the last successful sync covered.
         var syncedSize: Int64 = 0
         var lastSyncNanoseconds: UInt64 = 0
+
+        /// Whether the batch the sync thread gathers is now complete; if so, it stops gathering
+        /// (the caller then signals `batchComplete`, once).
+        mutating func completesGathering() -> Bool {
+            guard let target = gatheringUntil, waiters.count + pending.count >= target else { return false }
+            gatheringUntil = nil
+            return true
+        }
     }
 
     /// Wakes the sync thread when a gathering batch is complete.
@@ -158,15 +166,26 @@ public final class AppendOnlyFile: Sendable {
         // Unsafe (unchecked) continuations: every append is resumed exactly once, by the writer on
         // failure or by the sync loop, and the checks cost a measurable part of a metadata commit.
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Int64, any Error>) in
-            let becameWriter = state.withLock { s -> Bool in
+            let next = state.withLock { s -> NextStep in
                 s.pending.append(PendingAppend(bytes: bytes, continuation: continuation, onDurable: onDurable))
-                if s.writerScheduled { return false }
+                if s.writerScheduled { return .nothing }
+                if s.syncRunning && bytes.count < Self.coalescedAppendBytesMax {
+                    // The running sync loop writes it just before its next fsync: no thread to wake
+                    // but the sync loop itself, and that only once the batch it gathers is complete.
+                    return s.completesGathering() ? .endGathering : .nothing
+                }
                 s.writerScheduled = true
-                return true
+                return .scheduleWriter
             }
-            if becameWriter { writeQueue.async { self.writePending() } }
+            switch next {
+            case .nothing: break
+            case .endGathering: batchComplete.signal()
+            case .scheduleWriter: writeQueue.async { self.writePending() }
+            }
         }
     }
+
+    private enum NextStep { case nothing, endGathering, scheduleWriter }
 
     /// Writes every append that has arrived, in arrival order, until none is left. Runs on the
     /// serial write queue; there is only ever one writer, so waiters are registered in offset order.
@@ -223,10 +242,7 @@ public final class AppendOnlyFile: Sendable {
                     appendOffset += Int64(append.bytes.count)
                 }
                 s.size = appendOffset
-                if let target = s.gatheringUntil, s.waiters.count >= target {
-                    s.gatheringUntil = nil
-                    batchComplete.signal()
-                }
+                if s.completesGathering() { batchComplete.signal() }
                 if s.syncRunning { return false }
                 s.syncRunning = true
                 return true
@@ -256,22 +272,40 @@ public final class AppendOnlyFile: Sendable {
         }
     }
 
+    /// The sync thread's loop. After a batch of small appends it stays for the gathering wait,
+    /// so that the writers it resumed find it running: their appends then wake no thread but
+    /// this one (see `append`). It ends when a round finds nothing written or left to write.
     private func syncUntilNoWaiters() {
         while true {
             gatherBatch()
-            let (target, syncingSize) = state.withLock { ($0.writtenSequence, $0.size) }
+            writeAppendsLeftForTheSyncLoop()
+            let round = state.withLock { s -> Round in
+                if !s.waiters.isEmpty { return .sync(target: s.writtenSequence, size: s.size) }
+                // Arrived just after the write above: write them first (a sync would cover nothing).
+                if !s.pending.isEmpty && !s.writerScheduled { return .writeAgain }
+                // Nothing left, or only what the write queue is writing: it starts a loop if needed.
+                s.syncRunning = false
+                return .stop
+            }
+            guard case .sync(let target, let syncingSize) = round else {
+                if case .stop = round { return }
+                continue
+            }
             let started = DispatchTime.now().uptimeNanoseconds
             let result = syscalls.fdatasync(fd)
             let syncErrno = errno
             let took = DispatchTime.now().uptimeNanoseconds - started
-            let (ready, failure, finished) = state.withLock { s -> ([Waiter], LogStoreError?, Bool) in
+            let (ready, failure) = state.withLock { s -> ([Waiter], LogStoreError?) in
                 if result != 0 {
                     let failure = LogStoreError.syncFailed(path: path, errno: syncErrno)
                     s.failure = failure
-                    let all = s.waiters
-                    s.waiters = []
                     s.syncRunning = false
-                    return (all, failure, true)
+                    // Appends left for this loop to write fail with the rest (the writer, when
+                    // scheduled, fails those it takes itself).
+                    let unwritten = s.writerScheduled ? [] : s.pending.map { Waiter(sequence: 0, offset: 0, continuation: $0.continuation) }
+                    if !s.writerScheduled { s.pending = [] }
+                    defer { s.waiters = [] }
+                    return (s.waiters + unwritten, failure)
                 }
                 // Waiters are registered in sequence order: those this sync covered come first.
                 let ready = Array(s.waiters.prefix { $0.sequence <= target })
@@ -279,23 +313,50 @@ public final class AppendOnlyFile: Sendable {
                 // batch; a batch of large ones is mostly data to write back, and waiting for more
                 // only delays it (1 MiB appends from 4 writers ran at 0.55 of raw with the wait).
                 let bytesPerAppend = ready.isEmpty ? 0 : (syncingSize - s.syncedSize) / Int64(ready.count)
-                s.lastWaiterCount = bytesPerAppend < Self.coalescedAppendBytesMax ? s.waiters.count : 0
+                s.lastWaiterCount = bytesPerAppend < Self.coalescedAppendBytesMax ? s.waiters.count + s.pending.count : 0
                 s.lastSyncNanoseconds = took
                 s.syncedSize = syncingSize
                 s.waiters.removeFirst(ready.count)
-                if s.waiters.isEmpty { s.syncRunning = false }
-                return (ready, nil, s.waiters.isEmpty)
+                return (ready, nil)
             }
             if let failure {
                 for waiter in ready { waiter.continuation.resume(throwing: failure) }
-            } else {
-                // Every callback first, then every caller: the state reflects the whole batch before
-                // any of its writers runs again, and the loop is not interleaved with their work.
-                for waiter in ready { waiter.onDurable?(waiter.offset) }
-                for waiter in ready { waiter.continuation.resume(returning: waiter.offset) }
+                return
             }
-            if finished { return }
+            // Every callback first, then every caller: the state reflects the whole batch before
+            // any of its writers runs again, and the loop is not interleaved with their work.
+            for waiter in ready {
+                waiter.onDurable?(waiter.offset)
+                waiter.continuation.resume(returning: waiter.offset)
+            }
         }
+    }
+
+    private enum Round {
+        case sync(target: UInt64, size: Int64)
+        case writeAgain
+        case stop
+    }
+
+    /// Writes the small appends that arrived while this loop ran (see `append`), taking the
+    /// writer's role meanwhile so that offsets are still assigned by one writer at a time.
+    /// Appends that arrive during the write wait for the next round, unless a large one is among
+    /// them: that goes to the write queue, which can write it while this loop syncs.
+    private func writeAppendsLeftForTheSyncLoop() {
+        let batch = state.withLock { s -> [PendingAppend] in
+            guard !s.writerScheduled, !s.pending.isEmpty else { return [] }
+            s.writerScheduled = true
+            defer { s.pending = [] }
+            return s.pending
+        }
+        guard !batch.isEmpty else { return }
+        write(batch)
+        let handOver = state.withLock { s -> Bool in
+            if s.pending.contains(where: { $0.bytes.count >= Self.coalescedAppendBytesMax }) { return true }
+            s.writerScheduled = false
+            return false
+        }
+        if handOver { writeQueue.async { self.writePending() } }
     }
 
     /// Lets appends gather before a sync: under a window policy until `appendsMax` are waiting or
@@ -312,7 +373,7 @@ public final class AppendOnlyFile: Sendable {
         }
         guard nanoseconds > 0 else { return }
         let gathering = state.withLock { s -> Bool in
-            guard s.waiters.count < target else { return false }
+            guard s.waiters.count + s.pending.count < target else { return false }
             s.gatheringUntil = target
             return true
         }

@@ -94,6 +94,24 @@ public struct Record: Sendable, Equatable {
     }
 }
 
+extension Record {
+    /// Makes `bytes` a keyless, uncompressed record in place: the first `RecordFormat.headerByteCount`
+    /// of them are room for the header, which this fills in, and the rest is the payload. For
+    /// callers that serialize straight into one array (the brain's WAL): no copy at all.
+    public static func seal(_ bytes: inout [UInt8], type: RecordType) {
+        let payloadCount = bytes.count - RecordFormat.headerByteCount
+        precondition((0...RecordFormat.payloadBytesMax).contains(payloadCount), "record payload too long")
+        for (index, byte) in RecordFormat.magic.enumerated() { bytes[index] = byte }
+        bytes[12] = RecordFormat.version
+        bytes[13] = type.rawValue
+        bytes[14] = RecordFlags().rawValue
+        bytes[15] = 0  // key length
+        bytes.storeLittleEndian(UInt32(payloadCount), at: 16)
+        bytes.storeLittleEndian(UInt32(payloadCount), at: 20)
+        bytes.storeLittleEndian(Checksum.xxh3(bytes, from: RecordFormat.checksummedRangeStart), at: RecordFormat.checksumOffset)
+    }
+}
+
 /// The fixed-size part of a record, decoded but not yet checked against its payload.
 public struct RecordHeader: Sendable, Equatable {
     public var checksum: UInt64

@@ -119,6 +119,43 @@ final class EngineFeatureTests: XCTestCase {
         } catch LogStoreError.syncFailed {}
     }
 
+    /// Small appends that arrive while a sync runs are left for the sync loop to write; when that
+    /// sync fails they must fail with it, not wait forever for a write that never comes.
+    func testAppendsArrivingDuringAFailingFsyncFailWithItAndNoneHangs() async throws {
+        let syncs = Mutex(0)
+        var syscalls = FileSyscalls.system
+        syscalls.fdatasync = { fd in
+            let number = syncs.withLock { count -> Int in
+                count += 1
+                return count
+            }
+            usleep(20_000)  // slow, so that the appends below arrive while it runs
+            if number >= 2 {
+                errno = EIO
+                return -1
+            }
+            return fdatasync(fd)
+        }
+        let file = try AppendOnlyFile(path: directory + "/f", create: true, policy: .everyWrite, syscalls: syscalls)
+        _ = try await file.append([1])
+        let answered = expectation(description: "every append answered")
+        let results = Mutex<[Bool]>([])
+        Task {  // unstructured: if an append hangs, the wait below fails instead of the test hanging
+            await withTaskGroup(of: Bool.self) { group in
+                for i in 0..<64 {
+                    group.addTask {
+                        try? await Task.sleep(for: .milliseconds(i % 8))
+                        return (try? await file.append([2])) != nil
+                    }
+                }
+                for await result in group { results.withLock { $0.append(result) } }
+            }
+            answered.fulfill()
+        }
+        await fulfillment(of: [answered], timeout: 20)
+        XCTAssertEqual(results.withLock { $0 }, Array(repeating: false, count: 64), "no append is acknowledged without its fsync")
+    }
+
     /// Concurrent appends are written in batches (several per pwrite); each must still get its own
     /// offset, in a file that holds every record whole and nothing else.
     func testConcurrentAppendsGetDistinctOffsetsAndWholeRecords() async throws {

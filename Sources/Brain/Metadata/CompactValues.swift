@@ -55,30 +55,40 @@ enum StoredETag: Sendable, Equatable {
     var text: String {
         switch self {
         case .text(let text): return text
-        case .md5(let high, let low, let parts):
-            // Printed in one pass into the string's own storage: every PUT, GET and commit prints one.
-            let partDigits = parts == 0 ? [] : Array(String(parts).utf8)
-            return String(unsafeUninitializedCapacity: 34 + (parts == 0 ? 0 : 1 + partDigits.count)) { out in
-                let hexDigits: StaticString = "0123456789abcdef"
-                out[0] = UInt8(ascii: "\"")
-                for index in 0..<32 {
-                    let word = index < 16 ? high : low
-                    let nibble = Int(truncatingIfNeeded: word >> (60 - 4 * UInt64(index % 16))) & 0xF
-                    out[1 + index] = hexDigits.utf8Start[nibble]
-                }
-                var end = 33
-                if parts != 0 {
-                    out[end] = UInt8(ascii: "-")
-                    end += 1
-                    for digit in partDigits {
-                        out[end] = digit
-                        end += 1
-                    }
-                }
-                out[end] = UInt8(ascii: "\"")
-                return end + 1
+        case .md5: return String(unsafeUninitializedCapacity: utf8Count) { printUTF8(into: $0) }
+        }
+    }
+
+    /// Bytes of `text` in UTF-8.
+    var utf8Count: Int {
+        switch self {
+        case .text(let text): return text.utf8.count
+        case .md5(_, _, let parts): return 34 + (parts == 0 ? 0 : 1 + String(parts).utf8.count)
+        }
+    }
+
+    /// Prints an `.md5` ETag into `out` (at least `utf8Count` bytes) in one pass; returns the count.
+    /// Every PUT, GET and commit prints one.
+    func printUTF8(into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        guard case .md5(let high, let low, let parts) = self else { preconditionFailure("only an MD5 ETag is printed") }
+        let hexDigits: StaticString = "0123456789abcdef"
+        out[0] = UInt8(ascii: "\"")
+        for index in 0..<32 {
+            let word = index < 16 ? high : low
+            let nibble = Int(truncatingIfNeeded: word >> (60 - 4 * UInt64(index % 16))) & 0xF
+            out[1 + index] = hexDigits.utf8Start[nibble]
+        }
+        var end = 33
+        if parts != 0 {
+            out[end] = UInt8(ascii: "-")
+            end += 1
+            for digit in String(parts).utf8 {
+                out[end] = digit
+                end += 1
             }
         }
+        out[end] = UInt8(ascii: "\"")
+        return end + 1
     }
 
     private static func parse(_ text: String) -> StoredETag? {

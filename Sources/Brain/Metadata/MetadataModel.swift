@@ -91,7 +91,7 @@ public struct StoredChecksum: Sendable, Equatable {
 /// An object's manifest: everything the brain knows of it.
 public struct ObjectRecord: Sendable, Equatable {
     public var size: Int64
-    private var storedETag: StoredETag
+    private(set) var storedETag: StoredETag
     public var lastModifiedMs: Int64
     public var headers: [StoredHeader]
     public var checksum: StoredChecksum?

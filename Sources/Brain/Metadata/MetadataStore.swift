@@ -173,9 +173,7 @@ public final class MetadataStore: Sendable {
 
     /// Makes `mutation` durable, applies it, and returns what applying it did.
     public func commit(_ mutation: Mutation) async throws -> MutationOutcome {
-        let payload = MutationCodec.encode(mutation)
-        guard payload.count <= RecordFormat.payloadBytesMax else { throw MetadataError.mutationTooLarge(bytes: payload.count) }
-        let record = Record(type: .walMutation, payload: payload).encoded()
+        let record = try MutationCodec.encodeRecord(mutation)
         let outcome = OutcomeSlot()
         let walBytes = try await gate.withFile { wal in
             _ = try await wal.append(record) { _ in

@@ -1,4 +1,5 @@
 import ClusterProtocol
+import LogStore
 import NIOCore
 
 /// Binary encoding of a `Mutation` as a WAL record payload (docs/formats.md, "WAL mutations").
@@ -20,8 +21,23 @@ public enum MutationCodec {
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
-        var out = ByteBuffer()
-        out.reserveCapacity(512)  // an object's manifest fits: one allocation, no regrowth
+        var out = MutationBytes()
+        write(mutation, to: &out)
+        return out.bytes
+    }
+
+    /// The mutation as a WAL record, ready to append: serialized after room for the record header,
+    /// in one buffer (every commit makes one).
+    public static func encodeRecord(_ mutation: Mutation) throws -> [UInt8] {
+        var out = MutationBytes(headerRoom: RecordFormat.headerByteCount)
+        write(mutation, to: &out)
+        let payloadCount = out.bytes.count - RecordFormat.headerByteCount
+        guard payloadCount <= RecordFormat.payloadBytesMax else { throw MetadataError.mutationTooLarge(bytes: payloadCount) }
+        Record.seal(&out.bytes, type: .walMutation)
+        return out.bytes
+    }
+
+    private static func write(_ mutation: Mutation, to out: inout MutationBytes) {
         switch mutation {
         case .createBucket(let name, let creationDateMs):
             out.writeInteger(Tag.createBucket.rawValue)
@@ -99,7 +115,6 @@ public enum MutationCodec {
             out.writeInteger(Tag.removeAgent.rawValue)
             out.writeShortString(clientID)
         }
-        return Array(out.readableBytesView)
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> Mutation {
@@ -185,21 +200,6 @@ public enum MutationCodec {
 }
 
 extension ByteBuffer {
-    mutating func writeObject(_ object: ObjectRecord) {
-        writeInteger(object.size)
-        writeShortString(object.etag)
-        writeInteger(object.lastModifiedMs)
-        writeHeaders(object.headers)
-        writeInteger(object.checksum?.algorithm.rawValue ?? 0)
-        if let checksum = object.checksum {
-            writeInteger(UInt8(checksum.isComposite ? 1 : 0))
-            writeShortString(checksum.value)
-        }
-        writeInteger(UInt32(object.partSizes.count))
-        for size in object.partSizes { writeInteger(size) }
-        writeChunks(object.chunks)
-    }
-
     mutating func readObject() throws -> ObjectRecord {
         let size = try readInt64("size")
         let etag = try readShortString()
@@ -219,27 +219,9 @@ extension ByteBuffer {
             partSizes: partSizes, chunks: try readChunks())
     }
 
-    mutating func writeHeaders(_ headers: [StoredHeader]) {
-        writeInteger(UInt16(headers.count))
-        for header in headers {
-            writeShortString(header.name)
-            writeShortString(header.value)
-        }
-    }
-
     mutating func readHeaders() throws -> [StoredHeader] {
         guard let count: UInt16 = readInteger() else { throw ClusterProtocolError.malformed("header count") }
         return try (0..<count).map { _ in StoredHeader(name: try readShortString(), value: try readShortString()) }
-    }
-
-    mutating func writeChunks(_ chunks: [ChunkPlacement]) {
-        writeInteger(UInt32(chunks.count))
-        for chunk in chunks {
-            writeChunkID(chunk.id)
-            writeInteger(chunk.length)
-            writeInteger(UInt8(chunk.agents.count))
-            for agent in chunk.agents { writeShortString(agent) }
-        }
     }
 
     mutating func readChunks() throws -> [ChunkPlacement] {

@@ -51,7 +51,7 @@ enum Snapshot {
         var buffer = Record(type: .snapshotHeader, payload: Array(header.readableBytesView)).encoded()
         var count: UInt64 = 0
         for mutation in mutations(of: state) {
-            buffer += Record(type: .walMutation, payload: MutationCodec.encode(mutation)).encoded()
+            buffer += try MutationCodec.encodeRecord(mutation)
             count += 1
             if buffer.count >= 1 << 20 {
                 try file.appendWithoutSync(buffer)
