@@ -1,28 +1,64 @@
 import ClusterProtocol
 
-/// The byte array a WAL mutation is serialized into, with the writes `MutationCodec` makes:
-/// integers big-endian and strings as a 2-byte length and UTF-8, exactly as `ByteBuffer` writes
-/// them (its readers decode the records). A plain array because every commit encodes one, and
-/// ByteBuffer's checks on each small write (uniqueness, capacity, exclusivity) were most of it.
+/// Where a WAL mutation is serialized, with the writes `MutationCodec` makes: integers big-endian
+/// and strings as a 2-byte length and UTF-8, exactly as `ByteBuffer` writes them (its readers
+/// decode the records). Plain stores into the final array, because every commit encodes one, and
+/// ByteBuffer's (or a growing array's) checks on each small write were most of the encoding.
 struct MutationBytes {
-    var bytes: [UInt8] = []
+    private let buffer: UnsafeMutableRawBufferPointer
+    private(set) var count: Int
+    /// Set when a write did not fit; `serialize` then runs the body again with more room.
+    private(set) var overflowed = false
 
-    /// `headerRoom` zero bytes come first, for the record header that will frame the mutation.
-    init(headerRoom: Int = 0) {
-        bytes.reserveCapacity(512)  // an object's manifest fits: one allocation, no regrowth
-        bytes.append(contentsOf: repeatElement(0, count: headerRoom))
+    /// The bytes `body` writes after `headerRoom` zero bytes (room for the record header).
+    static func serialize(headerRoom: Int = 0, _ body: (inout MutationBytes) -> Void) -> [UInt8] {
+        var capacity = 512  // an object's manifest fits: one allocation
+        while true {
+            var overflowed = false
+            let bytes = [UInt8](unsafeUninitializedCapacity: max(capacity, headerRoom)) { storage, initialized in
+                let raw = UnsafeMutableRawBufferPointer(storage)
+                raw.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: headerRoom)
+                var out = MutationBytes(buffer: raw, count: headerRoom)
+                body(&out)
+                overflowed = out.overflowed
+                initialized = overflowed ? 0 : out.count
+            }
+            if !overflowed { return bytes }
+            capacity *= 8
+        }
+    }
+
+    private init(buffer: UnsafeMutableRawBufferPointer, count: Int) {
+        self.buffer = buffer
+        self.count = count
     }
 
     mutating func writeInteger<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+        let size = MemoryLayout<T>.size
+        guard !overflowed, count + size <= buffer.count else { return overflowed = true }
+        buffer.storeBytes(of: value.bigEndian, toByteOffset: count, as: T.self)
+        count += size
+    }
+
+    mutating func writeBytes(_ bytes: UnsafeRawBufferPointer) {
+        guard !overflowed, count + bytes.count <= buffer.count else { return overflowed = true }
+        if let source = bytes.baseAddress { (buffer.baseAddress! + count).copyMemory(from: source, byteCount: bytes.count) }
+        count += bytes.count
     }
 
     /// At most 65535 bytes of UTF-8, like `ByteBuffer.writeShortString`.
     mutating func writeShortString(_ string: String) {
         let length = min(string.utf8.count, Int(UInt16.max))
         writeInteger(UInt16(length))
-        let written: Void? = string.utf8.withContiguousStorageIfAvailable { bytes.append(contentsOf: $0.prefix(length)) }
-        if written == nil { bytes.append(contentsOf: string.utf8.prefix(length)) }
+        let written: Void? = string.utf8.withContiguousStorageIfAvailable { writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.prefix(length)))) }
+        if written == nil { Array(string.utf8.prefix(length)).withUnsafeBytes { writeBytes($0) } }
+    }
+
+    /// Room for `count` bytes that `fill` writes in place (nothing when they do not fit).
+    mutating func writeInPlace(count byteCount: Int, _ fill: (UnsafeMutableBufferPointer<UInt8>) -> Void) {
+        guard !overflowed, count + byteCount <= buffer.count else { return overflowed = true }
+        fill(UnsafeMutableRawBufferPointer(rebasing: buffer[count..<count + byteCount]).bindMemory(to: UInt8.self))
+        count += byteCount
     }
 
     mutating func writeChunkID(_ id: ChunkID) {
@@ -70,10 +106,6 @@ extension StoredETag {
         guard case .md5 = self else { return out.writeShortString(text) }
         let count = utf8Count
         out.writeInteger(UInt16(count))
-        let start = out.bytes.count
-        out.bytes.append(contentsOf: repeatElement(0, count: count))
-        out.bytes.withUnsafeMutableBufferPointer { buffer in
-            _ = printUTF8(into: UnsafeMutableBufferPointer(rebasing: buffer[start..<start + count]))
-        }
+        out.writeInPlace(count: count) { _ = printUTF8(into: $0) }
     }
 }

@@ -21,20 +21,17 @@ public enum MutationCodec {
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
-        var out = MutationBytes()
-        write(mutation, to: &out)
-        return out.bytes
+        MutationBytes.serialize { write(mutation, to: &$0) }
     }
 
     /// The mutation as a WAL record, ready to append: serialized after room for the record header,
     /// in one buffer (every commit makes one).
     public static func encodeRecord(_ mutation: Mutation) throws -> [UInt8] {
-        var out = MutationBytes(headerRoom: RecordFormat.headerByteCount)
-        write(mutation, to: &out)
-        let payloadCount = out.bytes.count - RecordFormat.headerByteCount
+        var record = MutationBytes.serialize(headerRoom: RecordFormat.headerByteCount) { write(mutation, to: &$0) }
+        let payloadCount = record.count - RecordFormat.headerByteCount
         guard payloadCount <= RecordFormat.payloadBytesMax else { throw MetadataError.mutationTooLarge(bytes: payloadCount) }
-        Record.seal(&out.bytes, type: .walMutation)
-        return out.bytes
+        Record.seal(&record, type: .walMutation)
+        return record
     }
 
     private static func write(_ mutation: Mutation, to out: inout MutationBytes) {

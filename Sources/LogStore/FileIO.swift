@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+
+public enum LogStoreError: Error, Equatable, CustomStringConvertible {
+    case io(operation: String, path: String, errno: Int32)
+    case diskFull(path: String)
+    /// An earlier fsync failed: the page cache may have dropped writes, so nothing more is acknowledged.
+    case syncFailed(path: String, errno: Int32)
+    case corruptRecord(path: String, offset: Int64, reason: String)
+
+    public var description: String {
+        switch self {
+        case .io(let op, let path, let e): return "\(op) failed on \(path): \(String(cString: strerror(e)))"
+        case .diskFull(let path): return "no space left on device while appending to \(path)"
+        case .syncFailed(let path, let e): return "fsync failed on \(path): \(String(cString: strerror(e))); refusing further writes"
+        case .corruptRecord(let path, let offset, let reason): return "corrupt record in \(path) at offset \(offset): \(reason)"
+        }
+    }
+}
+
+/// Runs blocking file-system calls off the Swift concurrency pool, whose few threads must never block.
+public enum BlockingIO {
+    private static let queue = DispatchQueue(label: "sos.blocking-io", attributes: .concurrent)
+
+    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+}
+
+/// Thin wrappers over POSIX calls that report errors as `LogStoreError`.
+public enum FileIO {
+    public static func pread(fd: Int32, path: String, offset: Int64, count: Int) throws -> [UInt8] {
+        var failure: Int32?
+        // Not zero-filled first: the read overwrites it, and only what was read is kept.
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var done = 0
+            while done < count {
+                let n = Glibc.pread(fd, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    break
+                }
+                if n == 0 { break }
+                done += n
+            }
+            initialized = failure == nil ? done : 0
+        }
+        if let failure { throw LogStoreError.io(operation: "read", path: path, errno: failure) }
+        return bytes
+    }
+
+    /// Makes a directory's entries (new or renamed files) durable.
+    public static func syncDirectory(_ path: String) throws {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw LogStoreError.io(operation: "open directory", path: path, errno: errno) }
+        defer { Glibc.close(fd) }
+        guard fsync(fd) == 0 else { throw LogStoreError.io(operation: "fsync directory", path: path, errno: errno) }
+    }
+
+    public static func createDirectory(_ path: String) throws {
+        var partial = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            partial += "/" + component
+            if mkdir(partial, 0o755) != 0 && errno != EEXIST {
+                throw LogStoreError.io(operation: "mkdir", path: partial, errno: errno)
+            }
+        }
+    }
+
+    public static func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw LogStoreError.io(operation: "opendir", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    public static func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// Renames atomically (the caller syncs the directory to make it durable).
+    public static func rename(_ from: String, to: String) throws {
+        guard Glibc.rename(from, to) == 0 else { throw LogStoreError.io(operation: "rename", path: from, errno: errno) }
+    }
+
+    public static func remove(_ path: String) throws {
+        guard unlink(path) == 0 else { throw LogStoreError.io(operation: "unlink", path: path, errno: errno) }
+    }
+}
