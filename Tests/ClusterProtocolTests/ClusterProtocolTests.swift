@@ -66,6 +66,25 @@ final class FrameCodecTests: XCTestCase {
     }
 }
 
+final class ShortStringTests: XCTestCase {
+    func testStringsRoundTripAndInvalidUTF8IsRefusedNotRepaired() throws {
+        for string in ["", "k", "ünï/köy 🎉", String(repeating: "x", count: 70_000)] {
+            var buffer = ByteBuffer()
+            buffer.writeShortString(string)
+            XCTAssertEqual(try buffer.readShortString(), String(string.utf8.prefix(Int(UInt16.max)))!)
+            XCTAssertEqual(buffer.readableBytes, 0)
+        }
+        // A lone continuation byte, a truncated sequence, an overlong encoding, a surrogate:
+        // decoding would turn each into U+FFFD; the reader must refuse them instead.
+        for invalid: [UInt8] in [[0x61, 0x80], [0xE2, 0x82], [0xC0, 0xAF], [0xED, 0xA0, 0x80]] {
+            var buffer = ByteBuffer()
+            buffer.writeInteger(UInt16(invalid.count))
+            buffer.writeBytes(invalid)
+            XCTAssertThrowsError(try buffer.readShortString(), "\(invalid)")
+        }
+    }
+}
+
 final class ClusterAuthTests: XCTestCase {
     func testProofsMatchOnlyWithTheSameCookieAndNonces() {
         let brainNonce = ClusterAuth.makeNonce(), agentNonce = ClusterAuth.makeNonce()

@@ -3,14 +3,18 @@ import LogStore
 import NIOCore
 
 /// Loads a snapshot file: its records are read, checked and decoded into mutations, which are
-/// applied in file order. Restart is CPU-bound on exactly these two halves, so for a large file
-/// they run on two threads: a producer reads and decodes, the caller applies.
+/// applied in file order. Restart is CPU-bound on this work, so for a large file it runs on two
+/// threads: a producer reads and checks records, the caller applies them, and each batch is
+/// decoded by whichever of the two is ahead (reading and checking alone cost about as much as
+/// decoding; the producer decoding everything left the applier idle most of the time).
 enum SnapshotLoader {
     /// One record of a snapshot as the producer read it.
     enum Item: Sendable {
         case header([UInt8])
         /// nil: the payload is not a mutation.
         case mutation(Mutation?)
+        /// A walMutation record's payload, left for the applier to decode.
+        case encodedMutation([UInt8])
         case end([UInt8], atFileEnd: Bool)
         case damaged(String)
     }
@@ -25,14 +29,15 @@ enum SnapshotLoader {
         var applier = Applier(path: path, generation: generation)
         if size < pipelineBytesMin {
             var scanner = scanner
-            try produce(&scanner, size: size) { try applier.take($0) }
+            try produce(&scanner, size: size, decodesHere: { true }) { try applier.take($0) }
         } else {
             let channel = BatchChannel<[Item]>(capacity: batchesAheadMax)
             let producer = UncheckedSendable(scanner)
             let finished = DispatchSemaphore(value: 0)
             Thread {
                 var scanner = producer.value
-                produce(&scanner, size: size) { channel.send($0) }
+                // Decoding here only while the applier has batches queued: otherwise it is waiting for this thread.
+                produce(&scanner, size: size, decodesHere: { channel.queuedCount > 0 }) { channel.send($0) }
                 channel.finish()
                 finished.signal()
             }.start()
@@ -48,10 +53,14 @@ enum SnapshotLoader {
         return state
     }
 
-    /// Reads records in order, in batches, until the file ends or `emit` returns false.
-    private static func produce(_ scanner: inout RecordScanner, size: Int64, emit: ([Item]) throws -> Bool) rethrows {
+    /// Reads records in order, in batches, until the file ends or `emit` returns false; decodes
+    /// the mutations of the batches for which `decodesHere` (asked as each batch starts) is true.
+    private static func produce(
+        _ scanner: inout RecordScanner, size: Int64, decodesHere: () -> Bool, emit: ([Item]) throws -> Bool
+    ) rethrows {
         var batch: [Item] = []
         batch.reserveCapacity(batchItems)
+        var decoding = decodesHere()
         while true {
             let event: RecordScanner.Event?
             do {
@@ -68,13 +77,15 @@ enum SnapshotLoader {
             }
             switch record.type {
             case .snapshotHeader: batch.append(.header(record.payload))
-            case .walMutation: batch.append(.mutation(try? MutationCodec.decode(record.payload)))
+            case .walMutation:
+                batch.append(decoding ? .mutation(try? MutationCodec.decode(record.payload)) : .encodedMutation(record.payload))
             case .snapshotEnd: batch.append(.end(record.payload, atFileEnd: scanner.offset == size))
             default: batch.append(.damaged("unexpected \(record.type) record"))
             }
             if batch.count == batchItems {
                 guard try emit(batch) else { return }
                 batch.removeAll(keepingCapacity: true)
+                decoding = decodesHere()
             }
         }
         if !batch.isEmpty { _ = try emit(batch) }
@@ -106,9 +117,9 @@ enum SnapshotLoader {
                     else { throw invalid("bad header") }
                     sawHeader = true
                 case .mutation(let mutation):
-                    guard sawHeader else { throw invalid("unexpected walMutation record") }
-                    guard let mutation, case .applied = state.apply(mutation) else { throw invalid("a mutation that does not apply") }
-                    count += 1
+                    try apply(mutation)
+                case .encodedMutation(let payload):
+                    try apply(try? MutationCodec.decode(payload))
                 case .end(let payload, let atFileEnd):
                     guard sawHeader else { throw invalid("unexpected snapshotEnd record") }
                     var end = ByteBuffer(bytes: payload)
@@ -124,6 +135,12 @@ enum SnapshotLoader {
             return true
         }
 
+        private mutating func apply(_ mutation: Mutation?) throws {
+            guard sawHeader else { throw invalid("unexpected walMutation record") }
+            guard let mutation, case .applied = state.apply(mutation) else { throw invalid("a mutation that does not apply") }
+            count += 1
+        }
+
         private func invalid(_ reason: String) -> Snapshot.LoadError { .invalid(path: path, reason: reason) }
     }
 }
@@ -137,6 +154,13 @@ final class BatchChannel<Element>: @unchecked Sendable {
     private let capacity: Int
 
     init(capacity: Int) { self.capacity = capacity }
+
+    /// Batches sent and not yet received.
+    var queuedCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return batches.count
+    }
 
     /// Waits for room; false when the consumer has gone away.
     func send(_ batch: Element) -> Bool {
