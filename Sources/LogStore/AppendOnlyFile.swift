@@ -91,6 +91,11 @@ public final class AppendOnlyFile: Sendable {
     private let batchComplete = DispatchSemaphore(value: 0)
     /// The longest wait for a batch under `.everyWrite`, whatever the last sync took.
     static let gatherNanosecondsMax: UInt64 = 2_000_000
+    /// How long the sync thread first spins (yielding its core) for a gathering batch before it
+    /// sleeps: a batch of 64 metadata commits usually completes within this, and waking a sleeping
+    /// thread took tens of microseconds on the 2-core VMs here. Commits at 64 writers: median 0.70
+    /// of raw without the spin, 0.755 with 100 us (8 interleaved runs each); 50 and 200 us did no better.
+    static let gatherSpinNanosecondsMax: UInt64 = 100_000
 
     /// Small appends that arrive together are written with one system call, up to this many bytes:
     /// under many concurrent writers, the per-append write was most of the cost of a commit.
@@ -350,6 +355,13 @@ public final class AppendOnlyFile: Sendable {
             return true
         }
         guard gathering else { return }
+        if case .everyWrite = policy {
+            let spinUntil = DispatchTime.now().uptimeNanoseconds + min(nanoseconds, Self.gatherSpinNanosecondsMax)
+            // Ends with the batch complete (its signal is then taken at once below) or the time up.
+            while DispatchTime.now().uptimeNanoseconds < spinUntil, state.withLock({ $0.gatheringUntil != nil }) {
+                sched_yield()
+            }
+        }
         if batchComplete.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .timedOut {
             let signalled = state.withLock { s -> Bool in
                 defer { s.gatheringUntil = nil }
