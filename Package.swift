@@ -83,7 +83,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore"]),
-        .testTarget(name: "ClusterProtocolTests", dependencies: ["ClusterProtocol"]),
+        .testTarget(
+            name: "ClusterProtocolTests",
+            dependencies: ["ClusterProtocol", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "BrainTests", dependencies: ["Brain"]),
         .testTarget(name: "S3BenchTests", dependencies: ["S3Bench"]),
     ]

@@ -7,7 +7,7 @@ public enum ClusterChannel {
     /// Adds the frame codec to a fresh channel and wraps it for async use. Call on the channel's event loop.
     public static func wrap(_ channel: any Channel) throws -> ClusterAsyncChannel {
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ClusterFrameDecoder()))
-        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(ClusterFrameEncoder()))
+        try channel.pipeline.syncOperations.addHandler(ClusterFrameWriter())
         return try ClusterAsyncChannel(wrappingChannelSynchronously: channel)
     }
 

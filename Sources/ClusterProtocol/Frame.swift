@@ -117,12 +117,43 @@ public struct ClusterFrameEncoder: MessageToByteEncoder {
     public init() {}
 
     public func encode(data frame: ClusterFrame, out: inout ByteBuffer) throws {
+        Self.writeHeader(of: frame, to: &out)
+        var body = frame.body
+        out.writeBuffer(&body)
+    }
+
+    static let headerByteCount = 10
+
+    static func writeHeader(of frame: ClusterFrame, to out: inout ByteBuffer) {
         precondition(frame.body.readableBytes <= ClusterFrame.bodyBytesMax, "frame body over the limit")
         out.writeInteger(UInt32(6 + frame.body.readableBytes))
         out.writeInteger(frame.type.rawValue)
         out.writeInteger(frame.flags.rawValue)
         out.writeInteger(frame.requestID)
-        var body = frame.body
-        out.writeBuffer(&body)
+    }
+}
+
+/// Writes frames to the channel as `ClusterFrameEncoder` encodes them, but a large body (chunk
+/// data) as a buffer of its own after the header, not copied behind it: the socket's gathering
+/// write sends both, and serving a chunk copies its bytes once fewer.
+final class ClusterFrameWriter: ChannelOutboundHandler {
+    typealias OutboundIn = ClusterFrame
+    typealias OutboundOut = ByteBuffer
+
+    /// Bodies up to this size are copied behind their header: one buffer is cheaper than two.
+    static let copiedBodyBytesMax = 4096
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let frame = unwrapOutboundIn(data)
+        let copied = frame.body.readableBytes <= Self.copiedBodyBytesMax
+        var header = context.channel.allocator.buffer(capacity: ClusterFrameEncoder.headerByteCount + (copied ? frame.body.readableBytes : 0))
+        ClusterFrameEncoder.writeHeader(of: frame, to: &header)
+        if copied {
+            header.writeImmutableBuffer(frame.body)
+            context.write(wrapOutboundOut(header), promise: promise)
+        } else {
+            context.write(wrapOutboundOut(header), promise: nil)
+            context.write(wrapOutboundOut(frame.body), promise: promise)
+        }
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOEmbedded
 import XCTest
 
 @testable import ClusterProtocol
@@ -26,6 +27,25 @@ final class FrameCodecTests: XCTestCase {
             while let frame = try ClusterFrameDecoder.decodeFrame(from: &buffer) { decoded.append(frame) }
             XCTAssertEqual(decoded, frames, "split at \(split)")
         }
+    }
+
+    /// The channel's writer sends large bodies as buffers of their own: the bytes on the wire must
+    /// still be exactly what the encoder makes, frame after frame.
+    func testTheChannelWriterSendsWhatTheEncoderEncodes() throws {
+        let big = ByteBuffer(bytes: (0..<ClusterFrame.dataBytesPerFrameMax).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        let frames = [
+            PutChunk(chunkID: .random(), length: 5).frame(requestID: 7),
+            ClusterFrame(type: .chunkData, requestID: 3, body: big),
+            ClusterFrame(type: .chunkData, requestID: 3, body: ByteBuffer(bytes: Array(repeating: 9, count: ClusterFrameWriter.copiedBodyBytesMax))),
+            ClusterFrame(type: .chunkData, flags: .endOfData, requestID: 3, body: big.getSlice(at: 0, length: ClusterFrameWriter.copiedBodyBytesMax + 1)!),
+            ClusterFrame(type: .ok, requestID: 9),
+        ]
+        let channel = EmbeddedChannel(handler: ClusterFrameWriter())
+        for frame in frames { try channel.writeOutbound(frame) }
+        var wire = ByteBuffer()
+        while var piece = try channel.readOutbound(as: ByteBuffer.self) { wire.writeBuffer(&piece) }
+        XCTAssertEqual(wire, try encode(frames))
+        XCTAssertTrue(try channel.finish().isClean)
     }
 
     func testOversizedFrameIsRejectedBeforeBuffering() {
