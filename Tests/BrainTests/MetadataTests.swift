@@ -118,6 +118,52 @@ final class MetadataStoreTests: XCTestCase {
         }
     }
 
+    /// A WAL over `RecordPipeline.threadedBytesMin` is read on a second thread: it must replay to
+    /// the same state, a torn tail must still be cut, and damage deep inside must still refuse the
+    /// start at its offset.
+    func testALargeWALReplaysThroughThePipelineAndTornTailsAndDamageAreStillFound() async throws {
+        let store = try MetadataStore(directory: directory, logger: logger, snapshotAfterWALBytes: .max)
+        _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
+        let count = 30_000
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<16 {
+                group.addTask {
+                    for n in stride(from: writer, to: count, by: 16) {
+                        _ = try await store.commit(.putObject(bucket: "b", key: "key-\(n)", object: Self.object(Int64(n))))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        _ = try await store.commit(.deleteObject(bucket: "b", key: "key-7"))
+        let path = store.walPath
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        XCTAssertGreaterThan(Int64(size), RecordPipeline.threadedBytesMin)
+        let expected = store.read { $0.bucket("b")?.objects.count }
+        XCTAssertEqual(expected, count - 1)
+
+        XCTAssertEqual(try MetadataStore(directory: directory, logger: logger).read { $0.bucket("b")?.objects.count }, expected)
+        XCTAssertEqual(try MetadataStore(directory: directory, logger: logger).object(bucket: "b", key: "key-29999"), store.object(bucket: "b", key: "key-29999"))
+
+        let tail = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try tail.seekToEnd()
+        try tail.write(contentsOf: Data(RecordFormat.magic + [1, 2, 3]))  // a torn record
+        try tail.close()
+        XCTAssertEqual(try MetadataStore(directory: directory, logger: logger).read { $0.bucket("b")?.objects.count }, expected)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int, size, "the torn tail was cut")
+
+        let damage = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try damage.seek(toOffset: UInt64(size / 2))
+        try damage.write(contentsOf: Data([0xFF, 0xFE, 0xFD, 0xFC]))
+        try damage.close()
+        XCTAssertThrowsError(try MetadataStore(directory: directory, logger: logger)) { error in
+            guard case MetadataError.corruptLog(let damagedPath, let offset, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(damagedPath, path)
+            XCTAssertLessThanOrEqual(offset, Int64(size / 2))
+            XCTAssertGreaterThan(offset, Int64(size / 2) - 1024, "the offset of the damaged record, not an earlier one")
+        }
+    }
+
     func testMultipartUploadCompletesOnlyWithUnchangedPartsAndFreesTheRest() async throws {
         let store = try MetadataStore(directory: directory, logger: logger)
         _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
@@ -311,7 +357,7 @@ final class SnapshotTests: XCTestCase {
         }
     }
 
-    /// A snapshot over `SnapshotLoader.pipelineBytesMin` is decoded on a second thread: it must load
+    /// A snapshot over `RecordPipeline.threadedBytesMin` is decoded on a second thread: it must load
     /// the same state, and a damaged record deep inside must still refuse it (and stop the thread).
     func testLargeSnapshotsLoadThroughThePipelineAndDamageIsStillFound() throws {
         var state = MetadataState()
@@ -323,7 +369,7 @@ final class SnapshotTests: XCTestCase {
         try Snapshot.write(state, generation: 3, directory: directory)
         let path = directory + "/" + Snapshot.fileName(generation: 3)
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-        XCTAssertGreaterThan(Int64(bytes.count), SnapshotLoader.pipelineBytesMin)
+        XCTAssertGreaterThan(Int64(bytes.count), RecordPipeline.threadedBytesMin)
         let loaded = try Snapshot.load(path: path, generation: 3)
         XCTAssertEqual(Array(loaded.bucket("big")!.objects.map(\.key)), Array(state.bucket("big")!.objects.map(\.key)))
         XCTAssertEqual(loaded.bucket("big")!.objects.map(\.object), state.bucket("big")!.objects.map(\.object))

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LogStore
 import Logging
 import Synchronization
@@ -91,30 +94,97 @@ public final class MetadataStore: Sendable {
         self.state = Mutex(state)
     }
 
-    /// Applies every record of one WAL file; a torn tail is cut off the newest file, any other
-    /// damage refuses the start with the file and offset (see `sos admin repair-wal`).
+    /// One record of a WAL file as the replay's producer read it.
+    private enum ReplayItem: Sendable {
+        /// nil: the record is no decodable mutation.
+        case mutation(offset: Int64, Mutation?)
+        /// A walMutation record's payload, left for the applying thread to decode.
+        case encodedMutation(offset: Int64, [UInt8])
+        case corrupt(offset: Int64, reason: String)
+        case invalidTail(offset: Int64, reason: String)
+        case readFailed(LogStoreError)
+    }
+
+    /// Applies every record of one WAL file (read on a second thread when large, through a
+    /// `RecordPipeline`); a torn tail is cut off the newest file, any other damage refuses the
+    /// start with the file and offset (see `sos admin repair-wal`).
     private static func replay(_ wal: AppendOnlyFile, into state: inout MetadataState, isNewest: Bool, logger: Logger) throws -> Int {
         var replayed = 0
-        var scanner = RecordScanner(size: wal.size) { try wal.read(at: $0, count: $1) }
-        while let event = try scanner.next() {
+        let size = wal.size
+        try RecordPipeline.run(
+            threaded: size >= RecordPipeline.threadedBytesMin,
+            produce: { decodesHere, emit in readForReplay(wal, size: size, decodesHere: decodesHere, emit: emit) },
+            consume: { (batch: [ReplayItem]) in
+                for item in batch {
+                    switch item {
+                    case .mutation(let offset, let mutation):
+                        guard let mutation else {
+                            throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: "undecodable mutation")
+                        }
+                        _ = state.apply(mutation)
+                        replayed += 1
+                    case .encodedMutation(let offset, let payload):
+                        guard let mutation = try? MutationCodec.decode(payload) else {
+                            throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: "undecodable mutation")
+                        }
+                        _ = state.apply(mutation)
+                        replayed += 1
+                    case .corrupt(let offset, let reason):
+                        throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: reason)
+                    case .invalidTail(let offset, let reason):
+                        guard isNewest else { throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: reason) }
+                        logger.warning(
+                            "truncating torn tail of the metadata log",
+                            metadata: ["path": "\(wal.path)", "offset": "\(offset)", "reason": "\(reason)"])
+                        try wal.truncate(to: offset)
+                    case .readFailed(let error):
+                        throw error
+                    }
+                }
+                return true
+            })
+        return replayed
+    }
+
+    /// The replay's producer: reads `wal` in batches until its end or its first damage.
+    private static func readForReplay(_ wal: AppendOnlyFile, size: Int64, decodesHere: () -> Bool, emit: ([ReplayItem]) -> Bool) {
+        var scanner = RecordScanner(size: size) { try wal.read(at: $0, count: $1) }
+        var batch: [ReplayItem] = []
+        batch.reserveCapacity(RecordPipeline.batchItems)
+        var decoding = decodesHere()
+        while true {
+            let event: RecordScanner.Event?
+            do {
+                event = try scanner.next()
+            } catch {
+                batch.append(.readFailed(error as? LogStoreError ?? .io(operation: "read", path: wal.path, errno: EIO)))
+                break
+            }
+            guard let event else { break }
             switch event {
             case .record(let offset, let record):
-                guard record.type == .walMutation, let mutation = try? MutationCodec.decode(record.payload) else {
-                    throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: "undecodable mutation")
+                if record.type != .walMutation {
+                    batch.append(.mutation(offset: offset, nil))
+                } else if decoding {
+                    batch.append(.mutation(offset: offset, try? MutationCodec.decode(record.payload)))
+                } else {
+                    batch.append(.encodedMutation(offset: offset, record.payload))
                 }
-                _ = state.apply(mutation)
-                replayed += 1
             case .corrupt(let offset, _, let reason):
-                throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: "\(reason)")
+                batch.append(.corrupt(offset: offset, reason: "\(reason)"))
             case .invalidTail(let offset, let reason):
-                guard isNewest else { throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: "\(reason)") }
-                logger.warning(
-                    "truncating torn tail of the metadata log",
-                    metadata: ["path": "\(wal.path)", "offset": "\(offset)", "reason": "\(reason)"])
-                try wal.truncate(to: offset)
+                batch.append(.invalidTail(offset: offset, reason: "\(reason)"))
+            }
+            // Nothing after damage is applied: the replay stops there or the file is cut there.
+            if case .corrupt = event { break }
+            if case .invalidTail = event { break }
+            if batch.count == RecordPipeline.batchItems {
+                guard emit(batch) else { return }
+                batch.removeAll(keepingCapacity: true)
+                decoding = decodesHere()
             }
         }
-        return replayed
+        if !batch.isEmpty { _ = emit(batch) }
     }
 
     /// `sos admin repair-wal`: cuts the WAL at its first damaged record so the brain can start,
