@@ -146,45 +146,22 @@ public final class MetadataStore: Sendable {
         return replayed
     }
 
-    /// The replay's producer: reads `wal` in batches until its end or its first damage.
+    /// The replay's producer: reads `wal` in batches until its end or its first damage (nothing
+    /// after damage is applied: the replay stops there, or the file is cut there).
     private static func readForReplay(_ wal: AppendOnlyFile, size: Int64, decodesHere: () -> Bool, emit: ([ReplayItem]) -> Bool) {
         var scanner = RecordScanner(size: size) { try wal.read(at: $0, count: $1) }
-        var batch: [ReplayItem] = []
-        batch.reserveCapacity(RecordPipeline.batchItems)
-        var decoding = decodesHere()
-        while true {
-            let event: RecordScanner.Event?
-            do {
-                event = try scanner.next()
-            } catch {
-                batch.append(.readFailed(error as? LogStoreError ?? .io(operation: "read", path: wal.path, errno: EIO)))
-                break
-            }
-            guard let event else { break }
+        RecordPipeline.readBatches(&scanner, decodesHere: decodesHere, emit: emit) { event, decoding, _ in
             switch event {
-            case .record(let offset, let record):
-                if record.type != .walMutation {
-                    batch.append(.mutation(offset: offset, nil))
-                } else if decoding {
-                    batch.append(.mutation(offset: offset, try? MutationCodec.decode(record.payload)))
-                } else {
-                    batch.append(.encodedMutation(offset: offset, record.payload))
-                }
-            case .corrupt(let offset, _, let reason):
-                batch.append(.corrupt(offset: offset, reason: "\(reason)"))
-            case .invalidTail(let offset, let reason):
-                batch.append(.invalidTail(offset: offset, reason: "\(reason)"))
-            }
-            // Nothing after damage is applied: the replay stops there or the file is cut there.
-            if case .corrupt = event { break }
-            if case .invalidTail = event { break }
-            if batch.count == RecordPipeline.batchItems {
-                guard emit(batch) else { return }
-                batch.removeAll(keepingCapacity: true)
-                decoding = decodesHere()
+            case .failure(let error):
+                return (.readFailed(error as? LogStoreError ?? .io(operation: "read", path: wal.path, errno: EIO)), true)
+            case .success(.record(let offset, let record)):
+                if record.type != .walMutation { return (.mutation(offset: offset, nil), false) }
+                if decoding { return (.mutation(offset: offset, try? MutationCodec.decode(record.payload)), false) }
+                return (.encodedMutation(offset: offset, record.payload), false)
+            case .success(.corrupt(let offset, _, let reason)): return (.corrupt(offset: offset, reason: "\(reason)"), true)
+            case .success(.invalidTail(let offset, let reason)): return (.invalidTail(offset: offset, reason: "\(reason)"), true)
             }
         }
-        if !batch.isEmpty { _ = emit(batch) }
     }
 
     /// `sos admin repair-wal`: cuts the WAL at its first damaged record so the brain can start,

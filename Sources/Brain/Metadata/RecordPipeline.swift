@@ -1,4 +1,5 @@
 import Foundation
+import LogStore
 
 /// Reads a file's records on a producer thread while the calling thread applies them, in batches
 /// in file order: restart (snapshot load, WAL replay) is CPU-bound on both halves. Each batch is
@@ -43,6 +44,36 @@ enum RecordPipeline {
             finished.wait()
         }
         while let batch = channel.receive(), try consume(batch) {}
+    }
+
+    /// A producer's loop: makes an item of each scanner event (or read failure) with `item`, which
+    /// is told whether this batch is decoded here and the offset after the event, and passes them
+    /// to `emit` in batches, until the file ends, an item is the last (damage), or `emit` says stop.
+    static func readBatches<Item>(
+        _ scanner: inout RecordScanner, decodesHere: () -> Bool, emit: ([Item]) -> Bool,
+        item: (Result<RecordScanner.Event, any Error>, _ decoding: Bool, _ offsetAfter: Int64) -> (item: Item, isLast: Bool)
+    ) {
+        var batch: [Item] = []
+        batch.reserveCapacity(batchItems)
+        var decoding = decodesHere()
+        while true {
+            let event: Result<RecordScanner.Event, any Error>
+            do {
+                guard let next = try scanner.next() else { break }
+                event = .success(next)
+            } catch {
+                event = .failure(error)
+            }
+            let (next, isLast) = item(event, decoding, scanner.offset)
+            batch.append(next)
+            if isLast { break }
+            if batch.count == batchItems {
+                guard emit(batch) else { return }
+                batch.removeAll(keepingCapacity: true)
+                decoding = decodesHere()
+            }
+        }
+        if !batch.isEmpty { _ = emit(batch) }
     }
 }
 

@@ -34,40 +34,22 @@ enum SnapshotLoader {
         return state
     }
 
-    /// Reads records in order, in batches, until the file ends or `emit` returns false; decodes
-    /// the mutations of the batches for which `decodesHere` (asked as each batch starts) is true.
+    /// Reads records in order, in batches, until the file ends, damage, or `emit` returns false.
     private static func produce(_ scanner: inout RecordScanner, size: Int64, decodesHere: () -> Bool, emit: ([Item]) -> Bool) {
-        var batch: [Item] = []
-        batch.reserveCapacity(RecordPipeline.batchItems)
-        var decoding = decodesHere()
-        while true {
-            let event: RecordScanner.Event?
-            do {
-                event = try scanner.next()
-            } catch {
-                batch.append(.damaged("read error: \(error)"))
-                _ = emit(batch)
-                return
-            }
-            guard let event else { break }
-            guard case .record(_, let record) = event else {
-                batch.append(.damaged("damaged record (\(event))"))
-                break
-            }
-            switch record.type {
-            case .snapshotHeader: batch.append(.header(record.payload))
-            case .walMutation:
-                batch.append(decoding ? .mutation(try? MutationCodec.decode(record.payload)) : .encodedMutation(record.payload))
-            case .snapshotEnd: batch.append(.end(record.payload, atFileEnd: scanner.offset == size))
-            default: batch.append(.damaged("unexpected \(record.type) record"))
-            }
-            if batch.count == RecordPipeline.batchItems {
-                guard emit(batch) else { return }
-                batch.removeAll(keepingCapacity: true)
-                decoding = decodesHere()
+        RecordPipeline.readBatches(&scanner, decodesHere: decodesHere, emit: emit) { event, decoding, offsetAfter in
+            switch event {
+            case .failure(let error): return (.damaged("read error: \(error)"), true)
+            case .success(.record(_, let record)):
+                switch record.type {
+                case .snapshotHeader: return (.header(record.payload), false)
+                case .walMutation:
+                    return (decoding ? .mutation(try? MutationCodec.decode(record.payload)) : .encodedMutation(record.payload), false)
+                case .snapshotEnd: return (.end(record.payload, atFileEnd: offsetAfter == size), false)
+                default: return (.damaged("unexpected \(record.type) record"), true)
+                }
+            case .success(let damage): return (.damaged("damaged record (\(damage))"), true)
             }
         }
-        if !batch.isEmpty { _ = emit(batch) }
     }
 
     /// Applies items in file order, checking the header's version and generation and the end count.
