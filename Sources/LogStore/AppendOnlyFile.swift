@@ -300,8 +300,8 @@ public final class AppendOnlyFile: Sendable {
                 for waiter in ready { waiter.continuation.resume(throwing: failure) }
                 return
             }
-            // Every callback first, then every caller: the state reflects the whole batch before
-            // any of its writers runs again, and the loop is not interleaved with their work.
+            // Each caller resumes right after its callback: the first writers of the batch work
+            // (and append again) while this loop applies the rest.
             for waiter in ready {
                 waiter.onDurable?(waiter.offset)
                 waiter.continuation.resume(returning: waiter.offset)
@@ -355,6 +355,7 @@ public final class AppendOnlyFile: Sendable {
             return true
         }
         guard gathering else { return }
+        let deadline = DispatchTime.now() + .nanoseconds(Int(nanoseconds))
         if case .everyWrite = policy {
             let spinUntil = DispatchTime.now().uptimeNanoseconds + min(nanoseconds, Self.gatherSpinNanosecondsMax)
             // Ends with the batch complete (its signal is then taken at once below) or the time up.
@@ -362,7 +363,7 @@ public final class AppendOnlyFile: Sendable {
                 sched_yield()
             }
         }
-        if batchComplete.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .timedOut {
+        if batchComplete.wait(timeout: deadline) == .timedOut {
             let signalled = state.withLock { s -> Bool in
                 defer { s.gatheringUntil = nil }
                 return s.gatheringUntil == nil

@@ -48,6 +48,10 @@ final class MetadataStoreTests: XCTestCase {
                 location: .part(uploadID: "u", partNumber: 2, index: 0), chunkID: .random(), previousAgents: ["d"], agents: ["c"]),
             .setAgentDraining(clientID: "agent-7", draining: true),
             .removeAgent(clientID: "agent-7"),
+            // Larger than the encoder's first buffer: serialized again at the size it counted.
+            .putObject(bucket: "b", key: String(repeating: "k", count: 1000), object: ObjectRecord(
+                size: 1, etag: "\"e\"", lastModifiedMs: 2,
+                chunks: (0..<200).map { _ in ChunkPlacement(id: .random(), length: 3, agents: ["agent-1", "agent-2"]) })),
         ]
         for mutation in mutations {
             XCTAssertEqual(try MutationCodec.decode(MutationCodec.encode(mutation)), mutation)

@@ -116,19 +116,12 @@ public final class MetadataStore: Sendable {
             produce: { decodesHere, emit in readForReplay(wal, size: size, decodesHere: decodesHere, emit: emit) },
             consume: { (batch: [ReplayItem]) in
                 for item in batch {
+                    var decoded: (offset: Int64, mutation: Mutation?)?
                     switch item {
                     case .mutation(let offset, let mutation):
-                        guard let mutation else {
-                            throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: "undecodable mutation")
-                        }
-                        _ = state.apply(mutation)
-                        replayed += 1
+                        decoded = (offset, mutation)
                     case .encodedMutation(let offset, let payload):
-                        guard let mutation = try? MutationCodec.decode(payload) else {
-                            throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: "undecodable mutation")
-                        }
-                        _ = state.apply(mutation)
-                        replayed += 1
+                        decoded = (offset, try? MutationCodec.decode(payload))
                     case .corrupt(let offset, let reason):
                         throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: reason)
                     case .invalidTail(let offset, let reason):
@@ -140,6 +133,12 @@ public final class MetadataStore: Sendable {
                     case .readFailed(let error):
                         throw error
                     }
+                    guard let (offset, mutation) = decoded else { continue }
+                    guard let mutation else {
+                        throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: "undecodable mutation")
+                    }
+                    _ = state.apply(mutation)
+                    replayed += 1
                 }
                 return true
             })

@@ -6,25 +6,25 @@ import ClusterProtocol
 /// ByteBuffer's (or a growing array's) checks on each small write were most of the encoding.
 struct MutationBytes {
     private let buffer: UnsafeMutableRawBufferPointer
+    /// Bytes written, or that would have been: past the end, writes only count (see `serialize`).
     private(set) var count: Int
-    /// Set when a write did not fit; `serialize` then runs the body again with more room.
-    private(set) var overflowed = false
 
-    /// The bytes `body` writes after `headerRoom` zero bytes (room for the record header).
+    /// The bytes `body` writes after `headerRoom` zero bytes (room for the record header). Runs
+    /// `body` a second time, into an array of exactly the size counted, when the first did not fit.
     static func serialize(headerRoom: Int = 0, _ body: (inout MutationBytes) -> Void) -> [UInt8] {
-        var capacity = 512  // an object's manifest fits: one allocation
+        var capacity = headerRoom + 512  // an object's manifest fits: one allocation
         while true {
-            var overflowed = false
-            let bytes = [UInt8](unsafeUninitializedCapacity: max(capacity, headerRoom)) { storage, initialized in
+            var needed = 0
+            let bytes = [UInt8](unsafeUninitializedCapacity: capacity) { storage, initialized in
                 let raw = UnsafeMutableRawBufferPointer(storage)
                 raw.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: headerRoom)
                 var out = MutationBytes(buffer: raw, count: headerRoom)
                 body(&out)
-                overflowed = out.overflowed
-                initialized = overflowed ? 0 : out.count
+                needed = out.count
+                initialized = needed <= capacity ? needed : 0
             }
-            if !overflowed { return bytes }
-            capacity *= 8
+            if needed <= capacity { return bytes }
+            capacity = needed
         }
     }
 
@@ -33,17 +33,22 @@ struct MutationBytes {
         self.count = count
     }
 
+    /// Whether `byteCount` more bytes fit; if not, they are only counted.
+    private mutating func reserve(_ byteCount: Int) -> Bool {
+        defer { count += byteCount }
+        return count + byteCount <= buffer.count
+    }
+
     mutating func writeInteger<T: FixedWidthInteger>(_ value: T) {
-        let size = MemoryLayout<T>.size
-        guard !overflowed, count + size <= buffer.count else { return overflowed = true }
-        buffer.storeBytes(of: value.bigEndian, toByteOffset: count, as: T.self)
-        count += size
+        let offset = count
+        guard reserve(MemoryLayout<T>.size) else { return }
+        buffer.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
     }
 
     mutating func writeBytes(_ bytes: UnsafeRawBufferPointer) {
-        guard !overflowed, count + bytes.count <= buffer.count else { return overflowed = true }
-        if let source = bytes.baseAddress { (buffer.baseAddress! + count).copyMemory(from: source, byteCount: bytes.count) }
-        count += bytes.count
+        let offset = count
+        guard reserve(bytes.count), let source = bytes.baseAddress else { return }
+        (buffer.baseAddress! + offset).copyMemory(from: source, byteCount: bytes.count)
     }
 
     /// At most 65535 bytes of UTF-8, like `ByteBuffer.writeShortString`.
@@ -54,11 +59,11 @@ struct MutationBytes {
         if written == nil { Array(string.utf8.prefix(length)).withUnsafeBytes { writeBytes($0) } }
     }
 
-    /// Room for `count` bytes that `fill` writes in place (nothing when they do not fit).
+    /// Room for `byteCount` bytes that `fill` writes in place (only counted when they do not fit).
     mutating func writeInPlace(count byteCount: Int, _ fill: (UnsafeMutableBufferPointer<UInt8>) -> Void) {
-        guard !overflowed, count + byteCount <= buffer.count else { return overflowed = true }
-        fill(UnsafeMutableRawBufferPointer(rebasing: buffer[count..<count + byteCount]).bindMemory(to: UInt8.self))
-        count += byteCount
+        let offset = count
+        guard reserve(byteCount) else { return }
+        fill(UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<offset + byteCount]).bindMemory(to: UInt8.self))
     }
 
     mutating func writeChunkID(_ id: ChunkID) {
