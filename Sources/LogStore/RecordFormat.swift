@@ -75,39 +75,34 @@ public struct Record: Sendable, Equatable {
     /// Encodes the record, checksum included, ready to append.
     public func encoded() -> [UInt8] {
         precondition(key.count <= RecordFormat.keyBytesMax, "record key too long")
-        precondition(payload.count <= RecordFormat.payloadBytesMax, "record payload too long")
         var bytes = [UInt8]()
         bytes.reserveCapacity(encodedByteCount)
-        bytes.append(contentsOf: RecordFormat.magic)
-        bytes.append(contentsOf: [UInt8](repeating: 0, count: 8))
-        bytes.append(RecordFormat.version)
-        bytes.append(type.rawValue)
-        bytes.append(flags.rawValue)
-        bytes.append(UInt8(key.count))
-        bytes.appendLittleEndian(UInt32(payload.count))
-        bytes.appendLittleEndian(UInt32(originalLength))
+        bytes.append(contentsOf: repeatElement(0, count: RecordFormat.headerByteCount))
         bytes.append(contentsOf: key)
         bytes.append(contentsOf: payload)
-        let checksum = Checksum.xxh3(bytes, from: RecordFormat.checksummedRangeStart)
-        bytes.storeLittleEndian(checksum, at: RecordFormat.checksumOffset)
+        Self.fillHeader(&bytes, type: type, flags: flags, keyLength: key.count, originalLength: originalLength)
         return bytes
     }
-}
 
-extension Record {
     /// Makes `bytes` a keyless, uncompressed record in place: the first `RecordFormat.headerByteCount`
     /// of them are room for the header, which this fills in, and the rest is the payload. For
     /// callers that serialize straight into one array (the brain's WAL): no copy at all.
     public static func seal(_ bytes: inout [UInt8], type: RecordType) {
-        let payloadCount = bytes.count - RecordFormat.headerByteCount
+        fillHeader(&bytes, type: type, flags: [], keyLength: 0, originalLength: bytes.count - RecordFormat.headerByteCount)
+    }
+
+    /// Writes the header over the first `RecordFormat.headerByteCount` bytes of `bytes`, which hold
+    /// the key (`keyLength` bytes) and then the payload, and the checksum over all of it.
+    private static func fillHeader(_ bytes: inout [UInt8], type: RecordType, flags: RecordFlags, keyLength: Int, originalLength: Int) {
+        let payloadCount = bytes.count - RecordFormat.headerByteCount - keyLength
         precondition((0...RecordFormat.payloadBytesMax).contains(payloadCount), "record payload too long")
         for (index, byte) in RecordFormat.magic.enumerated() { bytes[index] = byte }
         bytes[12] = RecordFormat.version
         bytes[13] = type.rawValue
-        bytes[14] = RecordFlags().rawValue
-        bytes[15] = 0  // key length
+        bytes[14] = flags.rawValue
+        bytes[15] = UInt8(keyLength)
         bytes.storeLittleEndian(UInt32(payloadCount), at: 16)
-        bytes.storeLittleEndian(UInt32(payloadCount), at: 20)
+        bytes.storeLittleEndian(UInt32(originalLength), at: 20)
         bytes.storeLittleEndian(Checksum.xxh3(bytes, from: RecordFormat.checksummedRangeStart), at: RecordFormat.checksumOffset)
     }
 }
