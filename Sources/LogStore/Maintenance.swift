@@ -54,8 +54,8 @@ extension SegmentStore {
     private func writeHint(forSealed id: UInt32) throws {
         while let inFlight = state.withLock({ $0.segments[id]?.appendsInFlight }), inFlight > 0 { usleep(1000) }
         guard let file = state.withLock({ $0.segments[id]?.file }) else { return }
-        let scan = try SegmentFiles.scan(file, isNewest: false)
-        try SegmentFiles.writeHint(id, segmentByteCount: file.size, entries: scan.entries, in: configuration.directory)
+        let entries = try SegmentFiles.entriesFromHeaders(file) ?? SegmentFiles.scan(file, isNewest: false).entries
+        try SegmentFiles.writeHint(id, segmentByteCount: file.size, entries: entries, in: configuration.directory)
     }
 
     /// Waits until every background job queued so far (sealing, compaction, scrub) has finished.

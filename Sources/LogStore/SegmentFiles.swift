@@ -77,6 +77,46 @@ enum SegmentFiles {
         return result
     }
 
+    /// The hint entries of a segment this process has just finished appending to, from its
+    /// records' headers alone: the chain of headers must run, record after record, exactly to the
+    /// end of the file, or the result is nil and the caller scans the segment (`scan`). Payloads
+    /// are not read: sealing a 1 GiB segment of large chunks, which have already left the page
+    /// cache, would otherwise read it all back from disk while new appends are being written.
+    /// Every read of a record still verifies its checksum, and the scrub reads every payload.
+    static func entriesFromHeaders(_ file: AppendOnlyFile) throws -> [HintEntry]? {
+        let size = file.size
+        let framingBytes = RecordFormat.headerByteCount + StoreKey.byteCount
+        var entries: [HintEntry] = []
+        var window: [UInt8] = []
+        var windowStart: Int64 = 0
+        var offset: Int64 = 0
+        while offset < size {
+            guard size - offset >= Int64(framingBytes) else { return nil }
+            if offset < windowStart || offset + Int64(framingBytes) > windowStart + Int64(window.count) {
+                window = try file.read(at: offset, count: Int(min(Int64(headerWindowBytes), size - offset)))
+                windowStart = offset
+                guard window.count >= framingBytes else { return nil }
+            }
+            let start = Int(offset - windowStart)
+            let framing = window[start..<start + framingBytes]
+            guard let header = RecordHeader(framing), header.keyLength == StoreKey.byteCount,
+                Int64(header.recordByteCount) <= size - offset,
+                let key = StoreKey(bytes: Array(framing.suffix(StoreKey.byteCount)))
+            else { return nil }
+            let length = UInt32(header.recordByteCount)
+            switch RecordType(rawValue: header.typeRaw) {
+            case .chunk: entries.append(HintEntry(kind: .chunk, flags: header.flags.rawValue, length: length, offset: offset, key: key))
+            case .tombstone: entries.append(HintEntry(kind: .tombstone, length: length, offset: offset, key: key))
+            default: return nil
+            }
+            offset += Int64(length)
+        }
+        return entries
+    }
+
+    /// Headers of records smaller than this are read a window at a time; larger records are skipped.
+    static let headerWindowBytes = 64 << 10
+
     /// The verified hint of segment `id`, or nil when it is missing, damaged, or describes other
     /// bytes than the segment holds now (then the caller rebuilds it from the segment).
     static func loadHint(_ id: UInt32, segmentByteCount: Int64, in directory: String) -> HintFile.Decoded? {

@@ -14,8 +14,11 @@ public struct StoreKey: Hashable, Sendable, CustomStringConvertible {
         self.low = low
     }
 
+    /// A key is always this long on disk (big-endian `high`, then `low`).
+    public static let byteCount = 16
+
     public init?(bytes: [UInt8]) {
-        guard bytes.count == 16 else { return nil }
+        guard bytes.count == Self.byteCount else { return nil }
         high = bytes.loadBigEndian(at: 0)
         low = bytes.loadBigEndian(at: 8)
     }

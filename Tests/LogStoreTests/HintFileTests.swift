@@ -128,6 +128,44 @@ final class HintFileTests: XCTestCase {
         XCTAssertEqual(again.recoveryReport.corruptions.count, 1, "corruption listed in a hint is reported every time")
     }
 
+    func testSealingReadsHeadersOnlyAndGetsTheEntriesAScanGets() async throws {
+        // Records on both sides of the header window: small ones read a window at a time, large ones skipped.
+        let store = try SegmentStore(configuration: SegmentStoreConfiguration(directory: directory, segmentBytesMax: 1 << 20))
+        let sizes = [10, 70_000, 3, 200_000, 1000, 65_500, 65_536, 0, 12]
+        for (i, size) in sizes.enumerated() { try await store.put(key: key(UInt64(i)), payload: Array(repeating: 7, count: size)) }
+        try await store.delete(key: key(2))
+        let file = try AppendOnlyFile(path: path("segment-00000001.sos"), create: false)
+        let fromHeaders = try XCTUnwrap(try SegmentFiles.entriesFromHeaders(file))
+        XCTAssertEqual(fromHeaders, try SegmentFiles.scan(file, isNewest: false).entries)
+        XCTAssertEqual(fromHeaders.count, sizes.count + 1)
+        XCTAssertEqual(fromHeaders.filter { $0.kind == .tombstone }.map(\.key), [key(2)])
+    }
+
+    func testSealingFallsBackToAScanWhenTheHeadersDoNotChainToTheEnd() async throws {
+        _ = try await fillAndSeal()
+        let segment = path("segment-00000001.sos")
+        let intact = try AppendOnlyFile(path: segment, create: false)
+        let entries = try XCTUnwrap(try SegmentFiles.entriesFromHeaders(intact))
+        XCTAssertGreaterThanOrEqual(entries.count, 2)
+
+        // A damaged payload is not seen from the headers (reads and the scrub verify payloads).
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: segment))
+        try handle.seek(toOffset: UInt64(entries[0].offset) + 500)
+        try handle.write(contentsOf: Data([0xAA]))
+        XCTAssertEqual(try SegmentFiles.entriesFromHeaders(try AppendOnlyFile(path: segment, create: false)), entries)
+        // A damaged length breaks the chain: no entries, so the caller scans.
+        try handle.seek(toOffset: UInt64(entries[1].offset) + 16)
+        try handle.write(contentsOf: Data([0x01]))
+        XCTAssertNil(try SegmentFiles.entriesFromHeaders(try AppendOnlyFile(path: segment, create: false)))
+        // So does a stray byte at the end.
+        try handle.seek(toOffset: UInt64(entries[1].offset) + 16)
+        try handle.write(contentsOf: Data([UInt8(truncatingIfNeeded: entries[1].length - 24 - 16)]))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([0]))
+        try handle.close()
+        XCTAssertNil(try SegmentFiles.entriesFromHeaders(try AppendOnlyFile(path: segment, create: false)))
+    }
+
     func testCorruptRecordInASealedSegmentIsReportedAndNeverServed() async throws {
         _ = try await fillAndSeal()
         try FileManager.default.removeItem(atPath: path("segment-00000001.hint"))
