@@ -13,9 +13,12 @@ public struct ChunkID: Hashable, Sendable, CustomStringConvertible {
         self.low = low
     }
 
+    /// 128 random bits from glibc's arc4random, which refills a per-thread ChaCha20 buffer from
+    /// the kernel now and then; SystemRandomNumberGenerator made a getrandom call per 64 bits.
     public static func random() -> ChunkID {
-        var rng = SystemRandomNumberGenerator()
-        return ChunkID(high: rng.next(), low: rng.next())
+        var id = ChunkID(high: 0, low: 0)
+        withUnsafeMutableBytes(of: &id) { arc4random_buf($0.baseAddress!, $0.count) }
+        return id
     }
 
     public var description: String {

@@ -8,7 +8,7 @@ final class CompressionHintTests: XCTestCase {
     }
 
     func testCompressedFormatsAreHintedAndTextIsNot() {
-        for type in ["image/jpeg", "IMAGE/PNG", "video/mp4", "audio/mpeg", "application/zip", "application/gzip; x=1", "font/woff2"] {
+        for type in ["image/jpeg", "IMAGE/PNG", "video/mp4", "audio/mpeg", "application/zip", "application/gzip; x=1", "font/woff2", "\t Image/JPEG ; q=1"] {
             XCTAssertTrue(hint(["content-type": type]), type)
         }
         for type in ["text/plain", "application/json", "image/svg+xml", "audio/wav", "application/octet-stream", "", "nonsense"] {

@@ -1,21 +1,30 @@
-import Foundation
-
 /// Whether an object's chunks are worth an lz4 attempt on the agents, judged from its stored
 /// headers: media and archive types are compressed already, and trying costs a pass over every
 /// chunk for nothing. Unknown types are left to the agent (which keeps a compressed record only
 /// when it saves enough).
 enum CompressionHint {
     static func isIncompressible(_ headers: [StoredHeader]) -> Bool {
-        if let encoding = headers.first(where: { $0.name == "content-encoding" })?.value.lowercased(),
-            encoding.split(separator: ",").contains(where: { compressedEncodings.contains($0.trimmingSpaces) })
-        {
-            return true
+        var contentType: String?
+        for header in headers {
+            if header.name == "content-encoding",
+                header.value.split(separator: ",").contains(where: { compressedEncodings.contains(normalized($0)) })
+            {
+                return true
+            }
+            if header.name == "content-type" { contentType = header.value }
         }
-        guard let contentType = headers.first(where: { $0.name == "content-type" })?.value.lowercased() else { return false }
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first?.trimmingSpaces ?? ""
+        guard let contentType else { return false }
+        let mediaType = normalized(contentType.prefix { $0 != ";" })
         if compressedMediaTypes.contains(mediaType) { return true }
-        let topLevel = mediaType.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
-        return ["image", "video", "audio"].contains(topLevel) && !uncompressedMedia.contains(mediaType)
+        let topLevel = mediaType.prefix { $0 != "/" }
+        return (topLevel == "image" || topLevel == "video" || topLevel == "audio") && !uncompressedMedia.contains(mediaType)
+    }
+
+    /// Lower-cased, without surrounding spaces and tabs. Runs once per upload, so kept off
+    /// Foundation's character-set trimming, which was 2% of a 4 KiB PUT's CPU.
+    private static func normalized(_ text: Substring) -> String {
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        return String(text.drop(while: isBlank).reversed().drop(while: isBlank).reversed()).lowercased()
     }
 
     private static let compressedEncodings: Set<String> = ["gzip", "x-gzip", "br", "zstd", "deflate", "compress", "x-compress"]
@@ -32,8 +41,4 @@ enum CompressionHint {
         "image/svg+xml", "image/bmp", "image/x-ms-bmp", "image/tiff", "image/x-portable-pixmap", "audio/wav",
         "audio/x-wav", "audio/wave",
     ]
-}
-
-extension Substring {
-    fileprivate var trimmingSpaces: String { String(self).trimmingCharacters(in: .whitespaces) }
 }
