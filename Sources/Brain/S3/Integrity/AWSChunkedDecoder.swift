@@ -72,7 +72,8 @@ struct AWSChunkedDecoder {
     /// Checks that the body ended where the framing says it ends.
     func finish() throws {
         switch state {
-        case .done, .trailers where line.isEmpty: return
+        case .done: return
+        case .trailers where line.isEmpty: return
         default: throw Self.malformed("the body ended inside a chunk")
         }
     }
