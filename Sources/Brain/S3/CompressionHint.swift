@@ -7,24 +7,27 @@ enum CompressionHint {
         var contentType: String?
         for header in headers {
             if header.name == "content-encoding",
-                header.value.split(separator: ",").contains(where: { compressedEncodings.contains(normalized($0)) })
+                header.value.utf8.split(separator: UInt8(ascii: ",")).contains(where: { compressedEncodings.contains(normalized($0)) })
             {
                 return true
             }
             if header.name == "content-type" { contentType = header.value }
         }
         guard let contentType else { return false }
-        let mediaType = normalized(contentType.prefix { $0 != ";" })
+        let mediaType = normalized(contentType.utf8.prefix { $0 != UInt8(ascii: ";") })
         if compressedMediaTypes.contains(mediaType) { return true }
-        let topLevel = mediaType.prefix { $0 != "/" }
-        return (topLevel == "image" || topLevel == "video" || topLevel == "audio") && !uncompressedMedia.contains(mediaType)
+        let topLevel = mediaType.utf8.prefix { $0 != UInt8(ascii: "/") }
+        return ["image", "video", "audio"].contains { topLevel.elementsEqual($0.utf8) } && !uncompressedMedia.contains(mediaType)
     }
 
-    /// Lower-cased, without surrounding spaces and tabs. Runs once per upload, so kept off
-    /// Foundation's character-set trimming, which was 2% of a 4 KiB PUT's CPU.
-    private static func normalized(_ text: Substring) -> String {
-        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        return String(text.drop(while: isBlank).reversed().drop(while: isBlank).reversed()).lowercased()
+    /// ASCII-lower-cased, without surrounding spaces and tabs. Byte by byte: runs once per upload,
+    /// and Foundation's trimming and lowercasing of Characters were 2% of a 4 KiB PUT's CPU.
+    private static func normalized(_ text: some BidirectionalCollection<UInt8>) -> String {
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = text.firstIndex(where: { !isBlank($0) }), let last = text.lastIndex(where: { !isBlank($0) }) else {
+            return ""
+        }
+        return String(decoding: text[first...last].map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     private static let compressedEncodings: Set<String> = ["gzip", "x-gzip", "br", "zstd", "deflate", "compress", "x-compress"]
