@@ -121,17 +121,36 @@ public struct RecordHeader: Sendable, Equatable {
     /// Parses a header; nil when the bytes cannot be the start of a record.
     public init?(_ bytes: some RandomAccessCollection<UInt8>) {
         guard bytes.count >= RecordFormat.headerByteCount else { return nil }
-        let b = Array(bytes.prefix(RecordFormat.headerByteCount))
-        guard Array(b[0..<4]) == RecordFormat.magic, b[12] == RecordFormat.version else { return nil }
-        checksum = b.loadLittleEndian(UInt64.self, at: 4)
-        typeRaw = b[13]
-        flags = RecordFlags(rawValue: b[14])
-        keyLength = Int(b[15])
-        payloadLength = Int(b.loadLittleEndian(UInt32.self, at: 16))
-        originalLength = Int(b.loadLittleEndian(UInt32.self, at: 20))
-        guard payloadLength <= RecordFormat.payloadBytesMax, originalLength <= RecordFormat.payloadBytesMax,
-            flags.contains(.lz4) || originalLength == payloadLength
+        // Arrays and their slices are parsed where they lie: every record a scan reads (a snapshot
+        // of a million objects, a WAL replay) passes through here, and the two small arrays made
+        // per header were a tenth of a restart.
+        guard let parsed = bytes.withContiguousStorageIfAvailable({ Self.parse(UnsafeRawBufferPointer($0)) })
+            ?? Array(bytes.prefix(RecordFormat.headerByteCount)).withUnsafeBytes({ Self.parse($0) })
         else { return nil }
+        self = parsed
+    }
+
+    private init(checksum: UInt64, typeRaw: UInt8, flags: RecordFlags, keyLength: Int, payloadLength: Int, originalLength: Int) {
+        self.checksum = checksum
+        self.typeRaw = typeRaw
+        self.flags = flags
+        self.keyLength = keyLength
+        self.payloadLength = payloadLength
+        self.originalLength = originalLength
+    }
+
+    private static func parse(_ b: UnsafeRawBufferPointer) -> RecordHeader? {
+        guard b.count >= RecordFormat.headerByteCount, b.starts(with: RecordFormat.magic), b[12] == RecordFormat.version
+        else { return nil }
+        let header = RecordHeader(
+            checksum: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 4, as: UInt64.self)), typeRaw: b[13],
+            flags: RecordFlags(rawValue: b[14]), keyLength: Int(b[15]),
+            payloadLength: Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 16, as: UInt32.self))),
+            originalLength: Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 20, as: UInt32.self))))
+        guard header.payloadLength <= RecordFormat.payloadBytesMax, header.originalLength <= RecordFormat.payloadBytesMax,
+            header.flags.contains(.lz4) || header.originalLength == header.payloadLength
+        else { return nil }
+        return header
     }
 }
 

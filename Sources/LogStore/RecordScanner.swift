@@ -55,8 +55,7 @@ public struct RecordScanner {
     private mutating func decode(at start: Int64) throws -> Result<Record, RecordDecodeError> {
         let remaining = size - start
         guard remaining >= Int64(RecordFormat.headerByteCount) else { return .failure(.truncated) }
-        let headerBytes = try read(at: start, count: RecordFormat.headerByteCount)
-        guard let header = RecordHeader(headerBytes) else { return .failure(.badHeader) }
+        guard let header = try header(at: start) else { return .failure(.badHeader) }
         guard Int64(header.recordByteCount) <= remaining else { return .failure(.truncated) }
         let bytes = try read(at: start, count: header.recordByteCount)
         do {
@@ -64,6 +63,16 @@ public struct RecordScanner {
         } catch {
             return .failure(error)
         }
+    }
+
+    /// The header at `start`, parsed inside the window when it lies there (no copy).
+    private mutating func header(at start: Int64) throws -> RecordHeader? {
+        let count = RecordFormat.headerByteCount
+        if start >= windowStart, start + Int64(count) <= windowStart + Int64(window.count) {
+            let from = Int(start - windowStart)
+            return RecordHeader(window[from..<from + count])
+        }
+        return RecordHeader(try read(at: start, count: count))
     }
 
     private mutating func read(at start: Int64, count: Int) throws -> [UInt8] {
