@@ -115,7 +115,11 @@ public enum MutationCodec {
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> Mutation {
-        var input = ByteBuffer(bytes: bytes)
+        try bytes.withUnsafeBytes { try decode(MutationReader($0)) }
+    }
+
+    private static func decode(_ reader: MutationReader) throws -> Mutation {
+        var input = reader
         guard let raw: UInt8 = input.readInteger(), let tag = Tag(rawValue: raw) else {
             throw ClusterProtocolError.malformed("unknown mutation tag")
         }
@@ -193,63 +197,5 @@ public enum MutationCodec {
         }
         guard input.readableBytes == 0 else { throw ClusterProtocolError.malformed("trailing bytes after mutation") }
         return mutation
-    }
-}
-
-extension ByteBuffer {
-    mutating func readObject() throws -> ObjectRecord {
-        let size = try readInt64("size")
-        let etag = try readShortString()
-        let lastModified = try readInt64("last modified")
-        let headers = try readHeaders()
-        var checksum: StoredChecksum?
-        if let algorithm = try readChecksumAlgorithm() {
-            guard let composite: UInt8 = readInteger(), composite <= 1 else { throw ClusterProtocolError.malformed("checksum type") }
-            checksum = StoredChecksum(algorithm: algorithm, value: try readShortString(), isComposite: composite == 1)
-        }
-        let partCount = try readCount(minimumBytesEach: 8)
-        var partSizes: [Int64] = []
-        partSizes.reserveCapacity(partCount)
-        for _ in 0..<partCount { partSizes.append(try readInt64("part size")) }
-        return ObjectRecord(
-            size: size, etag: etag, lastModifiedMs: lastModified, headers: headers, checksum: checksum,
-            partSizes: partSizes, chunks: try readChunks())
-    }
-
-    mutating func readHeaders() throws -> [StoredHeader] {
-        guard let count: UInt16 = readInteger() else { throw ClusterProtocolError.malformed("header count") }
-        return try (0..<count).map { _ in StoredHeader(name: try readShortString(), value: try readShortString()) }
-    }
-
-    mutating func readChunks() throws -> [ChunkPlacement] {
-        let count = try readCount(minimumBytesEach: 23)
-        var chunks: [ChunkPlacement] = []
-        chunks.reserveCapacity(count)
-        for _ in 0..<count {
-            let id = try readChunkID()
-            let length = try readUInt32("chunk length")
-            guard let replicas: UInt8 = readInteger(), replicas > 0 else { throw ClusterProtocolError.malformed("replica count") }
-            let agents = try (0..<replicas).map { _ in try readShortString() }
-            chunks.append(ChunkPlacement(id: id, length: length, agents: agents))
-        }
-        return chunks
-    }
-
-    mutating func readChecksumAlgorithm() throws -> ChecksumAlgorithm? {
-        guard let raw: UInt8 = readInteger() else { throw ClusterProtocolError.malformed("checksum algorithm") }
-        if raw == 0 { return nil }
-        guard let algorithm = ChecksumAlgorithm(rawValue: raw) else {
-            throw ClusterProtocolError.malformed("unknown checksum algorithm \(raw)")
-        }
-        return algorithm
-    }
-
-    mutating func readInt64(_ what: String) throws -> Int64 { Int64(bitPattern: try readUInt64(what)) }
-
-    /// A 4-byte element count, refused when the rest of the payload cannot hold that many elements.
-    mutating func readCount(minimumBytesEach: Int) throws -> Int {
-        let count = Int(try readUInt32("count"))
-        guard count <= readableBytes / minimumBytesEach else { throw ClusterProtocolError.malformed("count \(count)") }
-        return count
     }
 }
