@@ -125,7 +125,10 @@ public struct ObjectRecord: Sendable, Equatable {
         let digits = Array("0123456789abcdef".utf8)
         var utf8: [UInt8] = [UInt8(ascii: "\"")]
         utf8.reserveCapacity(2 * md5.underestimatedCount + 2)
-        for byte in md5 { utf8 += [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]] }
+        for byte in md5 {
+            utf8.append(digits[Int(byte >> 4)])
+            utf8.append(digits[Int(byte & 0xF)])
+        }
         utf8.append(UInt8(ascii: "\""))
         return String(decoding: utf8, as: UTF8.self)
     }
