@@ -68,19 +68,19 @@ public struct RecordScanner {
     /// The header at `start`, parsed inside the window when it lies there (no copy).
     private mutating func header(at start: Int64) throws -> RecordHeader? {
         let count = RecordFormat.headerByteCount
-        if start >= windowStart, start + Int64(count) <= windowStart + Int64(window.count) {
-            let from = Int(start - windowStart)
-            return RecordHeader(window[from..<from + count])
-        }
+        if let bytes = windowBytes(at: start, count: count) { return RecordHeader(bytes) }
         return RecordHeader(try read(at: start, count: count))
     }
 
+    /// Bytes `[start, start + count)` when the read-ahead window holds all of them.
+    private func windowBytes(at start: Int64, count: Int) -> ArraySlice<UInt8>? {
+        guard start >= windowStart, start + Int64(count) <= windowStart + Int64(window.count) else { return nil }
+        let from = Int(start - windowStart)
+        return window[from..<from + count]
+    }
+
     private mutating func read(at start: Int64, count: Int) throws -> [UInt8] {
-        let windowEnd = windowStart + Int64(window.count)
-        if start >= windowStart, start + Int64(count) <= windowEnd {
-            let from = Int(start - windowStart)
-            return Array(window[from..<from + count])
-        }
+        if let bytes = windowBytes(at: start, count: count) { return Array(bytes) }
         guard count < Self.readAheadBytes else { return try readAt(start, count) }
         window = try readAt(start, Int(min(Int64(Self.readAheadBytes), size - start)))
         windowStart = start

@@ -508,6 +508,9 @@ final class CompactValuesTests: XCTestCase {
         }
         guard case .md5(_, _, 3) = StoredETag("\"0123456789abcdef0123456789abcdef-3\"") else { return XCTFail("not compact") }
         guard case .text = StoredETag("\"0123456789ABCDEF0123456789ABCDEF\"") else { return XCTFail("upper case must stay text") }
+        // A single PUT's ETag is the quoted lower-case hex of its MD5, byte order kept.
+        XCTAssertEqual(ObjectRecord.etag(md5: (0..<16).map { UInt8($0 * 17) }), "\"00112233445566778899aabbccddeeff\"")
+        XCTAssertEqual(ObjectRecord.etag(md5: [UInt8](repeating: 0x0F, count: 16)), "\"" + String(repeating: "0f", count: 16) + "\"")
     }
 
     func testInternedArraysShareStorageAndTheTableIsBounded() {

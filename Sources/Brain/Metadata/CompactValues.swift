@@ -52,6 +52,14 @@ enum StoredETag: Sendable, Equatable {
         self = Self.parse(text) ?? .text(text)
     }
 
+    /// The ETag of a single PUT: `digest` is the body's 16-byte MD5.
+    init(md5 digest: some Sequence<UInt8>) {
+        let bytes = Array(digest)
+        precondition(bytes.count == 16, "an MD5 digest is 16 bytes")
+        let word = { (range: Range<Int>) in bytes[range].reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
+        self = .md5(high: word(0..<8), low: word(8..<16), parts: 0)
+    }
+
     var text: String {
         switch self {
         case .text(let text): return text

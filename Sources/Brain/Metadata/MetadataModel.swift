@@ -122,15 +122,7 @@ public struct ObjectRecord: Sendable, Equatable {
 
     /// Quoted hex of an MD5 digest, the form of a single-PUT ETag.
     public static func etag(md5: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var utf8: [UInt8] = [UInt8(ascii: "\"")]
-        utf8.reserveCapacity(2 * md5.underestimatedCount + 2)
-        for byte in md5 {
-            utf8.append(digits[Int(byte >> 4)])
-            utf8.append(digits[Int(byte & 0xF)])
-        }
-        utf8.append(UInt8(ascii: "\""))
-        return String(decoding: utf8, as: UTF8.self)
+        StoredETag(md5: md5).text
     }
 }
 

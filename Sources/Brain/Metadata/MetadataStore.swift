@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import LogStore
 import Logging
 import Synchronization
@@ -102,7 +99,7 @@ public final class MetadataStore: Sendable {
         case encodedMutation(offset: Int64, [UInt8])
         case corrupt(offset: Int64, reason: String)
         case invalidTail(offset: Int64, reason: String)
-        case readFailed(LogStoreError)
+        case readFailed(any Error)
     }
 
     /// Applies every record of one WAL file (read on a second thread when large, through a
@@ -152,7 +149,7 @@ public final class MetadataStore: Sendable {
         RecordPipeline.readBatches(&scanner, decodesHere: decodesHere, emit: emit) { event, decoding, _ in
             switch event {
             case .failure(let error):
-                return (.readFailed(error as? LogStoreError ?? .io(operation: "read", path: wal.path, errno: EIO)), true)
+                return (.readFailed(error), true)
             case .success(.record(let offset, let record)):
                 if record.type != .walMutation { return (.mutation(offset: offset, nil), false) }
                 if decoding { return (.mutation(offset: offset, try? MutationCodec.decode(record.payload)), false) }
