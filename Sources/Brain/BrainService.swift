@@ -23,6 +23,8 @@ public struct BrainConfiguration: Sendable {
     public var orphanGraceSeconds = 3600.0
     /// The WAL size past which the brain writes a snapshot and starts a new WAL file.
     public var snapshotAfterWALBytes: Int64 = 64 << 20
+    /// The size each WAL file is zero-filled to before it takes commits (0: files grow with each append).
+    public var walPreallocationBytes: Int64 = 16 << 20
     /// Seconds between a chunk replica becoming unreferenced and its deletion (see `ChunkRouter`).
     public var garbageDelaySeconds = 60.0
     /// How fast a client must send a request it has begun (else 400 RequestTimeout).
@@ -55,7 +57,7 @@ public struct BrainService: Sendable {
         self.registry = AgentRegistry(replication: configuration.replication, timeouts: configuration.agentTimeouts)
         self.metadata = try MetadataStore(
             directory: configuration.directory + "/metadata", logger: logger,
-            snapshotAfterWALBytes: configuration.snapshotAfterWALBytes)
+            snapshotAfterWALBytes: configuration.snapshotAfterWALBytes, walPreallocationBytes: configuration.walPreallocationBytes)
     }
 
     /// Serves until cancelled (SIGINT/SIGTERM handling belongs to the caller).

@@ -103,24 +103,27 @@ public final class AppendOnlyFile: Sendable {
     /// Appends at least this large are written on their own (copying them would cost more than the call).
     static let coalescedAppendBytesMax = 16 << 10
 
-    /// Opens (creating when asked) the file at `path` for appending at its current end.
-    public convenience init(path: String, create: Bool = true, policy: CommitPolicy = .everyWrite) throws {
-        try self.init(path: path, create: create, policy: policy, syscalls: .system)
+    /// Opens (creating when asked) the file at `path` for appending at `dataEnd`, or at its end
+    /// when nil. A `dataEnd` short of the end is for files with room reserved by `reserve(upTo:)`.
+    public convenience init(path: String, create: Bool = true, policy: CommitPolicy = .everyWrite, dataEnd: Int64? = nil) throws {
+        try self.init(path: path, create: create, policy: policy, dataEnd: dataEnd, syscalls: .system)
     }
 
-    init(path: String, create: Bool, policy: CommitPolicy, syscalls: FileSyscalls) throws {
+    init(path: String, create: Bool, policy: CommitPolicy, dataEnd: Int64? = nil, syscalls: FileSyscalls) throws {
         if case .window(let microseconds, let appendsMax) = policy {
             precondition((0...CommitPolicy.windowMicrosecondsMax).contains(microseconds) && appendsMax > 0, "bad commit window")
         }
         let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
         let fd = Glibc.open(path, flags, 0o644)
         guard fd >= 0 else { throw LogStoreError.io(operation: "open", path: path, errno: errno) }
-        let size = lseek(fd, 0, SEEK_END)
-        guard size >= 0 else {
+        let end = lseek(fd, 0, SEEK_END)
+        guard end >= 0 else {
             let e = errno
             Glibc.close(fd)
             throw LogStoreError.io(operation: "lseek", path: path, errno: e)
         }
+        precondition(dataEnd.map { (0...Int64(end)).contains($0) } ?? true, "data end beyond the end of the file")
+        let size = dataEnd ?? Int64(end)
         self.path = path
         self.fd = fd
         self.policy = policy
@@ -401,6 +404,28 @@ public final class AppendOnlyFile: Sendable {
             s.size = length
         }
     }
+
+    /// Writes zeros from the end of the file up to `byteCount` bytes (if it is shorter) and makes
+    /// them durable, leaving `size`, where appends go, as it is. Appends into that room overwrite
+    /// allocated blocks without changing the file's size, so their fdatasync flushes only data
+    /// and commits no filesystem journal transaction: the metadata commit benchmark ran at 0.97-1.14
+    /// of raw appends with a zero-filled WAL file, against 0.56-0.71 appending (4 interleaved pairs).
+    /// Not to be mixed with concurrent `append`s (call it before the first).
+    public func reserve(upTo byteCount: Int64) throws {
+        let end = lseek(fd, 0, SEEK_END)
+        guard end >= 0 else { throw LogStoreError.io(operation: "lseek", path: path, errno: errno) }
+        guard Int64(end) < byteCount else { return }
+        let zeros = [UInt8](repeating: 0, count: Self.zeroWriteBytes)
+        var offset = Int64(end)
+        while offset < byteCount {
+            let count = Int(min(Int64(zeros.count), byteCount - offset))
+            try writeWhole(count == zeros.count ? zeros : Array(zeros.prefix(count)), at: offset)
+            offset += Int64(count)
+        }
+        try syncNow()
+    }
+
+    private static let zeroWriteBytes = 1 << 20
 
     /// Appends at the end without waiting for durability, blocking; for files written in one go
     /// and synced once at the end (snapshots). Not to be mixed with concurrent `append`s.

@@ -15,6 +15,8 @@ public struct RecordScanner {
 
     private let readAt: ReadAt
     private let size: Int64
+    private let zeroTailEnds: Bool
+    /// Where the next record would start; once `next` returns nil, where the records end.
     public private(set) var offset: Int64 = 0
     private var finished = false
     /// Records smaller than this are read through a window of this size: one read per window
@@ -23,13 +25,17 @@ public struct RecordScanner {
     private var window: [UInt8] = []
     private var windowStart: Int64 = 0
 
-    public init(size: Int64, readAt: @escaping ReadAt) {
+    /// With `zeroTailEnds`, bytes that are all zero from where a record should start to the end of
+    /// the file end the records there: they are room reserved for appends (a preallocated WAL
+    /// file), not damage. Anything else there is reported as usual.
+    public init(size: Int64, zeroTailEnds: Bool = false, readAt: @escaping ReadAt) {
         self.size = size
+        self.zeroTailEnds = zeroTailEnds
         self.readAt = readAt
     }
 
-    public init(bytes: [UInt8]) {
-        self.init(size: Int64(bytes.count)) { offset, count in
+    public init(bytes: [UInt8], zeroTailEnds: Bool = false) {
+        self.init(size: Int64(bytes.count), zeroTailEnds: zeroTailEnds) { offset, count in
             let start = Int(offset)
             return Array(bytes[start..<min(bytes.count, start + count)])
         }
@@ -43,6 +49,10 @@ public struct RecordScanner {
             offset = start + Int64(record.encodedByteCount)
             return .record(offset: start, record: record)
         case .failure(let reason):
+            if zeroTailEnds, try isZero(from: start) {
+                finished = true
+                return nil
+            }
             if let resume = try findNextRecord(after: start) {
                 offset = resume
                 return .corrupt(offset: start, length: resume - start, reason: reason)
@@ -85,6 +95,23 @@ public struct RecordScanner {
         window = try readAt(start, Int(min(Int64(Self.readAheadBytes), size - start)))
         windowStart = start
         return Array(window.prefix(count))
+    }
+
+    /// Whether every byte from `start` to the end of the file is zero.
+    private func isZero(from start: Int64) throws -> Bool {
+        var position = start
+        while position < size {
+            let bytes = try readAt(position, Int(min(Int64(Self.readAheadBytes), size - position)))
+            guard !bytes.isEmpty else { return false }
+            let allZero = bytes.withUnsafeBytes { raw -> Bool in
+                var combined: UInt8 = 0
+                for byte in raw { combined |= byte }
+                return combined == 0
+            }
+            guard allZero else { return false }
+            position += Int64(bytes.count)
+        }
+        return true
     }
 
     /// Offset of the next valid record after `start`, searching for the magic; nil if none.

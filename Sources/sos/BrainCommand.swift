@@ -26,6 +26,9 @@ struct BrainCommand: AsyncParsableCommand {
     @Option(help: "WAL size after which the brain writes a metadata snapshot and starts a new WAL file.")
     var snapshotAfter = ByteSize(bytes: 64 << 20)
 
+    @Option(help: "Size each WAL file is zero-filled to before it takes commits: their fsyncs then flush only data.")
+    var walPreallocation = ByteSize(bytes: 16 << 20)
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -43,6 +46,7 @@ struct BrainCommand: AsyncParsableCommand {
         configuration.agentTimeouts = agentTimeouts.timeouts
         maintenance.apply(to: &configuration)
         configuration.snapshotAfterWALBytes = snapshotAfter.bytes
+        configuration.walPreallocationBytes = walPreallocation.bytes
         let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
         try await runUntilTerminated { try await brain.run() }
     }

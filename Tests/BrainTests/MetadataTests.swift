@@ -104,19 +104,25 @@ final class MetadataStoreTests: XCTestCase {
         _ = try await store.commit(.createBucket(name: "first", creationDateMs: 1))
         _ = try await store.commit(.createBucket(name: "second", creationDateMs: 2))
         let path = store.walPath
-        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        XCTAssertEqual(try WALFileTesting.fileSize(path), store.walFileBytes, "the file is zero-filled ahead of the records")
+        let end = try WALFileTesting.recordsEnd(path)
 
+        // In a zero-filled file, a record torn by a crash has zeros where its last bytes were due.
+        try WALFileTesting.overwrite(path, at: end - 3, with: [0, 0, 0])
+        XCTAssertEqual(try MetadataStore(directory: directory, logger: logger).buckets.map(\.name), ["first"])
+        XCTAssertEqual(try WALFileTesting.fileSize(path), store.walFileBytes, "zero-filled again after the cut")
+        XCTAssertLessThan(try WALFileTesting.recordsEnd(path), end - 3)
+
+        // A file without the zeros (written so, or cut short) tears by ending early.
+        _ = try await MetadataStore(directory: directory, logger: logger).commit(.createBucket(name: "second", creationDateMs: 2))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try handle.truncate(atOffset: UInt64(size - 3))
+        try handle.truncate(atOffset: UInt64(try WALFileTesting.recordsEnd(path) - 3))
         try handle.close()
         XCTAssertEqual(try MetadataStore(directory: directory, logger: logger).buckets.map(\.name), ["first"])
 
         let reopened = try MetadataStore(directory: directory, logger: logger)
         _ = try await reopened.commit(.createBucket(name: "third", creationDateMs: 3))
-        let update = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        try update.seek(toOffset: 30)
-        try update.write(contentsOf: Data([0xFF]))
-        try update.close()
+        try WALFileTesting.overwrite(path, at: 30, with: [0xFF])
         XCTAssertThrowsError(try MetadataStore(directory: directory, logger: logger)) { error in
             XCTAssertTrue("\(error)".contains("offset 0"), "\(error)")
         }
@@ -141,25 +147,20 @@ final class MetadataStoreTests: XCTestCase {
         }
         _ = try await store.commit(.deleteObject(bucket: "b", key: "key-7"))
         let path = store.walPath
-        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
-        XCTAssertGreaterThan(Int64(size), RecordPipeline.threadedBytesMin)
+        let size = try WALFileTesting.recordsEnd(path)
+        XCTAssertGreaterThan(size, RecordPipeline.threadedBytesMin)
         let expected = store.read { $0.bucket("b")?.objects.count }
         XCTAssertEqual(expected, count - 1)
 
         XCTAssertEqual(try MetadataStore(directory: directory, logger: logger).read { $0.bucket("b")?.objects.count }, expected)
         XCTAssertEqual(try MetadataStore(directory: directory, logger: logger).object(bucket: "b", key: "key-29999"), store.object(bucket: "b", key: "key-29999"))
 
-        let tail = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        try tail.seekToEnd()
-        try tail.write(contentsOf: Data(RecordFormat.magic + [1, 2, 3]))  // a torn record
-        try tail.close()
+        try WALFileTesting.overwrite(path, at: size, with: RecordFormat.magic + [1, 2, 3])  // a torn record in the zeros
         XCTAssertEqual(try MetadataStore(directory: directory, logger: logger).read { $0.bucket("b")?.objects.count }, expected)
-        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int, size, "the torn tail was cut")
+        XCTAssertEqual(try WALFileTesting.recordsEnd(path), size, "the torn tail was cut")
+        XCTAssertEqual(try WALFileTesting.fileSize(path), store.walFileBytes)
 
-        let damage = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        try damage.seek(toOffset: UInt64(size / 2))
-        try damage.write(contentsOf: Data([0xFF, 0xFE, 0xFD, 0xFC]))
-        try damage.close()
+        try WALFileTesting.overwrite(path, at: size / 2, with: [0xFF, 0xFE, 0xFD, 0xFC])
         XCTAssertThrowsError(try MetadataStore(directory: directory, logger: logger)) { error in
             guard case MetadataError.corruptLog(let damagedPath, let offset, _) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(damagedPath, path)
@@ -454,6 +455,64 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(everything(reopened), everything(store))
     }
 
+    /// Each WAL file is zero-filled ahead of its records. Three quarters full, the store moves to a
+    /// new generation filled beforehand and cuts the old file's unused zeros; a snapshot still
+    /// comes once the WAL across generations passes its threshold, and all of it replays.
+    func testWALFilesAreZeroFilledAheadAndSwitchedBeforeTheirZerosRunOut() async throws {
+        let fileBytes: Int64 = 64 << 10
+        let snapshotAfter: Int64 = 400 << 10
+        let store = try MetadataStore(
+            directory: directory, logger: logger, snapshotAfterWALBytes: snapshotAfter, walPreallocationBytes: fileBytes)
+        XCTAssertEqual(try WALFileTesting.fileSize(store.walPath), fileBytes)
+        _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
+        var committed = 0
+        func commitSome() async throws {
+            guard committed < 20_000 else {
+                XCTFail("the store did not switch files or snapshot")
+                throw CancellationError()
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in committed..<committed + 16 {
+                    group.addTask { _ = try await store.commit(.putObject(bucket: "b", key: "k\(n % 3000)", object: Self.object(Int64(n)))) }
+                }
+                try await group.waitForAll()
+            }
+            committed += 16
+        }
+        func walFiles() throws -> [String] { try files().filter { $0.hasPrefix("wal-") } }
+
+        while try walFiles().count < 5 { try await commitSome() }
+        await store.waitForWALSwitch()
+        XCTAssertFalse(try files().contains { $0.hasSuffix(".snap") }, "no snapshot before 400 KiB of WAL")
+        XCTAssertFalse(try files().contains(MetadataStore.nextWALFileName))
+        for name in try walFiles().dropLast() {
+            let path = directory + "/" + name
+            let end = try WALFileTesting.recordsEnd(path)
+            XCTAssertEqual(try WALFileTesting.fileSize(path), end, "\(name): the unused zeros were cut")
+            XCTAssertGreaterThanOrEqual(end, fileBytes / 4 * 3, name)
+        }
+        XCTAssertEqual(try WALFileTesting.fileSize(store.walPath), fileBytes)
+
+        // No file comes near 400 KiB: the snapshot comes from the WAL counted across them.
+        while !(try files().contains { $0.hasSuffix(".snap") }) { try await commitSome() }
+        try await store.snapshotNow()  // waits for the one under way, then makes one more
+        let wals = try walFiles()
+        XCTAssertEqual(try WALFileTesting.recordsEnd(store.walPath), 0)
+
+        // A crash between a switch and the cut leaves zeros after an older file's records; a crash
+        // while the next file was being filled leaves that file. Neither stops a restart.
+        let older = directory + "/" + wals[wals.count - 2]
+        try WALFileTesting.overwrite(older, at: try WALFileTesting.fileSize(older), with: [UInt8](repeating: 0, count: 5000))
+        XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/" + MetadataStore.nextWALFileName, contents: Data([1, 2])))
+        let reopened = try MetadataStore(
+            directory: directory, logger: logger, snapshotAfterWALBytes: snapshotAfter, walPreallocationBytes: fileBytes)
+        XCTAssertFalse(try files().contains(MetadataStore.nextWALFileName))
+        XCTAssertEqual(reopened.read { $0.bucket("b")?.objects.count }, min(committed, 3000))
+        for n in [0, 1499, 2999] {
+            XCTAssertEqual(reopened.object(bucket: "b", key: "k\(n)"), store.object(bucket: "b", key: "k\(n)"))
+        }
+    }
+
     func testCommitsDuringASnapshotAreNeitherLostNorReordered() async throws {
         let store = try MetadataStore(directory: directory, logger: logger, snapshotAfterWALBytes: 4096)
         _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
@@ -482,11 +541,8 @@ final class RepairWALTests: XCTestCase {
         let store = try MetadataStore(directory: directory, logger: logger)
         for name in ["aaa", "bbb", "ccc"] { _ = try await store.commit(.createBucket(name: name, creationDateMs: 1)) }
         let path = store.walPath
-        let recordBytes = Int(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int) / 3
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        try handle.seek(toOffset: UInt64(recordBytes + 30))  // inside the second record
-        try handle.write(contentsOf: Data([0xFF]))
-        try handle.close()
+        let recordBytes = Int(try WALFileTesting.recordsEnd(path)) / 3
+        try WALFileTesting.overwrite(path, at: Int64(recordBytes + 30), with: [0xFF])  // inside the second record
         XCTAssertThrowsError(try MetadataStore(directory: directory, logger: logger)) {
             XCTAssertTrue("\($0)".contains("offset \(recordBytes)"), "\($0)")
         }
@@ -539,5 +595,29 @@ final class ObjectKeyOrderTests: XCTestCase {
             }
             XCTAssertFalse(ObjectKey(x).precedes(bytes: []))
         }
+    }
+}
+
+/// Reading and damaging WAL files the way the tests need.
+enum WALFileTesting {
+    /// Where the records of the WAL file at `path` end (its zero-filled room follows).
+    static func recordsEnd(_ path: String) throws -> Int64 {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        var scanner = RecordScanner(bytes: bytes, zeroTailEnds: true)
+        while let event = try scanner.next() {
+            guard case .record = event else { XCTFail("\(event)"); break }
+        }
+        return scanner.offset
+    }
+
+    static func fileSize(_ path: String) throws -> Int64 {
+        Int64(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int)
+    }
+
+    static func overwrite(_ path: String, at offset: Int64, with bytes: [UInt8]) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(offset))
+        try handle.write(contentsOf: Data(bytes))
+        try handle.close()
     }
 }

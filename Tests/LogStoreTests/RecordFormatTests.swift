@@ -62,6 +62,43 @@ final class RecordScannerTests: XCTestCase {
         XCTAssertEqual(events.last, .invalidTail(offset: Int64(encoded[0].count + encoded[1].count), reason: .truncated))
     }
 
+    /// A preallocated WAL file: its records end where its zeros begin; any other byte in the zeros
+    /// is still reported, and without the option the zeros are an invalid tail.
+    func testAZeroFilledTailEndsTheRecordsOnlyWhenAskedAndOnlyWhenAllZero() throws {
+        let encoded = records(3)
+        let recordBytes = encoded.flatMap { $0 }
+        let end = Int64(recordBytes.count)
+        for zeros in [1, 23, 24, 5000, (1 << 20) + 7] {
+            let file = recordBytes + [UInt8](repeating: 0, count: zeros)
+            var scanner = RecordScanner(bytes: file, zeroTailEnds: true)
+            var events: [RecordScanner.Event] = []
+            while let event = try scanner.next() { events.append(event) }
+            XCTAssertEqual(events.count, 3, "\(zeros) zeros")
+            XCTAssertEqual(scanner.offset, end)
+
+            var plain = RecordScanner(bytes: file)
+            var last: RecordScanner.Event?
+            while let event = try plain.next() { last = event }
+            XCTAssertEqual(last, .invalidTail(offset: end, reason: zeros < 24 ? .truncated : .badHeader))
+        }
+        for damage in [0, 4999] {
+            var file = recordBytes + [UInt8](repeating: 0, count: 5000)
+            file[Int(end) + damage] = 1
+            var scanner = RecordScanner(bytes: file, zeroTailEnds: true)
+            var last: RecordScanner.Event?
+            while let event = try scanner.next() { last = event }
+            XCTAssertEqual(last, .invalidTail(offset: end, reason: .badHeader), "a stray byte at \(damage)")
+        }
+        // Zeros inside the records (a page never written) are damage, with records after them.
+        var holed = recordBytes
+        for i in encoded[0].count..<(encoded[0].count + encoded[1].count) { holed[i] = 0 }
+        var scanner = RecordScanner(bytes: holed + [0, 0, 0, 0], zeroTailEnds: true)
+        var events: [RecordScanner.Event] = []
+        while let event = try scanner.next() { events.append(event) }
+        XCTAssertEqual(events.count, 3)
+        XCTAssertEqual(events[1], .corrupt(offset: Int64(encoded[0].count), length: Int64(encoded[1].count), reason: .badHeader))
+    }
+
     func testCorruptMiddleRecordIsSkippedAndReported() throws {
         let encoded = records(3)
         var whole = encoded.flatMap { $0 }

@@ -186,6 +186,9 @@ def test_corrupted_record_under_a_running_agent_is_refused_not_served(one_agent,
             assert got == objects[other], other
 
 
+WAL_FILE_BYTES = 16 * MiB
+
+
 def _wal(cluster):
     return cluster.root / "brain" / "metadata" / "wal-00000001.log"
 
@@ -206,15 +209,23 @@ def test_torn_wal_tail_is_cut_and_earlier_objects_survive(one_agent, rng):
         wal = _wal(cluster)
         records = read_records(wal)
         last = records[-1]
-        assert last.end == wal.stat().st_size
-        # Round 0 inside the header, then anywhere inside the record.
+        # The file is zero-filled ahead of its records (the brain's default WAL preallocation).
+        assert wal.stat().st_size == WAL_FILE_BYTES
+        assert wal.read_bytes()[last.end:] == bytes(WAL_FILE_BYTES - last.end)
+        # Round 0 inside the header, then anywhere inside the record. A record torn by a crash has
+        # zeros where its last bytes were due; round 2 also drops the zeros after it, as a file
+        # written without them would end.
         cut = last.offset + (rng.randrange(1, 24) if round_number == 0 else rng.randrange(1, last.end - last.offset))
         with wal.open("r+b") as f:
-            f.truncate(cut)
-        print(f"round {round_number}: WAL cut at {cut} inside the last record {last.offset}..{last.end}")
+            f.seek(cut)
+            f.write(bytes(last.end - cut))
+            if round_number == 2:
+                f.truncate(cut)
+        print(f"round {round_number}: WAL torn at {cut} inside the last record {last.offset}..{last.end}")
         cluster.start()
         assert "truncating torn tail of the metadata log" in cluster.brain.log(), cluster.brain.log()
-        assert wal.stat().st_size == last.offset
+        assert [(r.offset, r.end) for r in read_records(wal)] == [(r.offset, r.end) for r in records[:-1]]
+        assert wal.stat().st_size == WAL_FILE_BYTES, "zero-filled again after the cut"
         lost = keys.pop()  # the last mutation was the PUT of the last key
         del objects[lost]
         with pytest.raises(Exception) as e:

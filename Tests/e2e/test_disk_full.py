@@ -216,6 +216,9 @@ def test_a_full_metadata_disk_refuses_mutations_clearly_serves_reads_and_recover
     brain_dir = mount_tmpfs(tmp_path / "brain", "4m")
     cluster = Cluster(tmp_path, agents=1, chunk_size="1MiB", segment_size="4MiB")
     cluster.brain.args += ["--garbage-delay", "0"]  # so refused PUTs' chunks are seen to go
+    # The WAL file's zero-filled room takes commits on a full disk until it runs out (the next file
+    # then cannot be filled, and grows): kept small, so that the refusals come within the attempts.
+    cluster.brain.args += ["--wal-preallocation", "16KiB"]
     cluster_holder(cluster)
     cluster.start()
     s3 = cluster.boto3()

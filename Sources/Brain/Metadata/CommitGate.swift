@@ -8,6 +8,9 @@ final class CommitGate: Sendable {
     struct WALFile: Sendable {
         var generation: UInt64
         var file: AppendOnlyFile
+        /// WAL bytes in the generations since the newest snapshot's, before this one: with this
+        /// file's size, what the next snapshot would spare a replay.
+        var bytesBefore: Int64 = 0
     }
 
     private struct State {
@@ -27,18 +30,18 @@ final class CommitGate: Sendable {
     var current: WALFile { state.withLock { $0.current } }
 
     /// Runs `body` with the WAL file to append to; the file cannot change until `body` returns.
-    func withFile<T>(_ body: (AppendOnlyFile) async throws -> T) async throws -> T {
+    func withFile<T>(_ body: (WALFile) async throws -> T) async throws -> T {
         let file = await enter()
         defer { leave() }
         return try await body(file)
     }
 
-    private func enter() async -> AppendOnlyFile {
+    private func enter() async -> WALFile {
         while true {
-            let file: AppendOnlyFile? = state.withLock { s in
+            let file: WALFile? = state.withLock { s in
                 guard !s.closed else { return nil }
                 s.inFlight += 1
-                return s.current.file
+                return s.current
             }
             if let file { return file }
             await withCheckedContinuation { continuation in

@@ -23,29 +23,45 @@ public enum MetadataError: Error, CustomStringConvertible {
 /// is applied to the in-memory state in log order, so that what clients saw is exactly what a
 /// replay rebuilds. Readers only ever see durable state.
 ///
-/// The WAL is a sequence of files, `wal-G.log` for generations G = 1, 2, ... When the current
-/// file passes `snapshotAfterWALBytes`, the store switches to a new generation at a consistent cut
-/// and writes `snapshot-G.snap` (the state before generation G) in the background. Recovery loads
-/// the newest valid snapshot and replays the WAL files from its generation on.
+/// The WAL is a sequence of files, `wal-G.log` for generations G = 1, 2, ... When the WAL written
+/// since the last snapshot passes `snapshotAfterWALBytes`, the store switches to a new generation
+/// at a consistent cut and writes `snapshot-G.snap` (the state before generation G) in the
+/// background. Recovery loads the newest valid snapshot and replays the WAL files from its
+/// generation on.
+///
+/// Each WAL file is zero-filled to `walFileBytes` before it takes commits, so that a commit's
+/// fdatasync only flushes data (see `AppendOnlyFile.reserve(upTo:)`); replay ends a file's records
+/// where its zeros begin. A file three quarters full makes the store switch to a new generation
+/// (without a snapshot), whose file is filled beforehand, in the background.
 public final class MetadataStore: Sendable {
     public let directory: String
     public let snapshotAfterWALBytes: Int64
+    /// The size each WAL file is zero-filled to; 0 when files grow with each append.
+    public let walFileBytes: Int64
     private let gate: CommitGate
     private let state: Mutex<MetadataState>
-    private let snapshotRunning = Mutex(false)
+    /// Whether a switch to a new WAL generation (with or without a snapshot) is under way.
+    private let rollRunning = Mutex(false)
     private let logger: Logger
 
     /// The WAL file commits go to now.
     public var walPath: String { gate.current.file.path }
 
-    public init(directory: String, logger: Logger, snapshotAfterWALBytes: Int64 = 64 << 20) throws {
+    /// `walPreallocationBytes` is capped at 1 MiB past `snapshotAfterWALBytes`: a file is seldom
+    /// written much beyond the size that starts a snapshot and a new file.
+    public init(
+        directory: String, logger: Logger, snapshotAfterWALBytes: Int64 = 64 << 20, walPreallocationBytes: Int64 = 16 << 20
+    ) throws {
+        precondition(snapshotAfterWALBytes > 0 && walPreallocationBytes >= 0, "bad WAL sizes")
         try FileIO.createDirectory(directory)
         self.directory = directory
         self.snapshotAfterWALBytes = snapshotAfterWALBytes
+        let (snapshotFileBytes, overflow) = snapshotAfterWALBytes.addingReportingOverflow(1 << 20)
+        self.walFileBytes = overflow ? walPreallocationBytes : min(walPreallocationBytes, snapshotFileBytes)
         self.logger = logger
         let names = try FileIO.listDirectory(directory)
-        // A snapshot being written when the brain died; no later write would ever remove it.
-        let unfinished = names.filter(Snapshot.isTemporary(fileName:))
+        // A snapshot or next WAL file being written when the brain died; nothing else would remove it.
+        let unfinished = names.filter { Snapshot.isTemporary(fileName: $0) || $0 == Self.nextWALFileName }
         for name in unfinished { try FileIO.remove(directory + "/" + name) }
         if !unfinished.isEmpty { try FileIO.syncDirectory(directory) }
         let walGenerations = names.compactMap(Self.walGeneration(fromFileName:)).sorted()
@@ -76,18 +92,32 @@ public final class MetadataStore: Sendable {
                     + "and the WAL before generation \(first) was already removed")
         }
         var replayed = 0
+        var bytesBeforeNewest: Int64 = 0
+        var newestEnd: Int64?
         let toReplay = walGenerations.filter { $0 >= replayFrom }
         for generation in toReplay {
             let file = try AppendOnlyFile(path: Self.walPath(generation, in: directory), create: false)
-            replayed += try Self.replay(file, into: &state, isNewest: generation == toReplay.last, logger: logger)
+            let isNewest = generation == toReplay.last
+            let (count, end) = try Self.replay(file, into: &state, isNewest: isNewest, logger: logger)
+            replayed += count
+            if isNewest { newestEnd = end } else { bytesBeforeNewest += end }
         }
         let currentGeneration = toReplay.last ?? replayFrom
-        let isNew = toReplay.isEmpty
-        let current = try AppendOnlyFile(path: Self.walPath(currentGeneration, in: directory), create: true)
-        if isNew { try FileIO.syncDirectory(directory) }
+        let current = try AppendOnlyFile(path: Self.walPath(currentGeneration, in: directory), create: true, dataEnd: newestEnd)
+        // A new store's file, one whose torn tail was cut, or one written without preallocation.
+        if walFileBytes > 0 {
+            do {
+                try current.reserve(upTo: walFileBytes)
+            } catch {
+                // On a full disk: commits append as they can until a later file can be filled.
+                logger.warning(
+                    "could not zero-fill the WAL file; it grows with each append", metadata: ["path": "\(current.path)", "error": "\(error)"])
+            }
+        }
+        if toReplay.isEmpty { try FileIO.syncDirectory(directory) }
         logger.info(
             "recovered metadata", metadata: ["snapshot": "\(loadedSnapshot)", "walFiles": "\(toReplay.count)", "mutations": "\(replayed)"])
-        self.gate = CommitGate(CommitGate.WALFile(generation: currentGeneration, file: current))
+        self.gate = CommitGate(CommitGate.WALFile(generation: currentGeneration, file: current, bytesBefore: bytesBeforeNewest))
         self.state = Mutex(state)
     }
 
@@ -100,13 +130,19 @@ public final class MetadataStore: Sendable {
         case corrupt(offset: Int64, reason: String)
         case invalidTail(offset: Int64, reason: String)
         case readFailed(any Error)
+        /// Where the file's records end (after the last one applied, or where a torn tail was cut).
+        case end(offset: Int64)
     }
 
     /// Applies every record of one WAL file (read on a second thread when large, through a
     /// `RecordPipeline`); a torn tail is cut off the newest file, any other damage refuses the
-    /// start with the file and offset (see `sos admin repair-wal`).
-    private static func replay(_ wal: AppendOnlyFile, into state: inout MetadataState, isNewest: Bool, logger: Logger) throws -> Int {
+    /// start with the file and offset (see `sos admin repair-wal`). Returns the mutations applied and
+    /// where the file's records end.
+    private static func replay(_ wal: AppendOnlyFile, into state: inout MetadataState, isNewest: Bool, logger: Logger) throws
+        -> (mutations: Int, end: Int64)
+    {
         var replayed = 0
+        var end: Int64?
         let size = wal.size
         try RecordPipeline.run(
             threaded: size >= RecordPipeline.threadedBytesMin,
@@ -129,6 +165,8 @@ public final class MetadataStore: Sendable {
                         try wal.truncate(to: offset)
                     case .readFailed(let error):
                         throw error
+                    case .end(let offset):
+                        end = offset
                     }
                     guard let (offset, mutation) = decoded else { continue }
                     guard let mutation else {
@@ -139,13 +177,14 @@ public final class MetadataStore: Sendable {
                 }
                 return true
             })
-        return replayed
+        guard let end else { preconditionFailure("a replay that did not fail ends with the end of the records") }
+        return (replayed, end)
     }
 
     /// The replay's producer: reads `wal` in batches until its end or its first damage (nothing
     /// after damage is applied: the replay stops there, or the file is cut there).
     private static func readForReplay(_ wal: AppendOnlyFile, size: Int64, decodesHere: () -> Bool, emit: ([ReplayItem]) -> Bool) {
-        var scanner = RecordScanner(size: size) { try wal.read(at: $0, count: $1) }
+        var scanner = RecordScanner(size: size, zeroTailEnds: true) { try wal.read(at: $0, count: $1) }
         RecordPipeline.readBatches(&scanner, decodesHere: decodesHere, emit: emit) { event, decoding, _ in
             switch event {
             case .failure(let error):
@@ -158,123 +197,118 @@ public final class MetadataStore: Sendable {
             case .success(.invalidTail(let offset, let reason)): return (.invalidTail(offset: offset, reason: "\(reason)"), true)
             }
         }
-    }
-
-    /// `sos admin repair-wal`: cuts the WAL at its first damaged record so the brain can start,
-    /// keeping the cut-off bytes (and any later WAL files, which build on them) as `.bak` files.
-    /// Returns what it did, for the operator.
-    public static func repairWAL(directory: String) throws -> String {
-        let generations = try FileIO.listDirectory(directory).compactMap(walGeneration(fromFileName:)).sorted()
-        let suffix = ".bak-" + String(Clock.nowMs())
-        for (index, generation) in generations.enumerated() {
-            let path = walPath(generation, in: directory)
-            let wal = try AppendOnlyFile(path: path, create: false)
-            var scanner = RecordScanner(size: wal.size) { try wal.read(at: $0, count: $1) }
-            var damage: Int64?
-            while let event = try scanner.next() {
-                switch event {
-                case .record(let offset, let record):
-                    if record.type != .walMutation || (try? MutationCodec.decode(record.payload)) == nil { damage = offset }
-                case .corrupt(let offset, _, _), .invalidTail(let offset, _): damage = offset
-                }
-                if damage != nil { break }
-            }
-            guard let offset = damage else { continue }
-            let originalSize = wal.size
-            try copyFile(path, to: path + suffix)
-            try wal.truncate(to: offset)
-            for later in generations[(index + 1)...] {
-                try FileIO.rename(walPath(later, in: directory), to: walPath(later, in: directory) + suffix)
-            }
-            try FileIO.syncDirectory(directory)
-            return "cut \(path) at offset \(offset) (of \(originalSize)); the original is kept as \(path + suffix)"
-                + (index + 1 < generations.count ? "; \(generations.count - index - 1) later WAL file(s) set aside as *\(suffix)" : "")
-        }
-        return "no damaged record found in \(generations.count) WAL file(s); nothing changed"
-    }
-
-    private static func copyFile(_ from: String, to: String) throws {
-        let source = try AppendOnlyFile(path: from, create: false)
-        let copy = try AppendOnlyFile(path: to, create: true)
-        var offset: Int64 = 0
-        while offset < source.size {
-            let bytes = try source.read(at: offset, count: 1 << 20)
-            try copy.appendWithoutSync(bytes)
-            offset += Int64(bytes.count)
-        }
-        try copy.syncNow()
-    }
-
-    static func walGeneration(fromFileName name: String) -> UInt64? {
-        guard name.hasPrefix("wal-"), name.hasSuffix(".log") else { return nil }
-        return UInt64(name.dropFirst("wal-".count).dropLast(".log".count))
-    }
-
-    static func walPath(_ generation: UInt64, in directory: String) -> String {
-        directory + "/wal-" + String(generation).leftPadded(8) + ".log"
+        // After damage, the offset is where it begins: where a torn tail is cut.
+        _ = emit([.end(offset: scanner.offset)])
     }
 
     /// Makes `mutation` durable, applies it, and returns what applying it did.
     public func commit(_ mutation: Mutation) async throws -> MutationOutcome {
         let record = try MutationCodec.encodeRecord(mutation)
         let outcome = OutcomeSlot()
-        let walBytes = try await gate.withFile { wal in
-            _ = try await wal.append(record) { _ in
+        let (fileBytes, sinceSnapshot) = try await gate.withFile { wal in
+            _ = try await wal.file.append(record) { _ in
                 outcome.set(self.state.withLock { $0.apply(mutation) })
             }
-            return wal.size
+            let size = wal.file.size
+            return (size, wal.bytesBefore + size)
         }
-        if walBytes > snapshotAfterWALBytes { startSnapshotInBackground() }
+        if sinceSnapshot > snapshotAfterWALBytes {
+            startRollInBackground(snapshot: true)
+        } else if walFileBytes > 0 && fileBytes >= walFileBytes / 4 * 3 {
+            // Early enough that the next file is filled before this one's zeros run out.
+            startRollInBackground(snapshot: false)
+        }
         return outcome.get()
     }
 
-    private func startSnapshotInBackground() {
-        let start = snapshotRunning.withLock { running -> Bool in
+    /// Starts a switch to a new WAL generation, with a snapshot or not, unless one is under way.
+    private func startRollInBackground(snapshot: Bool) {
+        guard tryStartRoll() else { return }
+        Task {
+            do {
+                if snapshot {
+                    try await writeSnapshot()
+                } else {
+                    let generation = try await roll(capturingState: false).generation
+                    logger.debug("switched to a new WAL file", metadata: ["generation": "\(generation)"])
+                }
+            } catch {
+                logger.error(
+                    "switching to a new WAL generation failed; the current one keeps growing until a switch succeeds",
+                    metadata: ["snapshot": "\(snapshot)", "error": "\(error)"])
+            }
+            rollRunning.withLock { $0 = false }
+        }
+    }
+
+    private func tryStartRoll() -> Bool {
+        rollRunning.withLock { running in
             if running { return false }
             running = true
             return true
-        }
-        guard start else { return }
-        Task {
-            do {
-                try await writeSnapshot()
-            } catch {
-                logger.error("metadata snapshot failed; the WAL keeps growing until one succeeds", metadata: ["error": "\(error)"])
-            }
-            snapshotRunning.withLock { $0 = false }
         }
     }
 
     /// Switches to a new WAL generation at a consistent cut and writes the snapshot of the state
     /// before it; then removes snapshots and WAL files that two newer snapshots make unnecessary.
-    /// Waits for a snapshot already being written to finish first.
+    /// Waits for a switch already under way to finish first.
     public func snapshotNow() async throws {
-        while !snapshotRunning.withLock({ running in
-            if running { return false }
-            running = true
-            return true
-        }) {
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        defer { snapshotRunning.withLock { $0 = false } }
+        while !tryStartRoll() { try await Task.sleep(for: .milliseconds(5)) }
+        defer { rollRunning.withLock { $0 = false } }
         try await writeSnapshot()
     }
 
+    /// Returns once no switch to a new WAL generation is under way (for tests).
+    func waitForWALSwitch() async {
+        while rollRunning.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(1)) }
+    }
+
     private func writeSnapshot() async throws {
-        var cut = MetadataState()
-        var generation: UInt64 = 0
+        let (generation, cut) = try await roll(capturingState: true)
         let directory = directory
-        try await gate.roll { old in
-            generation = old.generation + 1
-            let file = try AppendOnlyFile(path: Self.walPath(generation, in: directory), create: true)
-            try FileIO.syncDirectory(directory)
-            cut = state.withLock { $0 }  // a copy-on-write copy: later commits do not touch it
-            return CommitGate.WALFile(generation: generation, file: file)
-        }
-        let (snapshot, snapshotGeneration) = (cut, generation)
-        try await BlockingIO.run { try Snapshot.write(snapshot, generation: snapshotGeneration, directory: directory) }
+        guard let snapshot = cut else { preconditionFailure("a snapshot's roll captures the state") }
+        try await BlockingIO.run { try Snapshot.write(snapshot, generation: generation, directory: directory) }
         try removeObsoleteFiles()
         logger.info("wrote metadata snapshot", metadata: ["generation": "\(generation)"])
+    }
+
+    /// Fills the next generation's file with zeros, then switches commits to it where every
+    /// commit to the old file has been applied and none to the new one has (capturing the state
+    /// there when asked), then cuts the old file's unused zeros off. If the zeros cannot be
+    /// written, the new file grows with each append instead.
+    private func roll(capturingState: Bool) async throws -> (generation: UInt64, cut: MetadataState?) {
+        let (directory, walFileBytes) = (directory, walFileBytes)
+        var prepared: String?
+        if walFileBytes > 0 {
+            do {
+                prepared = try await BlockingIO.run { try Self.prepareNextWALFile(in: directory, byteCount: walFileBytes) }
+            } catch {
+                logger.warning("could not zero-fill the next WAL file; it grows with each append", metadata: ["error": "\(error)"])
+            }
+        }
+        var generation: UInt64 = 0
+        var cut: MetadataState?
+        var old: AppendOnlyFile?
+        try await gate.roll { current in
+            generation = current.generation + 1
+            let path = Self.walPath(generation, in: directory)
+            if let prepared { try FileIO.rename(prepared, to: path) }
+            let file = try AppendOnlyFile(path: path, create: true, dataEnd: prepared == nil ? nil : 0)
+            try FileIO.syncDirectory(directory)
+            if capturingState { cut = state.withLock { $0 } }  // a copy-on-write copy: later commits do not touch it
+            old = current.file
+            // A snapshot of the state before this generation spares a replay everything before it.
+            let bytesBefore = capturingState ? 0 : current.bytesBefore + current.file.size
+            return CommitGate.WALFile(generation: generation, file: file, bytesBefore: bytesBefore)
+        }
+        if let old {
+            do {
+                try await BlockingIO.run { try old.truncate(to: old.size) }
+            } catch {
+                logger.warning("could not cut the unused zeros off the previous WAL file", metadata: ["error": "\(error)"])
+            }
+        }
+        return (generation, cut)
     }
 
     /// Keeps the two newest snapshots and the WAL from the older of them on, so that a damaged

@@ -22,6 +22,7 @@ enum RecordPipeline {
         guard threaded else {
             var failure: (any Error)?
             produce({ true }) { batch in
+                guard failure == nil else { return false }
                 do { return try consume(batch) } catch {
                     failure = error
                     return false
