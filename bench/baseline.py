@@ -185,6 +185,7 @@ def rows(fig):
         ("nginx 4 KiB GET p99 ms @32", "nginx_get_p99", "ms", None, None, "lower"),
         ("nginx 4 KiB PUT ops/s @64", "nginx_put_ops", "ops/s", None, None, "higher"),
         ("nginx 1 GiB PUT MB/s, 1 stream (load tool ceiling)", "nginx_put1g_mbs", "MB/s", None, None, "higher"),
+        ("nginx 1 GiB GET MB/s, 1 stream (load tool ceiling)", "nginx_get1g_mbs", "MB/s", None, None, "higher"),
         ("loopback TCP MB/s (iperf3, 1 stream)", "tcp_mbs", "MB/s", None, None, "higher"),
         ("disk write + fdatasync MB/s (1 MiB blocks)", "disk_mbs", "MB/s", None, None, "higher"),
         ("MD5 MB/s, one core (openssl speed)", "md5_mbs", "MB/s", None, None, "higher"),
@@ -207,6 +208,7 @@ def rows(fig):
             (f"{label} 1 GiB PUT MB/s / min(TCP, disk, MD5)", f"{sys_key}_put1g_mbs", "MB/s", slowest, 0.5, "higher"),
             (f"{label} 1 GiB PUT MB/s / RGW", f"{sys_key}_put1g_mbs", "MB/s", "rgw_put1g_mbs", 1, "higher"),
             (f"{label} 1 GiB GET MB/s / loopback TCP", f"{sys_key}_get1g_mbs", "MB/s", "tcp_mbs", 0.5, "higher"),
+            (f"{label} 1 GiB GET MB/s / nginx (load tool ceiling)", f"{sys_key}_get1g_mbs", "MB/s", "nginx_get1g_mbs", None, "higher"),
         ]
     for phase in ("put", "get"):
         for name in ("brain", "agent-1", "agent-2"):
