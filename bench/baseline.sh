@@ -62,6 +62,7 @@ WORK=$(mktemp -d "$PARENT/sos-baseline.XXXXXX")
 chmod 755 "$WORK"  # nginx workers run as another user
 FIG=$WORK/figures
 touch "$FIG"
+CPU_AT_START=$(head -n 1 /proc/stat)  # for the steal note at the end
 # shellcheck source=bench/baseline-lib.sh
 source "$ROOT/bench/baseline-lib.sh"
 trap cleanup EXIT
@@ -167,6 +168,12 @@ else
     bash "$RGW_SH" down "$RGW_DIR" >/dev/null 2>&1 || note "radosgw.sh down failed"
     rm -rf "$RGW_DIR"
 fi
+
+# On a shared VM the hypervisor's steal moves every figure; the ratios hold up better than the values.
+steal=$(printf '%s\n%s\n' "$CPU_AT_START" "$(head -n 1 /proc/stat)" |
+    awk '{t = 0; for (i = 2; i <= 9; i++) t += $i; total[NR] = t; st[NR] = $9}
+         END {if (total[2] > total[1]) printf "%.1f", 100 * (st[2] - st[1]) / (total[2] - total[1])}')
+[ -n "$steal" ] && note "CPU steal during the run (time the hypervisor gave to others): $steal% of the cores' time"
 
 echo
 echo "baseline: $SECONDS_EACH s per figure$( [ "$QUICK" = 1 ] && echo ", --quick"), $(nproc) cores, $(date -u +%FT%TZ), $SOS"
