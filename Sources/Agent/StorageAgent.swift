@@ -76,10 +76,12 @@ public final class StorageAgent: Sendable {
     public let store: SegmentStore
     let logger: Logger
     let maintenance: MaintenanceScheduler
+    let directoryLock: DirectoryLock
 
     public init(configuration: AgentConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        self.directoryLock = try DirectoryLock(directory: configuration.directory)
         self.store = try SegmentStore(configuration: configuration.storeConfiguration)
         self.maintenance = MaintenanceScheduler(store: store, configuration: configuration, logger: logger)
         let report = store.recoveryReport

@@ -1,6 +1,7 @@
 import ClusterProtocol
 import Hummingbird
 import Logging
+import LogStore
 import NIOCore
 
 public struct BrainConfiguration: Sendable {
@@ -50,10 +51,12 @@ public struct BrainService: Sendable {
     public let metadata: MetadataStore
     public let registry: AgentRegistry
     let logger: Logger
+    let directoryLock: DirectoryLock
 
     public init(configuration: BrainConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        self.directoryLock = try DirectoryLock(directory: configuration.directory)
         self.registry = AgentRegistry(replication: configuration.replication, timeouts: configuration.agentTimeouts)
         self.metadata = try MetadataStore(
             directory: configuration.directory + "/metadata", logger: logger,

@@ -11,6 +11,8 @@ public enum LogStoreError: Error, Equatable, CustomStringConvertible {
     /// An earlier fsync failed: the page cache may have dropped writes, so nothing more is acknowledged.
     case syncFailed(path: String, errno: Int32)
     case corruptRecord(path: String, offset: Int64, reason: String)
+    /// Another process (pid when known) holds the directory's `DirectoryLock`.
+    case directoryInUse(path: String, holderPID: Int32?)
 
     public var description: String {
         switch self {
@@ -18,6 +20,9 @@ public enum LogStoreError: Error, Equatable, CustomStringConvertible {
         case .diskFull(let path): return "no space left on device while appending to \(path)"
         case .syncFailed(let path, let e): return "fsync failed on \(path): \(String(cString: strerror(e))); refusing further writes"
         case .corruptRecord(let path, let offset, let reason): return "corrupt record in \(path) at offset \(offset): \(reason)"
+        case .directoryInUse(let path, let pid):
+            let holder = pid.map { "process \($0)" } ?? "another process"
+            return "\(path) is in use by \(holder) (its \(DirectoryLock.fileName) file is locked); stop that process first"
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Brain
 import ClusterProtocol
 import Foundation
+import LogStore
 import NIOCore
 import NIOPosix
 
@@ -51,7 +52,9 @@ struct AdminCommand: AsyncParsableCommand {
         @Option(help: "The brain's --directory.") var directory: String
 
         func run() async throws {
+            let lock = try DirectoryLock(directory: directory, create: false)
             print(try MetadataStore.repairWAL(directory: directory + "/metadata"))
+            withExtendedLifetime(lock) {}
         }
     }
 

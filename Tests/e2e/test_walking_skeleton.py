@@ -187,3 +187,30 @@ def test_sos_server_runs_the_whole_store_in_one_process(tmp_path):
             server.terminate()
             assert server.wait(timeout=15) == 0
     assert (data_dir / "cookie").stat().st_mode & 0o077 == 0
+
+
+def test_a_second_process_on_a_data_directory_is_refused_and_nothing_is_lost(cluster, tmp_path):
+    """Two brains on one WAL, or two agents on one segment, would interleave records: the LOCK file refuses
+    the second process (naming the first), and the first goes on serving what it stored."""
+    s3 = cluster.boto3()
+    s3.create_bucket(Bucket="locked")
+    s3.put_object(Bucket="locked", Key="k", Body=b"before")
+
+    def refused(args, holder):
+        result = subprocess.run([SOS_BIN, *args], capture_output=True, text=True, timeout=30,
+                                env=dict(os.environ, SOS_COOKIE=COOKIE))
+        assert result.returncode != 0, result.stdout + result.stderr
+        assert f"is in use by process {holder.proc.pid}" in result.stderr, result.stderr
+
+    refused(["brain", "--s3-address", f"127.0.0.1:{free_port()}", "--cluster-address", f"127.0.0.1:{free_port()}",
+             "--directory", str(cluster.root / "brain"), "--cookie", COOKIE], cluster.brain)
+    refused(["storage-agent", "--brain", f"127.0.0.1:{cluster.cluster_port}", "--client-id", "agent-9",
+             "--directory", str(cluster.agent_dir(cluster.agents[0]))], cluster.agents[0])
+    refused(["admin", "repair-wal", "--directory", str(cluster.root / "brain")], cluster.brain)
+    assert s3.get_object(Bucket="locked", Key="k")["Body"].read() == b"before"
+    s3.put_object(Bucket="locked", Key="k2", Body=b"after")
+    # Stopping releases the lock: the same directories start again, with everything in them.
+    cluster.restart()
+    s3 = cluster.boto3()
+    assert s3.get_object(Bucket="locked", Key="k")["Body"].read() == b"before"
+    assert s3.get_object(Bucket="locked", Key="k2")["Body"].read() == b"after"
