@@ -205,25 +205,32 @@ public final class MetadataStore: Sendable {
     public func commit(_ mutation: Mutation) async throws -> MutationOutcome {
         let record = try MutationCodec.encodeRecord(mutation)
         let outcome = OutcomeSlot()
-        let (fileBytes, sinceSnapshot) = try await gate.withFile { wal in
+        let (generation, fileBytes, sinceSnapshot) = try await gate.withFile { wal in
             _ = try await wal.file.append(record) { _ in
                 outcome.set(self.state.withLock { $0.apply(mutation) })
             }
             let size = wal.file.size
-            return (size, wal.bytesBefore + size)
+            return (wal.generation, size, wal.bytesBefore + size)
         }
         if sinceSnapshot > snapshotAfterWALBytes {
-            startRollInBackground(snapshot: true)
+            startRollInBackground(snapshot: true, from: generation)
         } else if walFileBytes > 0 && fileBytes >= walFileBytes / 4 * 3 {
             // Early enough that the next file is filled before this one's zeros run out.
-            startRollInBackground(snapshot: false)
+            startRollInBackground(snapshot: false, from: generation)
         }
         return outcome.get()
     }
 
-    /// Starts a switch to a new WAL generation, with a snapshot or not, unless one is under way.
-    private func startRollInBackground(snapshot: Bool) {
+    /// Starts a switch away from WAL generation `from`, with a snapshot or not, unless a switch
+    /// is under way or `from` is no longer current: a commit that saw a file full may return
+    /// after another commit's switch has finished, and must not switch again from the new file.
+    private func startRollInBackground(snapshot: Bool, from generation: UInt64) {
         guard tryStartRoll() else { return }
+        // Holding the roll, nothing else can switch files until this one is done.
+        guard gate.current.generation == generation else {
+            rollRunning.withLock { $0 = false }
+            return
+        }
         Task {
             do {
                 if snapshot {
