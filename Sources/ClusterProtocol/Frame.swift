@@ -26,8 +26,12 @@ public struct ClusterFrame: Sendable, Equatable {
     public static let prefixByteCount = 10
     /// Largest body a peer may send; a bigger length prefix is a protocol error and closes the connection.
     public static let bodyBytesMax = 1 << 20
-    /// Chunk data is split into frames of at most this many bytes so requests interleave fairly.
-    public static let dataBytesPerFrameMax = 256 * 1024
+    /// Chunk data is split into frames of at most this many bytes so requests interleave on a
+    /// connection. A frame costs the brain about the same whatever its size, so it is as large as
+    /// the body limit allows: 1 MiB frames took 0.66-0.69 brain core-seconds per GB of a 1 GiB GET
+    /// from agents, 256 KiB frames 0.76-0.87 (docs/benchmarks.md). The cost: a small request queued
+    /// behind a frame waits for 1 MiB to cross the link (under 1 ms at 10 Gbit/s).
+    public static let dataBytesPerFrameMax = bodyBytesMax
 }
 
 public struct FrameFlags: OptionSet, Sendable, Equatable {
