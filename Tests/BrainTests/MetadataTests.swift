@@ -513,6 +513,30 @@ final class SnapshotTests: XCTestCase {
         }
     }
 
+    /// A commit that saw its file three quarters full may return after another commit's switch
+    /// has finished: its request to switch must then be dropped, not switch again away from the
+    /// new, nearly empty file (CI once saw such a file cut to 0 bytes).
+    func testASwitchRequestedFromAnOlderWALGenerationIsDropped() async throws {
+        let store = try MetadataStore(directory: directory, logger: logger, walPreallocationBytes: 64 << 10)
+        func generation() throws -> UInt64 {
+            try XCTUnwrap(MetadataStore.walGeneration(fromFileName: URL(fileURLWithPath: store.walPath).lastPathComponent))
+        }
+        _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))
+        let before = try generation()
+        try await store.snapshotNow()
+        let current = try generation()
+        XCTAssertGreaterThan(current, before)
+
+        store.startRollInBackground(snapshot: false, from: before)
+        await store.waitForWALSwitch()
+        XCTAssertEqual(try generation(), current, "a request from an older generation switched files")
+
+        // The same request from the current generation does switch.
+        store.startRollInBackground(snapshot: false, from: current)
+        await store.waitForWALSwitch()
+        XCTAssertEqual(try generation(), current + 1)
+    }
+
     func testCommitsDuringASnapshotAreNeitherLostNorReordered() async throws {
         let store = try MetadataStore(directory: directory, logger: logger, snapshotAfterWALBytes: 4096)
         _ = try await store.commit(.createBucket(name: "b", creationDateMs: 1))

@@ -224,11 +224,12 @@ public final class MetadataStore: Sendable {
     /// Starts a switch away from WAL generation `from`, with a snapshot or not, unless a switch
     /// is under way or `from` is no longer current: a commit that saw a file full may return
     /// after another commit's switch has finished, and must not switch again from the new file.
-    private func startRollInBackground(snapshot: Bool, from generation: UInt64) {
+    /// (Internal, not private, for the test of that.)
+    func startRollInBackground(snapshot: Bool, from generation: UInt64) {
         guard tryStartRoll() else { return }
         // Holding the roll, nothing else can switch files until this one is done.
         guard gate.current.generation == generation else {
-            rollRunning.withLock { $0 = false }
+            endRoll()
             return
         }
         Task {
@@ -244,7 +245,7 @@ public final class MetadataStore: Sendable {
                     "switching to a new WAL generation failed; the current one keeps growing until a switch succeeds",
                     metadata: ["snapshot": "\(snapshot)", "error": "\(error)"])
             }
-            rollRunning.withLock { $0 = false }
+            endRoll()
         }
     }
 
@@ -256,12 +257,14 @@ public final class MetadataStore: Sendable {
         }
     }
 
+    private func endRoll() { rollRunning.withLock { $0 = false } }
+
     /// Switches to a new WAL generation at a consistent cut and writes the snapshot of the state
     /// before it; then removes snapshots and WAL files that two newer snapshots make unnecessary.
     /// Waits for a switch already under way to finish first.
     public func snapshotNow() async throws {
         while !tryStartRoll() { try await Task.sleep(for: .milliseconds(5)) }
-        defer { rollRunning.withLock { $0 = false } }
+        defer { endRoll() }
         try await writeSnapshot()
     }
 
