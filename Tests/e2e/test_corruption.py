@@ -186,6 +186,36 @@ def test_corrupted_record_under_a_running_agent_is_refused_not_served(one_agent,
             assert got == objects[other], other
 
 
+def test_a_corrupt_small_object_gets_an_s3_error_not_a_response_cut_short(one_agent, rng):
+    """Bodies up to 256 KiB are read whole before the response starts (GetObjectHandler), so a
+    record that fails its checksum is answered with an S3 error; larger ones can only be cut short."""
+    cluster = one_agent
+    agent, agent_dir = cluster.agents[0], cluster.agent_dir(cluster.agents[0])
+    s3 = s3_client(cluster.endpoint, read_timeout=30)
+    s3.create_bucket(Bucket=BUCKET)
+    objects = upload(s3, rng, 6, [1, 4 * KiB, 256 * KiB])
+    records = chunk_records_by_md5(agent_dir)
+    key = rng.choice(sorted(objects))
+    data = objects[key]
+    record = records[chunk_md5s(data)[0]]
+    offset = rng.randrange(record.payload_offset, record.end)
+    with record.path.open("r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([byte ^ 0x5A]))
+        f.flush()
+        os.fsync(f.fileno())
+    for attempt in range(2):  # the first read finds the damage, the second the agent's mark
+        status, got, complete, error = read_object(s3, BUCKET, key)
+        print(f"GET {key!r} ({len(data)} bytes) after flipping byte {offset}: status {status}, {error}")
+        assert status == 500 and error == "500 InternalError", f"attempt {attempt}: status {status}, {error}"
+    wait_for(lambda: "corrupt" in agent.log().lower(), timeout=10, what="the agent logging the corrupt chunk")
+    for other in sorted(objects):
+        if other != key:
+            assert s3.get_object(Bucket=BUCKET, Key=other)["Body"].read() == objects[other], other
+
+
 WAL_FILE_BYTES = 16 * MiB
 
 

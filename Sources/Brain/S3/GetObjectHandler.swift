@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
+import NIOCore
 
 /// GetObject and HeadObject: whole objects, one byte range, or one part; conditional requests.
 extension ObjectHandlers {
@@ -43,6 +44,10 @@ extension ObjectHandlers {
         guard chunks.canRead(object.chunks) else {
             throw S3Error.serviceUnavailable("An agent holding this object's data is not connected; try again later.")
         }
+        if range.count <= Self.bufferedBodyBytesMax {
+            let bytes = try await bufferedBytes(of: object, range: range)
+            return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: bytes))
+        }
         let (chunks, logger) = (chunks, logger)
         let body = ResponseBody(contentLength: range.count) { writer in
             do {
@@ -55,6 +60,25 @@ extension ObjectHandlers {
             try await writer.finish(nil)
         }
         return Response(status: status, headers: fields, body: body)
+    }
+
+    /// Bodies up to this size are read whole before the response starts. The response then goes
+    /// out as one write (head and body together: a streamed body costs a write and an event-loop
+    /// hop for the head and another for each piece), and a failed read still gets an S3 error
+    /// instead of a connection cut short. Larger bodies stream, holding at most two chunks.
+    static let bufferedBodyBytesMax: Int64 = 256 << 10
+
+    /// The bytes of `range`, read whole. A failed read throws before any of the response is out,
+    /// so the router answers it with its S3 error.
+    private func bufferedBytes(of object: ObjectRecord, range: Range<Int64>) async throws -> ByteBuffer {
+        var bytes = ByteBuffer()
+        for try await var piece in chunks.bytes(of: object.chunks, range: range) {
+            if bytes.readableBytes == 0 { bytes = piece } else { bytes.writeBuffer(&piece) }
+        }
+        guard bytes.readableBytes == range.count else {
+            throw S3Error.internalError("The object's data came back \(bytes.readableBytes) bytes long, not \(range.count).")
+        }
+        return bytes
     }
 
     /// The byte range of part `text` (1-based); a single-PUT object is its own part 1.
