@@ -38,7 +38,7 @@ public struct ClusterServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try ClusterChannel.wrap(channel) }
+                channel.eventLoop.makeCompletedFuture { try ClusterChannel.wrap(channel, frameHandler: ReplyRouter()) }
             }
     }
 
@@ -66,7 +66,9 @@ public struct ClusterServer: Sendable {
                 guard let hello = authenticated else { return }
                 switch hello.role {
                 case .admin: try await serveAdmin(frames: &frames, outbound: outbound)
-                case .agent: try await serveAgent(hello, peer: peer, frames: &frames, outbound: outbound)
+                case .agent:
+                    let router = try await channel.channel.pipeline.handler(type: ReplyRouter.self).get()
+                    try await serveAgent(hello, peer: peer, router: router, frames: &frames, outbound: outbound)
                 }
             }
         } catch {
@@ -110,13 +112,14 @@ public struct ClusterServer: Sendable {
     }
 
     private func serveAgent(
-        _ hello: Hello, peer: String, frames: inout NIOAsyncChannelInboundStream<ClusterFrame>.AsyncIterator,
-        outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
+        _ hello: Hello, peer: String, router: ReplyRouter,
+        frames: inout NIOAsyncChannelInboundStream<ClusterFrame>.AsyncIterator, outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
     ) async throws {
         try await registerMember(clientID: hello.clientID, zone: hello.zone)
         let connection = AgentConnection(
             hello: hello, address: peer, outbound: outbound,
             requestTimeout: .milliseconds(Int64(registry.timeouts.requestSeconds * 1000)))
+        router.attach(connection)
         registry.register(connection)?.close()
         logger.info("agent registered", metadata: ["agent": "\(hello.clientID)", "peer": "\(peer)", "zone": "\(hello.zone)"])
         let requestTimer = Task { await connection.expireRequestsUntilCancelled() }
@@ -135,6 +138,7 @@ public struct ClusterServer: Sendable {
                 let reason = try Refused(frame).reason
                 logger.error("agent refused the brain", metadata: ["agent": "\(hello.clientID)", "reason": "\(reason)"])
                 return
+            // Replies reach `connection` through the router; anything else here is out of place.
             default: connection.deliver(frame)
             }
         }
