@@ -86,6 +86,7 @@ let package = Package(
         .testTarget(
             name: "ClusterProtocolTests",
             dependencies: ["ClusterProtocol", .product(name: "NIOEmbedded", package: "swift-nio")]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "BrainTests", dependencies: ["Brain", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "S3BenchTests", dependencies: ["S3Bench"]),
     ]

@@ -127,17 +127,21 @@ struct AgentRequestHandler {
             guard let payload = try await store.getPayload(key: StoreKey(request.chunkID)) else {
                 throw ErrorReply(code: .notFound, message: "no chunk \(request.chunkID)")
             }
-            let start = Int(request.offset)
-            guard start <= payload.count else {
-                throw ErrorReply(code: .badRequest, message: "offset \(start) beyond chunk of \(payload.count) bytes")
-            }
-            let end = request.length == .max ? payload.count : min(payload.count, start + Int(request.length))
-            let from = payload.startIndex + start
-            return ByteBuffer(bytes: payload[from..<(payload.startIndex + end)])
+            return try requestedBytes(of: payload, for: request)
         } catch let error as LogStoreError {
             logger.error("refusing to serve a corrupt chunk", metadata: ["chunk": "\(request.chunkID)", "error": "\(error)"])
             throw error
         }
+    }
+
+    /// The part of a chunk's `payload` that `request` asks for (`length` `.max`: to its end).
+    static func requestedBytes(of payload: ArraySlice<UInt8>, for request: GetChunk) throws -> ByteBuffer {
+        let start = Int(request.offset)
+        guard start <= payload.count else {
+            throw ErrorReply(code: .badRequest, message: "offset \(start) beyond chunk of \(payload.count) bytes")
+        }
+        let end = request.length == .max ? payload.count : min(payload.count, start + Int(request.length))
+        return ByteBuffer(bytes: payload[(payload.startIndex + start)..<(payload.startIndex + end)])
     }
 
     /// The error reply that tells the brain why a request failed.

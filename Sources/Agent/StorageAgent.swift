@@ -141,14 +141,16 @@ public final class StorageAgent: Sendable {
     }
 
     private func serveOneConnection() async throws {
+        let cachedReads = CachedChunkReader(store: store)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: configuration.brainHost, port: configuration.brainPort) { channel in
-                channel.eventLoop.makeCompletedFuture { try ClusterChannel.wrap(channel) }
+                channel.eventLoop.makeCompletedFuture { try ClusterChannel.wrap(channel, frameHandler: cachedReads) }
             }
         try await channel.executeThenClose { inbound, outbound in
             var frames = inbound.makeAsyncIterator()
             try await handshake(frames: &frames, outbound: outbound)
+            cachedReads.enable()
             logger.info("registered with the brain", metadata: ["clientID": "\(configuration.clientID)"])
             var handler = AgentRequestHandler(store: store, outbound: outbound, logger: logger)
             // Discarding: finished request tasks must not pile up for the life of the connection.

@@ -256,12 +256,29 @@ public final class SegmentStore: Sendable {
         try await getPayload(key: key).map { Array($0) }
     }
 
-    /// As `get`, but the payload is a slice of the record as read: one copy fewer of every chunk served.
-    public func getPayload(key: StoreKey) async throws -> ArraySlice<UInt8>? {
-        guard let (location, file, known) = state.withLock({ s -> (Location, AppendOnlyFile, Bool)? in
+    /// Where `key`'s record is, its file, and whether it was found corrupt earlier.
+    private func lookUp(_ key: StoreKey) -> (Location, AppendOnlyFile, Bool)? {
+        state.withLock { s in
             guard let location = s.index[key], let file = s.segments[location.segment]?.file else { return nil }
             return (location, file, s.corruptKeys.contains(key))
-        }) else { return nil }
+        }
+    }
+
+    /// The verified payload of `key` when its record is small and already in the page cache, read
+    /// on the caller's thread without ever waiting for the disk (an event loop may call it). Nil
+    /// when the key is not stored, its record is large or not all cached, or it was found corrupt
+    /// earlier: `getPayload` answers those. Throws, as `getPayload` does, when the record fails
+    /// verification.
+    public func cachedPayload(key: StoreKey) throws -> ArraySlice<UInt8>? {
+        guard let (location, file, known) = lookUp(key), !known, location.length <= Self.inlineReadBytesMax,
+            let bytes = file.readIfCached(at: Int64(location.offset), count: Int(location.length))
+        else { return nil }
+        return try verifiedPayload(bytes, key: key, file: file, offset: Int64(location.offset))
+    }
+
+    /// As `get`, but the payload is a slice of the record as read: one copy fewer of every chunk served.
+    public func getPayload(key: StoreKey) async throws -> ArraySlice<UInt8>? {
+        guard let (location, file, known) = lookUp(key) else { return nil }
         if known {
             throw LogStoreError.corruptRecord(path: file.path, offset: Int64(location.offset), reason: "found corrupt earlier")
         }
