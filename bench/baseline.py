@@ -6,6 +6,7 @@
   baseline.py bench-json FILE KEY            `sos bench --json` output -> "KEY_ops N", "KEY_p99 MS", "KEY_mbs MB/s" lines
   baseline.py iperf-json FILE KEY            iperf3 -J output -> "KEY MB/s" (bytes received, 10^6 B/s)
   baseline.py disk DIR BYTES KEY             sequential 1 MiB writes of BYTES into DIR, then one fdatasync -> "KEY MB/s"
+  baseline.py relay PORT TARGET_PORT         forwards every connection to PORT on to TARGET_PORT (both ways) until killed
   baseline.py rss-big ENDPOINT BYTES NAME=PID...
                                              one PUT then one GET of BYTES; "put_NAME MiB", "get_NAME MiB" (peak RSS)
   baseline.py report FIGURES OUTPUT          table on stdout, JSON array to OUTPUT
@@ -56,6 +57,34 @@ def iperf_json(path, key):
     if "error" in report:
         sys.exit(f"{key}: iperf3: {report['error']}")
     print(f"{key} {report['end']['sum_received']['bits_per_second'] / 8e6:.3f}")
+
+
+def relay(port, target_port):
+    """A userspace relay, the shape of a cluster GET's middle hop (agent -> brain -> client): every
+    byte is received into this process and sent on, 1 MiB at a time."""
+    server = socket.create_server(("127.0.0.1", int(port)))
+
+    def pump(source, sink):
+        buffer = bytearray(1 << 20)
+        view = memoryview(buffer)
+        try:
+            while (n := source.recv_into(buffer)) > 0:
+                sink.sendall(view[:n])
+        except OSError:
+            pass
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    while True:
+        client, _ = server.accept()
+        upstream = socket.create_connection(("127.0.0.1", int(target_port)))
+        for s in (client, upstream):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
 
 
 def disk(directory, size, key):
@@ -187,6 +216,7 @@ def rows(fig):
         ("nginx 1 GiB PUT MB/s, 1 stream (load tool ceiling)", "nginx_put1g_mbs", "MB/s", None, None, "higher"),
         ("nginx 1 GiB GET MB/s, 1 stream (load tool ceiling)", "nginx_get1g_mbs", "MB/s", None, None, "higher"),
         ("loopback TCP MB/s (iperf3, 1 stream)", "tcp_mbs", "MB/s", None, None, "higher"),
+        ("loopback TCP through a relay MB/s (two hops, as agent -> brain -> client)", "tcp_relay_mbs", "MB/s", None, None, "higher"),
         ("disk write + fdatasync MB/s (1 MiB blocks)", "disk_mbs", "MB/s", None, None, "higher"),
         ("MD5 MB/s, one core (openssl speed)", "md5_mbs", "MB/s", None, None, "higher"),
         ("moto 4 KiB GET ops/s @32", "moto_get_ops", "ops/s", None, None, "higher"),
@@ -209,6 +239,7 @@ def rows(fig):
             (f"{label} 1 GiB PUT MB/s / RGW", f"{sys_key}_put1g_mbs", "MB/s", "rgw_put1g_mbs", 1, "higher"),
             (f"{label} 1 GiB GET MB/s / loopback TCP", f"{sys_key}_get1g_mbs", "MB/s", "tcp_mbs", 0.5, "higher"),
             (f"{label} 1 GiB GET MB/s / nginx (load tool ceiling)", f"{sys_key}_get1g_mbs", "MB/s", "nginx_get1g_mbs", None, "higher"),
+            (f"{label} 1 GiB GET MB/s / TCP through a relay", f"{sys_key}_get1g_mbs", "MB/s", "tcp_relay_mbs", None, "higher"),
         ]
     for phase in ("put", "get"):
         for name in ("brain", "agent-1", "agent-2"):
@@ -267,6 +298,8 @@ if __name__ == "__main__":
         iperf_json(*args)
     elif command == "disk":
         disk(*args)
+    elif command == "relay":
+        relay(*args)
     elif command == "rss-big":
         rss_big(args[0], args[1], args[2:])
     elif command == "report":

@@ -79,6 +79,16 @@ if wait_until "iperf3 server" 10 listening "$port" &&
 then tail -n 1 "$FIG" >&2; else note "iperf3 failed: $(cat "$WORK/iperf3.err" 2>/dev/null)"; fi
 stop_all
 
+log "loopback TCP through a userspace relay (two hops, the path of a cluster GET's bytes): iperf3, $SECONDS_EACH s"
+port=$(free_port) relay_port=$(free_port)
+start_bg iperf3 iperf3 -s -1 -B 127.0.0.1 -p "$port"
+start_bg relay "${PY[@]}" relay "$relay_port" "$port"
+if wait_until "iperf3 server" 10 listening "$port" && wait_until "relay" 10 listening "$relay_port" &&
+    iperf3 -c 127.0.0.1 -p "$relay_port" -t "$SECONDS_EACH" -J > "$WORK/iperf3-relay.json" 2>&1 &&
+    "${PY[@]}" iperf-json "$WORK/iperf3-relay.json" tcp_relay_mbs >> "$FIG" 2> "$WORK/iperf3-relay.err"
+then tail -n 1 "$FIG" >&2; else note "iperf3 through the relay failed: $(cat "$WORK/iperf3-relay.err" 2>/dev/null)"; fi
+stop_all
+
 disk_bytes=$(( QUICK == 1 ? 256 << 20 : 1 << 30 ))
 log "disk: $((disk_bytes >> 20)) MiB in 1 MiB writes + fdatasync in $WORK ($(df -P "$WORK" | awk 'NR==2{print $1}'))"
 if "${PY[@]}" disk "$WORK" "$disk_bytes" disk_mbs >> "$FIG"; then tail -n 1 "$FIG" >&2; else note "disk write test failed"; fi

@@ -270,7 +270,13 @@ public final class SegmentStore: Sendable {
     /// earlier: `getPayload` answers those. Throws, as `getPayload` does, when the record fails
     /// verification.
     public func cachedPayload(key: StoreKey) throws -> ArraySlice<UInt8>? {
-        guard let (location, file, known) = lookUp(key), !known, location.length <= Self.inlineReadBytesMax,
+        guard let (location, file, known) = lookUp(key), !known else { return nil }
+        return try cachedPayload(at: location, in: file, key: key)
+    }
+
+    /// The record at `location`, verified, if it is small and all in the page cache.
+    private func cachedPayload(at location: Location, in file: AppendOnlyFile, key: StoreKey) throws -> ArraySlice<UInt8>? {
+        guard location.length <= Self.inlineReadBytesMax,
             let bytes = file.readIfCached(at: Int64(location.offset), count: Int(location.length))
         else { return nil }
         return try verifiedPayload(bytes, key: key, file: file, offset: Int64(location.offset))
@@ -282,12 +288,10 @@ public final class SegmentStore: Sendable {
         if known {
             throw LogStoreError.corruptRecord(path: file.path, offset: Int64(location.offset), reason: "found corrupt earlier")
         }
-        let offset = Int64(location.offset)
         // A small record already in the page cache is read and verified right here: the hand-off to
         // a blocking-I/O thread and back cost more than the read itself.
-        if location.length <= Self.inlineReadBytesMax, let bytes = file.readIfCached(at: offset, count: Int(location.length)) {
-            return try verifiedPayload(bytes, key: key, file: file, offset: offset)
-        }
+        if let payload = try cachedPayload(at: location, in: file, key: key) { return payload }
+        let offset = Int64(location.offset)
         return try await BlockingIO.run {
             try self.verifiedPayload(file.read(at: offset, count: Int(location.length)), key: key, file: file, offset: offset)
         }
