@@ -124,7 +124,7 @@ struct AgentRequestHandler {
     /// The verified bytes a `getChunk` asks for; a missing chunk or a bad range is an `ErrorReply`.
     static func chunkBytes(_ request: GetChunk, from store: SegmentStore, logger: Logger) async throws -> ByteBuffer {
         do {
-            guard let payload = try await store.getPayload(key: StoreKey(request.chunkID)) else {
+            guard let payload = try await store.getPayload(key: StoreKey(request.chunkID), as: WireChunk.self) else {
                 throw ErrorReply(code: .notFound, message: "no chunk \(request.chunkID)")
             }
             return try requestedBytes(of: payload, for: request)
@@ -134,14 +134,15 @@ struct AgentRequestHandler {
         }
     }
 
-    /// The part of a chunk's `payload` that `request` asks for (`length` `.max`: to its end).
-    static func requestedBytes(of payload: ArraySlice<UInt8>, for request: GetChunk) throws -> ByteBuffer {
+    /// The part of a chunk's `payload` that `request` asks for (`length` `.max`: to its end),
+    /// sharing the payload's memory.
+    static func requestedBytes(of payload: WireChunk, for request: GetChunk) throws -> ByteBuffer {
         let start = Int(request.offset)
-        guard start <= payload.count else {
-            throw ErrorReply(code: .badRequest, message: "offset \(start) beyond chunk of \(payload.count) bytes")
+        guard start <= payload.byteCount else {
+            throw ErrorReply(code: .badRequest, message: "offset \(start) beyond chunk of \(payload.byteCount) bytes")
         }
-        let end = request.length == .max ? payload.count : min(payload.count, start + Int(request.length))
-        return ByteBuffer(bytes: payload[(payload.startIndex + start)..<(payload.startIndex + end)])
+        let end = request.length == .max ? payload.byteCount : min(payload.byteCount, start + Int(request.length))
+        return payload.slice(start..<end).bytes
     }
 
     /// The error reply that tells the brain why a request failed.

@@ -30,7 +30,7 @@ final class CachedChunkReader: ChannelInboundHandler, Sendable {
         let frame = unwrapInboundIn(data)
         guard frame.type == .getChunk, context.channel.isWritable, enabled.withLock({ $0 }),
             let request = try? GetChunk(frame),
-            let payload = try? store.cachedPayload(key: StoreKey(request.chunkID)),
+            let payload = try? store.cachedPayload(key: StoreKey(request.chunkID), as: WireChunk.self),
             let bytes = try? AgentRequestHandler.requestedBytes(of: payload, for: request)
         else {
             context.fireChannelRead(data)

@@ -382,16 +382,23 @@ public final class AppendOnlyFile: Sendable {
         try FileIO.pread(fd: fd, path: path, offset: offset, count: count)
     }
 
+    /// As `read`, the first `headCount` bytes into an array and the rest into a buffer of the
+    /// caller's type, sized to them alone.
+    public func read<Buffer: PayloadBuffer>(at offset: Int64, count: Int, headCount: Int, as _: Buffer.Type) throws -> ([UInt8], Buffer) {
+        let head = try read(at: offset, count: headCount)
+        let rest = try Buffer(capacity: count - headCount) {
+            try FileIO.pread(fd: fd, path: path, offset: offset + Int64(headCount), into: $0)
+        }
+        return (head, rest)
+    }
+
     /// Reads exactly `count` bytes at `offset` if they are all in the page cache, without ever
     /// waiting for the disk; nil when they are not (or the call is unsupported): use `read` then.
-    public func readIfCached(at offset: Int64, count: Int) -> [UInt8]? {
-        var complete = false
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let n = sos_pread_if_cached(fd, buffer.baseAddress, count, off_t(offset))
-            complete = n == count
-            initialized = complete ? count : 0
+    public func readIfCached<Buffer: PayloadBuffer>(at offset: Int64, count: Int, as _: Buffer.Type) -> Buffer? {
+        let bytes = Buffer(capacity: count) { buffer in
+            sos_pread_if_cached(fd, buffer.baseAddress, count, off_t(offset)) == count ? count : 0
         }
-        return complete ? bytes : nil
+        return bytes.byteCount == count ? bytes : nil
     }
 
     /// Cuts the file at `length` (used to drop a torn tail before new appends) and makes it durable.

@@ -41,24 +41,25 @@ public enum BlockingIO {
 /// Thin wrappers over POSIX calls that report errors as `LogStoreError`.
 public enum FileIO {
     public static func pread(fd: Int32, path: String, offset: Int64, count: Int) throws -> [UInt8] {
-        var failure: Int32?
         // Not zero-filled first: the read overwrites it, and only what was read is kept.
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            var done = 0
-            while done < count {
-                let n = Glibc.pread(fd, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    break
-                }
-                if n == 0 { break }
-                done += n
-            }
-            initialized = failure == nil ? done : 0
+        try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            initialized = try pread(fd: fd, path: path, offset: offset, into: UnsafeMutableRawBufferPointer(buffer))
         }
-        if let failure { throw LogStoreError.io(operation: "read", path: path, errno: failure) }
-        return bytes
+    }
+
+    /// Fills `buffer` from `offset` (less only at end of file); returns the bytes read.
+    public static func pread(fd: Int32, path: String, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogStoreError.io(operation: "read", path: path, errno: errno)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
     }
 
     /// Makes a directory's entries (new or renamed files) durable.

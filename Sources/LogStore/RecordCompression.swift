@@ -38,30 +38,4 @@ public enum RecordCompression: String, Sendable, CaseIterable {
         out.removeLast(out.count - Int(n))
         return out
     }
-
-    /// The original payload of a verified record: decompressed when its lz4 flag is set, else a
-    /// slice of the bytes read (no copy). A compressed payload that does not inflate to exactly its
-    /// original length is corruption.
-    static func payload(of record: VerifiedRecord, path: String, offset: Int64) throws -> ArraySlice<UInt8> {
-        guard record.header.flags.contains(.lz4) else { return record.payload }
-        guard let bytes = decompress(Array(record.payload), originalLength: record.header.originalLength) else {
-            throw LogStoreError.corruptRecord(path: path, offset: offset, reason: "lz4 payload does not decompress")
-        }
-        return bytes[...]
-    }
-
-    static func decompress(_ bytes: [UInt8], originalLength: Int) -> [UInt8]? {
-        guard originalLength > 0 else { return bytes.isEmpty ? [] : nil }
-        var out = [UInt8](repeating: 0, count: originalLength)
-        let n = bytes.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                src.withMemoryRebound(to: CChar.self) { s in
-                    dst.withMemoryRebound(to: CChar.self) { d in
-                        LZ4_decompress_safe(s.baseAddress, d.baseAddress, Int32(src.count), Int32(originalLength))
-                    }
-                }
-            }
-        }
-        return n == Int32(originalLength) ? out : nil
-    }
 }

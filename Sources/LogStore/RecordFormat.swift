@@ -180,20 +180,63 @@ public struct VerifiedRecord {
     public let payload: ArraySlice<UInt8>
 
     public init(_ bytes: [UInt8]) throws(RecordDecodeError) {
-        guard bytes.count >= RecordFormat.headerByteCount else { throw .truncated }
-        guard let header = RecordHeader(bytes) else { throw .badHeader }
-        guard bytes.count >= header.recordByteCount else { throw .truncated }
-        let end = header.recordByteCount
-        guard Checksum.xxh3(bytes, from: RecordFormat.checksummedRangeStart, to: end) == header.checksum else {
-            throw .checksumMismatch
-        }
-        guard let type = RecordType(rawValue: header.typeRaw) else { throw .unknownType(header.typeRaw) }
+        let layout = try bytes.withUnsafeBytes { raw in
+            Result { () throws(RecordDecodeError) in try RecordLayout(checking: raw) }
+        }.get()
+        self.header = layout.header
+        self.type = layout.type
+        self.key = bytes[layout.key]
+        self.payload = bytes[layout.payload]
+    }
+}
+
+/// Where the parts of one whole, checked record lie in the bytes read (offsets from their start).
+struct RecordLayout {
+    let header: RecordHeader
+    let type: RecordType
+    /// In the bytes holding the header.
+    let key: Range<Int>
+    /// In the bytes holding the payload: the same bytes, or those read apart from the header.
+    let payload: Range<Int>
+
+    /// Checks the record in `head` (header, key, payload) or, when `payload` is given, in `head`
+    /// (exactly header and key) followed by `payload`: length, checksum and type.
+    init(checking head: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer? = nil) throws(RecordDecodeError) {
+        guard head.count >= RecordFormat.headerByteCount else { throw .truncated }
+        guard let header = RecordHeader(head) else { throw .badHeader }
         let keyStart = RecordFormat.headerByteCount
         let payloadStart = keyStart + header.keyLength
+        let checksum: UInt64
+        if let payload {
+            // A head of another length means the header is not the one the reader expected.
+            guard head.count == payloadStart else { throw .badHeader }
+            guard payload.count >= header.payloadLength else { throw .truncated }
+            checksum = Self.xxh3(head[RecordFormat.checksummedRangeStart...], payload[..<header.payloadLength])
+            self.payload = 0..<header.payloadLength
+        } else {
+            guard head.count >= header.recordByteCount else { throw .truncated }
+            checksum = Self.xxh3(head[RecordFormat.checksummedRangeStart..<header.recordByteCount], nil)
+            self.payload = payloadStart..<header.recordByteCount
+        }
+        guard checksum == header.checksum else { throw .checksumMismatch }
+        guard let type = RecordType(rawValue: header.typeRaw) else { throw .unknownType(header.typeRaw) }
         self.header = header
         self.type = type
-        self.key = bytes[keyStart..<payloadStart]
-        self.payload = bytes[payloadStart..<end]
+        self.key = keyStart..<payloadStart
+    }
+
+    /// XXH3-64 (seed 0) of `first` followed by `second`.
+    private static func xxh3(_ first: Slice<UnsafeRawBufferPointer>, _ second: Slice<UnsafeRawBufferPointer>?) -> UInt64 {
+        let first = UnsafeRawBufferPointer(rebasing: first)
+        guard let second = second.map(UnsafeRawBufferPointer.init(rebasing:)) else {
+            return XXH3_64bits(first.baseAddress, first.count)
+        }
+        let state = XXH3_createState()!
+        defer { XXH3_freeState(state) }
+        XXH3_64bits_reset(state)
+        XXH3_64bits_update(state, first.baseAddress, first.count)
+        XXH3_64bits_update(state, second.baseAddress, second.count)
+        return XXH3_64bits_digest(state)
     }
 }
 

@@ -269,50 +269,81 @@ public final class SegmentStore: Sendable {
     /// when the key is not stored, its record is large or not all cached, or it was found corrupt
     /// earlier: `getPayload` answers those. Throws, as `getPayload` does, when the record fails
     /// verification.
-    public func cachedPayload(key: StoreKey) throws -> ArraySlice<UInt8>? {
+    public func cachedPayload<Buffer: PayloadBuffer>(key: StoreKey, as _: Buffer.Type = ArraySlice<UInt8>.self) throws -> Buffer? {
         guard let (location, file, known) = lookUp(key), !known else { return nil }
         return try cachedPayload(at: location, in: file, key: key)
     }
 
     /// The record at `location`, verified, if it is small and all in the page cache.
-    private func cachedPayload(at location: Location, in file: AppendOnlyFile, key: StoreKey) throws -> ArraySlice<UInt8>? {
+    private func cachedPayload<Buffer: PayloadBuffer>(at location: Location, in file: AppendOnlyFile, key: StoreKey) throws -> Buffer? {
         guard location.length <= Self.inlineReadBytesMax,
-            let bytes = file.readIfCached(at: Int64(location.offset), count: Int(location.length))
+            let bytes = file.readIfCached(at: Int64(location.offset), count: Int(location.length), as: Buffer.self)
         else { return nil }
-        return try verifiedPayload(bytes, key: key, file: file, offset: Int64(location.offset))
+        return try verifiedPayload(.whole(bytes), key: key, file: file, offset: Int64(location.offset))
     }
 
-    /// As `get`, but the payload is a slice of the record as read: one copy fewer of every chunk served.
-    public func getPayload(key: StoreKey) async throws -> ArraySlice<UInt8>? {
+    /// As `get`, but the payload is a view of the record as read, into a buffer of the caller's
+    /// type: no copy of the bytes between the read and the caller.
+    public func getPayload<Buffer: PayloadBuffer>(key: StoreKey, as _: Buffer.Type = ArraySlice<UInt8>.self) async throws -> Buffer? {
         guard let (location, file, known) = lookUp(key) else { return nil }
         if known {
             throw LogStoreError.corruptRecord(path: file.path, offset: Int64(location.offset), reason: "found corrupt earlier")
         }
         // A small record already in the page cache is read and verified right here: the hand-off to
         // a blocking-I/O thread and back cost more than the read itself.
-        if let payload = try cachedPayload(at: location, in: file, key: key) { return payload }
+        if let payload: Buffer = try cachedPayload(at: location, in: file, key: key) { return payload }
         let offset = Int64(location.offset)
+        let headCount = min(Int(location.length), RecordFormat.headerByteCount + key.bytes.count)
         return try await BlockingIO.run {
-            try self.verifiedPayload(file.read(at: offset, count: Int(location.length)), key: key, file: file, offset: offset)
+            // Header and key apart from the payload: the payload's buffer is then exactly its size
+            // (a buffer type that rounds up to a power of two would double a 4 MiB chunk's).
+            let (head, payload) = try file.read(at: offset, count: Int(location.length), headCount: headCount, as: Buffer.self)
+            return try self.verifiedPayload(.split(head: head, payload: payload), key: key, file: file, offset: offset)
         }
     }
 
     /// Records up to this size are read on the caller's thread when the page cache holds them.
     static let inlineReadBytesMax: UInt32 = 64 << 10
 
-    /// The payload of the record `bytes` read for `key`, checked; a bad record marks the key corrupt.
-    private func verifiedPayload(_ bytes: [UInt8], key: StoreKey, file: AppendOnlyFile, offset: Int64) throws -> ArraySlice<UInt8> {
-        let record: VerifiedRecord
+    /// A chunk record as read: whole, or its header and key apart from its payload.
+    private enum ChunkRead<Buffer: PayloadBuffer> {
+        case whole(Buffer)
+        case split(head: [UInt8], payload: Buffer)
+    }
+
+    /// The payload of the record `read` for `key`, checked; a bad record marks the key corrupt.
+    private func verifiedPayload<Buffer: PayloadBuffer>(_ read: ChunkRead<Buffer>, key: StoreKey, file: AppendOnlyFile, offset: Int64) throws -> Buffer {
+        func check(_ head: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer?) -> Result<(RecordLayout, Bool), RecordDecodeError> {
+            Result { () throws(RecordDecodeError) in
+                let layout = try RecordLayout(checking: head, payload: payload)
+                return (layout, head[layout.key].elementsEqual(key.bytes))
+            }
+        }
+        let checked: Result<(RecordLayout, Bool), RecordDecodeError>
+        let payloadBytes: Buffer
+        switch read {
+        case .whole(let bytes):
+            checked = bytes.withBytes { check($0, nil) }
+            payloadBytes = bytes
+        case .split(let head, let payload):
+            checked = head.withUnsafeBytes { head in payload.withBytes { check(head, $0) } }
+            payloadBytes = payload
+        }
+        let layout: RecordLayout
+        let keyMatches: Bool
         do {
-            record = try VerifiedRecord(bytes)
+            (layout, keyMatches) = try checked.get()
         } catch {
             markCorrupt([key])
             throw LogStoreError.corruptRecord(path: file.path, offset: offset, reason: "\(error)")
         }
-        guard record.key.elementsEqual(key.bytes), record.type == .chunk else {
+        guard keyMatches, layout.type == .chunk else {
             throw LogStoreError.corruptRecord(path: file.path, offset: offset, reason: "index points at another record")
         }
-        return try RecordCompression.payload(of: record, path: file.path, offset: offset)
+        guard let payload = layout.payload(in: payloadBytes) else {
+            throw LogStoreError.corruptRecord(path: file.path, offset: offset, reason: "lz4 payload does not decompress")
+        }
+        return payload
     }
 
     public func contains(key: StoreKey) -> Bool { state.withLock { $0.index[key] != nil } }

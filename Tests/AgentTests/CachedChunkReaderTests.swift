@@ -85,3 +85,23 @@ final class CachedChunkReaderTests: XCTestCase {
         XCTAssertTrue(store.corruptKeys.contains(StoreKey(id)))
     }
 }
+
+final class WireChunkTests: XCTestCase {
+    /// A large chunk read into a NIO buffer comes back whole, and a range of it is the same bytes.
+    func testAChunkReadIntoANIOBufferIsWholeAndRangesOfItAreTheAskedBytes() async throws {
+        let directory = NSTemporaryDirectory() + "wire-chunk-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SegmentStore(configuration: SegmentStoreConfiguration(directory: directory, segmentBytesMax: 4 << 20))
+        let id = ChunkID.random()
+        let payload = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ ($0 >> 9)) }
+        try await store.put(key: StoreKey(id), payload: payload)
+        let read = try await store.getPayload(key: StoreKey(id), as: WireChunk.self)
+        let chunk = try XCTUnwrap(read)
+        XCTAssertEqual(Array(chunk.bytes.readableBytesView), payload)
+        let range = try AgentRequestHandler.requestedBytes(of: chunk, for: GetChunk(chunkID: id, offset: 1000, length: 5000))
+        XCTAssertEqual(Array(range.readableBytesView), Array(payload[1000..<6000]))
+        let tail = try AgentRequestHandler.requestedBytes(of: chunk, for: GetChunk(chunkID: id, offset: 1_048_000))
+        XCTAssertEqual(Array(tail.readableBytesView), Array(payload[1_048_000...]))
+        XCTAssertThrowsError(try AgentRequestHandler.requestedBytes(of: chunk, for: GetChunk(chunkID: id, offset: 1 << 21)))
+    }
+}

@@ -43,6 +43,23 @@ final class EngineFeatureTests: XCTestCase {
         XCTAssertEqual(afterRestart, text, "reading does not depend on the current setting")
     }
 
+    /// Compressed to over the inline-read size, so read as header and key, then payload.
+    func testALargeCompressedPayloadIsReadBackWhole() async throws {
+        var generator = SystemRandomNumberGenerator()
+        // Every 64 random bytes twice: about half compresses away.
+        let payload = (0..<3200).flatMap { _ -> [UInt8] in
+            let block = (0..<64).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            return block + block
+        }
+        let store = try open(.lz4)
+        try await store.put(key: key(1), payload: payload)
+        let stored = try fileSize(segmentPath)
+        XCTAssertLessThan(stored, payload.count * 3 / 4)
+        XCTAssertGreaterThan(stored, 2 * Int(SegmentStore.inlineReadBytesMax))
+        let back = try await store.get(key: key(1))
+        XCTAssertEqual(back, payload)
+    }
+
     func testPutWithoutCompressionAttemptStoresCompressibleBytesAsIs() async throws {
         let text = Array(String(repeating: "the quick brown fox ", count: 500).utf8)
         let store = try open(.lz4)

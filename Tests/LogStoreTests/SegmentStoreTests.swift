@@ -144,6 +144,39 @@ final class SegmentStoreTests: XCTestCase {
         }
     }
 
+    /// Records over the inline-read size are read as header and key, then payload: each is checked,
+    /// whatever part of the record a bad byte lands in.
+    func testALargeRecordIsReadBackWholeAndABadByteInAnyPartOfItIsRefused() async throws {
+        let store = try open()
+        let payloadCount = 200 << 10
+        let recordCount = RecordFormat.headerByteCount + 16 + payloadCount
+        let payloads = (1...4).map { i in (0..<payloadCount).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) } }
+        for (i, payload) in payloads.enumerated() { try await store.put(key: key(UInt64(i)), payload: payload) }
+        for (i, payload) in payloads.enumerated() {
+            let back = try await store.get(key: key(UInt64(i)))
+            XCTAssertEqual(back, payload)
+        }
+        // Record 0 stays whole; 1, 2 and 3 get a bad byte in the header, the key, the payload's end.
+        let badOffsets = [1: 20, 2: RecordFormat.headerByteCount + 5, 3: recordCount - 1]
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: directory + "/segment-00000001.sos"))
+        for (record, offset) in badOffsets {
+            try handle.seek(toOffset: UInt64(record * recordCount + offset))
+            let byte = try XCTUnwrap(handle.readData(ofLength: 1).first)
+            try handle.seek(toOffset: UInt64(record * recordCount + offset))
+            try handle.write(contentsOf: Data([~byte]))
+        }
+        try handle.close()
+        for record in badOffsets.keys.sorted() {
+            do {
+                _ = try await store.get(key: key(UInt64(record)))
+                XCTFail("served record \(record) with a bad byte")
+            } catch LogStoreError.corruptRecord {}
+        }
+        XCTAssertEqual(store.corruptKeys, Set([1, 2, 3].map { key(UInt64($0)) }))
+        let whole = try await store.get(key: key(0))
+        XCTAssertEqual(whole, payloads[0])
+    }
+
     func testConcurrentAppendsAreAllDurableAndReadable() async throws {
         let store = try open()
         try await withThrowingTaskGroup(of: Void.self) { group in
