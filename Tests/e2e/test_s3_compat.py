@@ -179,6 +179,22 @@ def test_content_md5_is_checked(s3, bucket):
         s3.head_object(Bucket=bucket, Key="bad")
     assert status(e) == 404
 
+def test_content_md5_of_a_many_chunk_body_is_checked(s3, bucket):
+    # Chunks of a large body are hashed on tasks of their own, beside the upload: the digest of
+    # the whole still decides, for a body whose every chunk is full and one whose last is not.
+    for size in (4 * MiB, 4 * MiB + 777):
+        body = os.urandom(size)
+        good = base64.b64encode(hashlib.md5(body).digest()).decode()
+        s3.put_object(Bucket=bucket, Key=f"big-md5-{size}", Body=body, ContentMD5=good)
+        assert s3.get_object(Bucket=bucket, Key=f"big-md5-{size}")["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+        wrong = base64.b64encode(hashlib.md5(body[:-1] + b"x").digest()).decode()
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket=bucket, Key=f"big-bad-{size}", Body=body, ContentMD5=wrong)
+        assert code(e) == "BadDigest"
+        with pytest.raises(ClientError) as e:
+            s3.head_object(Bucket=bucket, Key=f"big-bad-{size}")
+        assert status(e) == 404
+
 
 @pytest.mark.parametrize("algorithm", ["CRC32", "SHA1", "SHA256"])
 def test_checksums_are_validated_stored_and_returned(s3, bucket, algorithm):

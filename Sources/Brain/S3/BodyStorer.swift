@@ -52,6 +52,8 @@ struct BodyStorer: Sendable {
         var decoder: AWSChunkedDecoder?
         if case .awsChunked = framing { decoder = AWSChunkedDecoder() }
         var pending = ByteBuffer()
+        var digester = PipelinedDigests(digests, depth: Self.chunksInFlightMax)
+        var size: Int64 = 0
         var placements: [Int: ChunkPlacement] = [:]
         var chunkCount = 0
         do {
@@ -69,18 +71,23 @@ struct BodyStorer: Sendable {
                 }
                 for try await received in body {
                     for var piece in try decoder?.feed(received) ?? [received] {
-                        piece.withUnsafeReadableBytes { digests.update($0) }
-                        guard digests.size <= sizeMax else {
+                        size += Int64(piece.readableBytes)
+                        guard size <= sizeMax else {
                             throw S3Error(
                                 .badRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
                         }
                         pending.writeBuffer(&piece)
                         while pending.readableBytes >= chunkBytesMax {
-                            try await send(ByteBuffer(buffer: pending.readSlice(length: chunkBytesMax)!))
+                            let chunk = pending.readSlice(length: chunkBytesMax)!
+                            await digester.add(chunk)
+                            try await send(chunk)
                             pending.discardReadBytes()
                         }
                     }
                 }
+                // A body smaller than a chunk (most) is hashed here, with no task for it.
+                digests = await digester.finish()
+                pending.withUnsafeReadableBytes { digests.update($0) }
                 if pending.readableBytes > 0 {
                     // The last chunk is stored by this task itself: no child task for a small object.
                     let index = chunkCount
