@@ -216,7 +216,7 @@ def rows(fig):
         ("nginx 1 GiB PUT MB/s, 1 stream (load tool ceiling)", "nginx_put1g_mbs", "MB/s", None, None, "higher"),
         ("nginx 1 GiB GET MB/s, 1 stream (load tool ceiling)", "nginx_get1g_mbs", "MB/s", None, None, "higher"),
         ("loopback TCP MB/s (iperf3, 1 stream)", "tcp_mbs", "MB/s", None, None, "higher"),
-        ("loopback TCP through a relay MB/s (two hops, as agent -> brain -> client)", "tcp_relay_mbs", "MB/s", None, None, "higher"),
+        ("loopback TCP MB/s through a relay (two hops)", "tcp_relay_mbs", "MB/s", None, None, "higher"),
         ("disk write + fdatasync MB/s (1 MiB blocks)", "disk_mbs", "MB/s", None, None, "higher"),
         ("MD5 MB/s, one core (openssl speed)", "md5_mbs", "MB/s", None, None, "higher"),
         ("moto 4 KiB GET ops/s @32", "moto_get_ops", "ops/s", None, None, "higher"),
