@@ -15,8 +15,8 @@ struct PipelinedDigests {
     }
 
     private var digests: BodyDigests
-    /// Hashes the newest chunk given, after all the earlier ones; nil until the first.
-    private var latest: Task<Handoff, Never>?
+    /// The tasks not yet waited for, oldest first; the last hashes the newest chunk, after all the
+    /// earlier ones.
     private var queued: [Task<Handoff, Never>] = []
     let depth: Int
 
@@ -27,22 +27,21 @@ struct PipelinedDigests {
     }
 
     mutating func add(_ chunk: ByteBuffer) async {
-        if queued.count == depth { _ = await queued.removeFirst().value }
-        let previous = latest
+        // The oldest one's digests stand for everything hashed once no task is left to chain on.
+        if queued.count == depth { digests = await queued.removeFirst().value.digests }
+        let previous = queued.last
         let initial = Handoff(digests: digests)
         let task = Task {
             var state = await previous?.value ?? initial
             chunk.withUnsafeReadableBytes { state.digests.update($0) }
             return state
         }
-        latest = task
         queued.append(task)
     }
 
     /// The digests of every chunk given, once all are hashed.
     mutating func finish() async -> BodyDigests {
-        if let latest { digests = await latest.value.digests }
-        latest = nil
+        if let last = queued.last { digests = await last.value.digests }
         queued = []
         return digests
     }
