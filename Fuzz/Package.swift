@@ -19,6 +19,7 @@ let package = Package(
             dependencies: [
                 .product(name: "ClusterProtocol", package: "sos-package"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),
     ]
 )

@@ -7,7 +7,7 @@ public enum ClusterChannel {
     /// Adds the frame codec to a fresh channel and wraps it for async use. Call on the channel's event loop.
     /// `frameHandler`, when given, sees the decoded frames before the async channel does.
     public static func wrap(_ channel: any Channel, frameHandler: (any ChannelHandler & Sendable)? = nil) throws -> ClusterAsyncChannel {
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ClusterFrameDecoder()))
+        try channel.pipeline.syncOperations.addHandler(ClusterFrameReader())
         try channel.pipeline.syncOperations.addHandler(ClusterFrameWriter())
         if let frameHandler { try channel.pipeline.syncOperations.addHandler(frameHandler) }
         return try ClusterAsyncChannel(wrappingChannelSynchronously: channel)

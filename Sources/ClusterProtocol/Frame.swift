@@ -86,32 +86,46 @@ public enum ClusterProtocolError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Splits the byte stream into frames; rejects oversized or unknown frames before buffering them.
-public struct ClusterFrameDecoder: ByteToMessageDecoder {
-    public typealias InboundOut = ClusterFrame
+/// The part of a frame before its body, checked as soon as its bytes are there: a frame that is
+/// too large or of an unknown type is refused before its body is buffered.
+struct FrameHeader {
+    var type: MessageType
+    var flags: FrameFlags
+    var requestID: UInt32
+    var bodyLength: Int
 
-    public init() {}
-
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let frame = try Self.decodeFrame(from: &buffer) else { return .needMoreData }
-        context.fireChannelRead(Self.wrapInboundOut(frame))
-        return .continue
-    }
-
-    /// Decodes one frame from the front of `buffer`; nil when more bytes are needed.
-    public static func decodeFrame(from buffer: inout ByteBuffer) throws -> ClusterFrame? {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
+    /// The header at the front of `buffer`, which is left as it was; nil when fewer than
+    /// `ClusterFrame.prefixByteCount` bytes are there (a length prefix alone is still checked).
+    static func peek(_ buffer: ByteBuffer) throws -> FrameHeader? {
+        let start = buffer.readerIndex
+        guard let length = buffer.getInteger(at: start, as: UInt32.self) else { return nil }
         guard length >= 6 else { throw ClusterProtocolError.malformed("frame length \(length) below 6") }
         let bodyLength = Int(length) - 6
         guard bodyLength <= ClusterFrame.bodyBytesMax else { throw ClusterProtocolError.frameTooLarge(bodyLength) }
-        guard buffer.readableBytes >= 4 + Int(length) else { return nil }
-        buffer.moveReaderIndex(forwardBy: 4)
-        let typeRaw: UInt8 = buffer.readInteger()!
-        let flags: UInt8 = buffer.readInteger()!
-        let requestID: UInt32 = buffer.readInteger()!
-        let body = buffer.readSlice(length: bodyLength)!
+        guard let typeRaw = buffer.getInteger(at: start + 4, as: UInt8.self),
+            let flags = buffer.getInteger(at: start + 5, as: UInt8.self),
+            let requestID = buffer.getInteger(at: start + 6, as: UInt32.self)
+        else { return nil }
         guard let type = MessageType(rawValue: typeRaw) else { throw ClusterProtocolError.unknownMessageType(typeRaw) }
-        return ClusterFrame(type: type, flags: FrameFlags(rawValue: flags), requestID: requestID, body: body)
+        return FrameHeader(type: type, flags: FrameFlags(rawValue: flags), requestID: requestID, bodyLength: bodyLength)
+    }
+
+    func frame(body: ByteBuffer) -> ClusterFrame {
+        ClusterFrame(type: type, flags: flags, requestID: requestID, body: body)
+    }
+}
+
+/// Splits a byte stream into frames. The channel uses `ClusterFrameReader`, which does the same
+/// without gathering bytes; this is the whole-buffer form, for tests and the fuzz target.
+public enum ClusterFrameDecoder {
+    /// Decodes one frame from the front of `buffer`, its body a slice of it; nil (nothing read)
+    /// when more bytes are needed.
+    public static func decodeFrame(from buffer: inout ByteBuffer) throws -> ClusterFrame? {
+        guard let header = try FrameHeader.peek(buffer),
+            buffer.readableBytes >= ClusterFrame.prefixByteCount + header.bodyLength
+        else { return nil }
+        buffer.moveReaderIndex(forwardBy: ClusterFrame.prefixByteCount)
+        return header.frame(body: buffer.readSlice(length: header.bodyLength)!)
     }
 }
 
