@@ -11,7 +11,7 @@ import NIOCore
 /// Like the decoder, it refuses a frame that is too large or of an unknown type as soon as its
 /// header is there, before buffering its body; after an error it fires `errorCaught` and reads
 /// nothing more.
-public final class ClusterFrameReader: ChannelInboundHandler, RemovableChannelHandler {
+public final class ClusterFrameReader: ChannelInboundHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ClusterFrame
 
@@ -33,17 +33,15 @@ public final class ClusterFrameReader: ChannelInboundHandler, RemovableChannelHa
                     fillBody(from: &input, context: context)
                 } else if headerBytes.readableBytes > 0 {
                     try fillHeader(from: &input, context: context)
-                } else {
-                    while let frame = try ClusterFrameDecoder.decodeFrame(from: &input) {
-                        context.fireChannelRead(wrapInboundOut(frame))
-                    }
-                    // What is left is the start of a frame: a partial header, or a header and part of its body.
-                    if let header = try FrameHeader.peek(input) {
-                        input.moveReaderIndex(forwardBy: ClusterFrame.prefixByteCount)
-                        startBody(of: header, context: context)
+                } else if let header = try FrameHeader.peek(input) {
+                    input.moveReaderIndex(forwardBy: ClusterFrame.prefixByteCount)
+                    if input.readableBytes >= header.bodyLength {
+                        context.fireChannelRead(wrapInboundOut(header.frame(body: input.readSlice(length: header.bodyLength)!)))
                     } else {
-                        headerBytes.writeBuffer(&input)
+                        startBody(of: header, context: context)
                     }
+                } else {
+                    headerBytes.writeBuffer(&input)
                 }
             }
         } catch {

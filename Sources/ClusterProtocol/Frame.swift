@@ -140,8 +140,6 @@ public struct ClusterFrameEncoder: MessageToByteEncoder {
         out.writeBuffer(&body)
     }
 
-    static let headerByteCount = 10
-
     static func writeHeader(of frame: ClusterFrame, to out: inout ByteBuffer) {
         precondition(frame.body.readableBytes <= ClusterFrame.bodyBytesMax, "frame body over the limit")
         out.writeInteger(UInt32(6 + frame.body.readableBytes))
@@ -164,7 +162,7 @@ final class ClusterFrameWriter: ChannelOutboundHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let frame = unwrapOutboundIn(data)
         let copied = frame.body.readableBytes <= Self.copiedBodyBytesMax
-        var header = context.channel.allocator.buffer(capacity: ClusterFrameEncoder.headerByteCount + (copied ? frame.body.readableBytes : 0))
+        var header = context.channel.allocator.buffer(capacity: ClusterFrame.prefixByteCount + (copied ? frame.body.readableBytes : 0))
         ClusterFrameEncoder.writeHeader(of: frame, to: &header)
         if copied {
             header.writeImmutableBuffer(frame.body)

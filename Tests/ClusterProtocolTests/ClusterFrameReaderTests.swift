@@ -13,12 +13,6 @@ final class ClusterFrameReaderTests: XCTestCase {
         ClusterFrame(type: .chunkData, requestID: 8, body: ByteBuffer()),
     ]
 
-    private func encode(_ frames: [ClusterFrame]) throws -> ByteBuffer {
-        var out = ByteBuffer()
-        for frame in frames { try ClusterFrameEncoder().encode(data: frame, out: &out) }
-        return out
-    }
-
     /// Feeds `wire` to a fresh reader as reads of the given sizes (the rest as a last read).
     private func read(_ wire: ByteBuffer, inReadsOf sizes: [Int]) throws -> [ClusterFrame] {
         let channel = EmbeddedChannel(handler: ClusterFrameReader())
@@ -34,7 +28,7 @@ final class ClusterFrameReaderTests: XCTestCase {
     }
 
     func testFramesComeOutWholeWhereverTheReadsSplitThem() throws {
-        let wire = try encode(frames)
+        let wire = try encoded(frames)
         for first in 0...wire.readableBytes {
             for second in [1, 3, 9, 10, 11, 40] {
                 XCTAssertEqual(try read(wire, inReadsOf: [first, second]), frames, "reads of \(first), \(second), rest")
@@ -50,7 +44,7 @@ final class ClusterFrameReaderTests: XCTestCase {
             ClusterFrame(type: .ok, requestID: 2),
             ClusterFrame(type: .chunkData, flags: .endOfData, requestID: 1, body: big.getSlice(at: 77, length: 300_001)!),
         ]
-        let wire = try encode(sent)
+        let wire = try encoded(sent)
         var rng = SystemRandomNumberGenerator()
         for sizes in [[65_536], [5, 70_000, 3], (0..<200).map { _ in Int.random(in: 1...20_000, using: &rng) }] {
             let received = try read(wire, inReadsOf: Array(repeating: sizes, count: 100).flatMap { $0 })
@@ -68,13 +62,13 @@ final class ClusterFrameReaderTests: XCTestCase {
         XCTAssertThrowsError(try channel.writeInbound(length)) {
             XCTAssertEqual($0 as? ClusterProtocolError, .frameTooLarge(ClusterFrame.bodyBytesMax + 1))
         }
-        try channel.writeInbound(try encode([ClusterFrame(type: .ok, requestID: 1)]))
+        try channel.writeInbound(try encoded([ClusterFrame(type: .ok, requestID: 1)]))
         XCTAssertNil(try channel.readInbound(as: ClusterFrame.self))
         _ = try? channel.finish()
     }
 
     func testAnUnknownTypeIsRefusedOnceItsHeaderIsThere() throws {
-        var wire = try encode([ClusterFrame(type: .chunkData, requestID: 1, body: ByteBuffer(repeating: 1, count: 100))])
+        var wire = try encoded([ClusterFrame(type: .chunkData, requestID: 1, body: ByteBuffer(repeating: 1, count: 100))])
         wire.setInteger(UInt8(99), at: 4)
         let channel = EmbeddedChannel(handler: ClusterFrameReader())
         try channel.writeInbound(wire.readSlice(length: 7)!)

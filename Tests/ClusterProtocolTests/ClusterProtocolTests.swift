@@ -5,12 +5,6 @@ import XCTest
 @testable import ClusterProtocol
 
 final class FrameCodecTests: XCTestCase {
-    private func encode(_ frames: [ClusterFrame]) throws -> ByteBuffer {
-        var out = ByteBuffer()
-        for frame in frames { try ClusterFrameEncoder().encode(data: frame, out: &out) }
-        return out
-    }
-
     func testFramesRoundTripAcrossArbitrarySplits() throws {
         let frames = [
             Challenge(brainNonce: ClusterAuth.makeNonce()).frame(),
@@ -18,7 +12,7 @@ final class FrameCodecTests: XCTestCase {
             PutChunk(chunkID: .random(), length: 9, incompressible: true).frame(requestID: 8),
             ClusterFrame(type: .chunkData, flags: .endOfData, requestID: 7, body: ByteBuffer(bytes: [1, 2, 3, 4, 5])),
         ]
-        let wire = try encode(frames)
+        let wire = try encoded(frames)
         for split in 0...wire.readableBytes {
             var buffer = ByteBuffer(bytes: wire.readableBytesView.prefix(split))
             var decoded: [ClusterFrame] = []
@@ -44,7 +38,7 @@ final class FrameCodecTests: XCTestCase {
         for frame in frames { try channel.writeOutbound(frame) }
         var wire = ByteBuffer()
         while var piece = try channel.readOutbound(as: ByteBuffer.self) { wire.writeBuffer(&piece) }
-        XCTAssertEqual(wire, try encode(frames))
+        XCTAssertEqual(wire, try encoded(frames))
         XCTAssertTrue(try channel.finish().isClean)
     }
 
@@ -57,7 +51,7 @@ final class FrameCodecTests: XCTestCase {
     }
 
     func testUnknownMessageTypeIsAnError() throws {
-        var frame = try encode([ClusterFrame(type: .ok, requestID: 1)])
+        var frame = try encoded([ClusterFrame(type: .ok, requestID: 1)])
         frame.setInteger(UInt8(99), at: 4)
         XCTAssertThrowsError(try ClusterFrameDecoder.decodeFrame(from: &frame))
     }
