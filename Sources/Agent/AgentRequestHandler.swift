@@ -20,10 +20,10 @@ struct AgentRequestHandler {
     static let chunkBytesMax = RecordFormat.payloadBytesMax
 
     private struct PendingPut {
-        var chunkID: ChunkID
         var expectedLength: Int
         var incompressible: Bool
-        var bytes: [UInt8]
+        /// The record being assembled from the data frames (one copy of their bytes, no more).
+        var record: ChunkRecordDraft
     }
 
     init(store: SegmentStore, outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>, logger: Logger) {
@@ -41,37 +41,35 @@ struct AgentRequestHandler {
                 reject(requestID, Self.oversizedChunk(Int(put.length)), in: &group)
                 return
             }
-            var bytes = [UInt8]()
-            bytes.reserveCapacity(Int(put.length))
             pendingPuts[requestID] = PendingPut(
-                chunkID: put.chunkID, expectedLength: Int(put.length), incompressible: put.incompressible, bytes: bytes)
+                expectedLength: Int(put.length), incompressible: put.incompressible,
+                record: ChunkRecordDraft(key: StoreKey(put.chunkID), payloadCapacity: Int(put.length)))
         case .chunkData:
             if rejectedPuts.contains(requestID) {
                 if frame.flags.contains(.endOfData) { rejectedPuts.remove(requestID) }
                 return
             }
-            guard var pending = pendingPuts.removeValue(forKey: requestID) else {
+            guard let pending = pendingPuts.removeValue(forKey: requestID) else {
                 throw AgentError.protocolViolation("chunk data for unknown request \(requestID)")
             }
-            pending.bytes.append(contentsOf: frame.body.readableBytesView)
-            guard pending.bytes.count <= pending.expectedLength else {
+            guard pending.record.payloadCount + frame.body.readableBytes <= pending.expectedLength else {
                 reject(requestID, "more chunk bytes than announced", in: &group)
                 if frame.flags.contains(.endOfData) { rejectedPuts.remove(requestID) }
                 return
             }
+            pending.record.append(contentsOf: frame.body.readableBytesView)
             guard frame.flags.contains(.endOfData) else {
                 pendingPuts[requestID] = pending
                 return
             }
-            guard pending.bytes.count == pending.expectedLength else {
+            guard pending.record.payloadCount == pending.expectedLength else {
                 reply(ErrorReply(code: .badRequest, message: "fewer chunk bytes than announced").frame(requestID: requestID), in: &group)
                 return
             }
-            let (store, outbound, key, payload) = (store, outbound, StoreKey(pending.chunkID), pending.bytes)
-            let incompressible = pending.incompressible
+            let (store, outbound, record, incompressible) = (store, outbound, pending.record, pending.incompressible)
             group.addTask {
                 try await Self.answer(requestID, outbound: outbound) {
-                    try await store.put(key: key, payload: payload, tryCompression: !incompressible)
+                    try await store.put(record, tryCompression: !incompressible)
                     return [ClusterFrame(type: .ok, requestID: requestID)]
                 }
             }

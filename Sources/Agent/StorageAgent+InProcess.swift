@@ -14,9 +14,9 @@ extension StorageAgent: InProcessAgent {
         guard bytes.readableBytes <= AgentRequestHandler.chunkBytesMax else {
             throw ErrorReply(code: .badRequest, message: AgentRequestHandler.oversizedChunk(bytes.readableBytes))
         }
-        try await answering {
-            try await store.put(key: StoreKey(id), payload: Array(bytes.readableBytesView), tryCompression: !incompressible)
-        }
+        let record = ChunkRecordDraft(key: StoreKey(id), payloadCapacity: bytes.readableBytes)
+        record.append(contentsOf: bytes.readableBytesView)
+        try await answering { try await store.put(record, tryCompression: !incompressible) }
     }
 
     public func getChunk(_ id: ChunkID, offset: UInt32, length: UInt32) async throws -> ByteBuffer {

@@ -9,16 +9,18 @@ public enum RecordCompression: String, Sendable, CaseIterable {
     case none
     case lz4
 
-    /// The chunk record for `payload`, compressed when this setting asks for it and it pays.
-    public func chunkRecord(key: StoreKey, payload: [UInt8], savingsMin: Double) -> Record {
-        if self == .lz4, let compressed = Self.compress(payload, savingsMin: savingsMin) {
-            return Record(type: .chunk, flags: .lz4, key: key.bytes, payload: compressed, originalLength: payload.count)
+    /// The encoded chunk record for `draft`'s payload: compressed when this setting asks for it and
+    /// it pays, else the draft itself, sealed (which empties it).
+    func chunkRecord(_ draft: ChunkRecordDraft, savingsMin: Double) -> [UInt8] {
+        if self == .lz4, let compressed = Self.compress(draft.payload, savingsMin: savingsMin) {
+            return Record(type: .chunk, flags: .lz4, key: draft.key.bytes, payload: compressed, originalLength: draft.payloadCount)
+                .encoded()
         }
-        return Record(type: .chunk, key: key.bytes, payload: payload)
+        return draft.takeSealed()
     }
 
     /// `bytes` compressed with lz4, or nil when that would not save at least `savingsMin` of them.
-    static func compress(_ bytes: [UInt8], savingsMin: Double) -> [UInt8]? {
+    static func compress(_ bytes: ArraySlice<UInt8>, savingsMin: Double) -> [UInt8]? {
         guard !bytes.isEmpty, bytes.count <= RecordFormat.payloadBytesMax else { return nil }
         let sizeMax = Int(Double(bytes.count) * (1 - savingsMin))
         guard sizeMax > 0 else { return nil }
@@ -38,4 +40,6 @@ public enum RecordCompression: String, Sendable, CaseIterable {
         out.removeLast(out.count - Int(n))
         return out
     }
+
+    static func compress(_ bytes: [UInt8], savingsMin: Double) -> [UInt8]? { compress(bytes[...], savingsMin: savingsMin) }
 }

@@ -84,11 +84,14 @@ public struct Record: Sendable, Equatable {
         return bytes
     }
 
-    /// Makes `bytes` a keyless, uncompressed record in place: the first `RecordFormat.headerByteCount`
-    /// of them are room for the header, which this fills in, and the rest is the payload. For
-    /// callers that serialize straight into one array (the brain's WAL): no copy at all.
-    public static func seal(_ bytes: inout [UInt8], type: RecordType) {
-        fillHeader(&bytes, type: type, flags: [], keyLength: 0, originalLength: bytes.count - RecordFormat.headerByteCount)
+    /// Makes `bytes` an uncompressed record in place: the first `RecordFormat.headerByteCount` of
+    /// them are room for the header, which this fills in, then come the key (`keyLength` bytes) and
+    /// the payload. For callers that serialize straight into one array (the brain's WAL, a
+    /// `ChunkRecordDraft`): no copy at all.
+    public static func seal(_ bytes: inout [UInt8], type: RecordType, keyLength: Int = 0) {
+        precondition(keyLength <= RecordFormat.keyBytesMax, "record key too long")
+        let originalLength = bytes.count - RecordFormat.headerByteCount - keyLength
+        fillHeader(&bytes, type: type, flags: [], keyLength: keyLength, originalLength: originalLength)
     }
 
     /// Writes the header over the first `RecordFormat.headerByteCount` bytes of `bytes`, which hold

@@ -223,10 +223,16 @@ public final class SegmentStore: Sendable {
     /// Stores `payload` under `key`; returns once the record is durable. `tryCompression` false
     /// stores it as is even when the store compresses (the caller knows it will not shrink).
     public func put(key: StoreKey, payload: [UInt8], tryCompression: Bool = true) async throws {
+        let draft = ChunkRecordDraft(key: key, payloadCapacity: payload.count)
+        draft.append(contentsOf: payload)
+        try await put(draft, tryCompression: tryCompression)
+    }
+
+    /// As `put(key:payload:tryCompression:)`, for a payload assembled in place; takes the draft's bytes.
+    public func put(_ draft: ChunkRecordDraft, tryCompression: Bool = true) async throws {
+        let key = draft.key
         let compression = tryCompression ? configuration.compression : .none
-        let record = compression.chunkRecord(
-            key: key, payload: payload, savingsMin: configuration.compressionSavingsMin
-        ).encoded()
+        let record = compression.chunkRecord(draft, savingsMin: configuration.compressionSavingsMin)
         let offset = try await append(record)
         state.withLock { s in
             let location = Location(segment: offset.segment, offset: offset.offset, length: UInt32(record.count))
