@@ -91,11 +91,6 @@ public final class AppendOnlyFile: Sendable {
     private let batchComplete = DispatchSemaphore(value: 0)
     /// The longest wait for a batch under `.everyWrite`, whatever the last sync took.
     static let gatherNanosecondsMax: UInt64 = 2_000_000
-    /// How long the sync thread first spins (yielding its core) for a gathering batch before it
-    /// sleeps: a batch of 64 metadata commits usually completes within this, and waking a sleeping
-    /// thread took about 0.1 ms on average on the 2-core VMs here (perf sched). Commits at 64 writers: median 0.70
-    /// of raw without the spin, 0.755 with 100 us (8 interleaved runs each); 50 and 200 us did no better.
-    static let gatherSpinNanosecondsMax: UInt64 = 100_000
 
     /// Small appends that arrive together are written with one system call, up to this many bytes:
     /// under many concurrent writers, the per-append write was most of the cost of a commit.
@@ -359,13 +354,9 @@ public final class AppendOnlyFile: Sendable {
         }
         guard gathering else { return }
         let deadline = DispatchTime.now() + .nanoseconds(Int(nanoseconds))
-        if case .everyWrite = policy {
-            let spinUntil = DispatchTime.now().uptimeNanoseconds + min(nanoseconds, Self.gatherSpinNanosecondsMax)
-            // Ends with the batch complete (its signal is then taken at once below) or the time up.
-            while DispatchTime.now().uptimeNanoseconds < spinUntil, state.withLock({ $0.gatheringUntil != nil }) {
-                sched_yield()
-            }
-        }
+        // No spinning before the sleep: a spin of up to 100 us (yielding the core) sped the commit
+        // benchmark up by about a tenth, but made 4 KiB PUTs in `sos server` cost about 5% more CPU
+        // each, with 5.6 sched_yield calls per PUT (docs/architecture.md, group commit).
         if batchComplete.wait(timeout: deadline) == .timedOut {
             let signalled = state.withLock { s -> Bool in
                 defer { s.gatheringUntil = nil }
