@@ -204,10 +204,9 @@ def rss_big(endpoint, size, names_pids):
 
 def rows(fig):
     """(name, value key, unit, baseline key or value, target, better) for every figure."""
-    slowest = None
     parts = [fig.get(k) for k in ("tcp_mbs", "disk_mbs", "md5_mbs")]
     if all(p is not None for p in parts):
-        slowest = min(parts)
+        fig["put1g_ceiling_mbs"] = min(parts)  # the slowest of the three bounds a durable 1 GiB PUT
     out = [
         # baselines on their own
         ("nginx 4 KiB GET ops/s @32", "nginx_get_ops", "ops/s", None, None, "higher"),
@@ -235,7 +234,7 @@ def rows(fig):
             (f"{label} 4 KiB PUT ops/s @64 / RGW", f"{sys_key}_put_ops", "ops/s", "rgw_put_ops", 10, "higher"),
             (f"{label} 4 KiB GET ops/s @32 / moto", f"{sys_key}_get_ops", "ops/s", "moto_get_ops", None, "higher"),
             (f"{label} 4 KiB PUT ops/s @64 / moto", f"{sys_key}_put_ops", "ops/s", "moto_put_ops", None, "higher"),
-            (f"{label} 1 GiB PUT MB/s / min(TCP, disk, MD5)", f"{sys_key}_put1g_mbs", "MB/s", slowest, 0.5, "higher"),
+            (f"{label} 1 GiB PUT MB/s / min(TCP, disk, MD5)", f"{sys_key}_put1g_mbs", "MB/s", "put1g_ceiling_mbs", 0.5, "higher"),
             (f"{label} 1 GiB PUT MB/s / RGW", f"{sys_key}_put1g_mbs", "MB/s", "rgw_put1g_mbs", 1, "higher"),
             (f"{label} 1 GiB GET MB/s / loopback TCP", f"{sys_key}_get1g_mbs", "MB/s", "tcp_mbs", 0.5, "higher"),
             (f"{label} 1 GiB GET MB/s / nginx (load tool ceiling)", f"{sys_key}_get1g_mbs", "MB/s", "nginx_get1g_mbs", None, "higher"),
@@ -249,7 +248,7 @@ def rows(fig):
 
 # Baselines that stand for a ceiling of the machine or the load tool: SOS cannot truly pass them, so
 # an SOS figure above one means the ceiling was measured low in that run (the shared cores were busy).
-CEILINGS = {"nginx_get_ops", "nginx_put_ops", "nginx_get1g_mbs", "tcp_mbs", "tcp_relay_mbs"}
+CEILINGS = {"nginx_get_ops", "nginx_put_ops", "nginx_get1g_mbs", "tcp_mbs", "tcp_relay_mbs", "put1g_ceiling_mbs"}
 
 
 def report(figures_path, output):

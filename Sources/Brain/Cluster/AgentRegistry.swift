@@ -158,7 +158,7 @@ public final class AgentRegistry: Sendable {
         let chosen: [AgentConnection]
         if byteCount <= Self.smallChunkBytesMax {
             chosen = smallChunkAgents.withLock { current in
-                if let current, now < current.until, current.agents.allSatisfy(takesNewChunks) { return current.agents }
+                if let current, now < current.until, current.agents.allSatisfy(stillTakesNewChunks) { return current.agents }
                 let picked = pickAgents(count: replication, excluding: [], zonesInUse: [])
                 current = picked.count == replication ? SmallChunkAgents(agents: picked, until: now + Self.smallChunkPeriod) : nil
                 return picked
@@ -173,17 +173,20 @@ public final class AgentRegistry: Sendable {
         return chosen
     }
 
-    /// Whether new chunks may go to `connection`: it is up, not draining, and still its agent's connection.
+    /// Whether new chunks may go to `connection`: its agent is up and not draining.
     private func takesNewChunks(_ connection: AgentConnection) -> Bool {
-        state(of: connection) == .up && !isDraining(connection.clientID) && self.connection(for: connection.clientID) === connection
+        state(of: connection) == .up && !isDraining(connection.clientID)
+    }
+
+    /// As `takesNewChunks`, for a connection picked earlier, which its agent may have replaced since.
+    private func stillTakesNewChunks(_ connection: AgentConnection) -> Bool {
+        takesNewChunks(connection) && self.connection(for: connection.clientID) === connection
     }
 
     /// Up to `count` distinct up, non-draining agents not in `excluding`, each preferring a zone
     /// not in `zonesInUse` nor already picked.
     func pickAgents(count: Int, excluding: Set<String>, zonesInUse: Set<String>) -> [AgentConnection] {
-        var candidates = agents.withLock { Array($0.values) }.filter {
-            state(of: $0) == .up && !isDraining($0.clientID) && !excluding.contains($0.clientID)
-        }
+        var candidates = agents.withLock { Array($0.values) }.filter { takesNewChunks($0) && !excluding.contains($0.clientID) }
         var chosen: [AgentConnection] = []
         var usedZones = zonesInUse
         while chosen.count < count, !candidates.isEmpty {
