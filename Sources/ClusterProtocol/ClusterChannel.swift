@@ -1,6 +1,6 @@
 import NIOCore
 
-/// The cluster connection as an async channel of frames (decoder and encoder in the pipeline).
+/// The cluster connection as an async channel of frames (decoder, encoder and flush coalescing in the pipeline).
 public typealias ClusterAsyncChannel = NIOAsyncChannel<ClusterFrame, ClusterFrame>
 
 public enum ClusterChannel {
@@ -8,6 +8,8 @@ public enum ClusterChannel {
     /// `frameHandler`, when given, sees the decoded frames before the async channel does.
     public static func wrap(_ channel: any Channel, frameHandler: (any ChannelHandler & Sendable)? = nil) throws -> ClusterAsyncChannel {
         try channel.pipeline.syncOperations.addHandler(ClusterFrameReader())
+        // Between the two, it sees the encoded bytes going out and the frames coming in.
+        try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
         try channel.pipeline.syncOperations.addHandler(ClusterFrameWriter())
         if let frameHandler { try channel.pipeline.syncOperations.addHandler(frameHandler) }
         return try ClusterAsyncChannel(wrappingChannelSynchronously: channel)

@@ -25,13 +25,13 @@ struct BodyStorer: Sendable {
 
         init(headers: HTTPFields) throws {
             let encoding = headers[.contentEncoding] ?? ""
-            let sha = headers[HTTPField.Name("x-amz-content-sha256")!] ?? ""
+            let sha = headers[.amzContentSHA256] ?? ""
             guard encoding.contains("aws-chunked") || sha.hasPrefix("STREAMING-") else {
                 self = .plain
                 return
             }
             var decodedLength: Int64?
-            if let text = headers[HTTPField.Name("x-amz-decoded-content-length")!] {
+            if let text = headers[.amzDecodedContentLength] {
                 guard let value = Int64(text), value >= 0 else {
                     throw S3Error.invalidArgument("x-amz-decoded-content-length is not a number")
                 }

@@ -13,7 +13,7 @@ extension ObjectHandlers {
 
     /// Resolves `x-amz-copy-source` (`/bucket/key` or `bucket/key`, URL-encoded) and its conditions.
     func copySource(_ headers: HTTPFields) throws -> CopySource {
-        guard let raw = headers[HTTPField.Name("x-amz-copy-source")!] else { throw S3Error.invalidArgument("missing x-amz-copy-source") }
+        guard let raw = headers[.amzCopySource] else { throw S3Error.invalidArgument("missing x-amz-copy-source") }
         var text = raw.split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
         if let versionID = raw.split(separator: "?", maxSplits: 1).dropFirst().first, versionID != "versionId=null" {
             throw S3Error.notImplemented("copying a version other than null")
@@ -41,7 +41,7 @@ extension ObjectHandlers {
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
         try Self.checkCannedACL(request.headers)
         let source = try copySource(request.headers)
-        let directive = request.headers[HTTPField.Name("x-amz-metadata-directive")!]?.uppercased() ?? "COPY"
+        let directive = request.headers[.amzMetadataDirective]?.uppercased() ?? "COPY"
         guard directive == "COPY" || directive == "REPLACE" else {
             throw S3Error.invalidArgument("Unknown metadata directive.")
         }
@@ -75,7 +75,7 @@ extension ObjectHandlers {
         let upload = try self.upload(uploadID, s3)
         let source = try copySource(request.headers)
         var range = 0..<source.object.size
-        if let text = request.headers[HTTPField.Name("x-amz-copy-source-range")!] {
+        if let text = request.headers[.amzCopySourceRange] {
             guard let requested = try? RangeRequest.resolve(text, size: source.object.size), requested.upperBound <= source.object.size,
                 text.hasPrefix("bytes="), text.contains("-"), !text.hasPrefix("bytes=-")
             else {

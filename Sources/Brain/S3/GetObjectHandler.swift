@@ -36,7 +36,7 @@ extension ObjectHandlers {
         }
         if status == .partialContent {
             fields[.contentRange] = RangeRequest.contentRange(range, size: object.size)
-        } else if request.headers[HTTPField.Name("x-amz-checksum-mode")!]?.uppercased() == "ENABLED" {
+        } else if request.headers[.amzChecksumMode]?.uppercased() == "ENABLED" {
             ObjectHeaders.addChecksum(of: object, to: &fields)
         }
         fields[.contentLength] = String(range.count)

@@ -16,11 +16,11 @@ extension ObjectHandlers {
         try Self.validateKey(s3.key)
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
         try Self.checkCannedACL(request.headers)
-        if let type = request.headers[HTTPField.Name("x-amz-checksum-type")!], type.uppercased() != "COMPOSITE" {
+        if let type = request.headers[.amzChecksumType], type.uppercased() != "COMPOSITE" {
             throw S3Error.notImplemented("x-amz-checksum-type: \(type) for multipart uploads (only COMPOSITE)")
         }
         var algorithm: ChecksumAlgorithm?
-        if let name = request.headers[HTTPField.Name("x-amz-checksum-algorithm")!] {
+        if let name = request.headers[.amzChecksumAlgorithm] {
             guard let parsed = ChecksumAlgorithm(name: name) else {
                 throw S3Error(.badRequest, "InvalidRequest", "Checksum algorithm \(name) is not supported.")
             }
@@ -37,7 +37,7 @@ extension ObjectHandlers {
         xml.element("UploadId", upload.uploadID)
         xml.close("InitiateMultipartUploadResult")
         var response = S3Router.xmlResponse(xml.text)
-        if let algorithm { response.headers[HTTPField.Name("x-amz-checksum-algorithm")!] = algorithm.name }
+        if let algorithm { response.headers[.amzChecksumAlgorithm] = algorithm.name }
         return response
     }
 
@@ -60,7 +60,7 @@ extension ObjectHandlers {
             .putPart(uploadID: uploadID, partNumber: partNumber, part: part), bucket: s3.bucket, uploadID: uploadID,
             newChunks: part.chunks)
         var fields: HTTPFields = [.eTag: part.etag, .contentLength: "0"]
-        if let checksum = stored.digests.checksum { fields[HTTPField.Name(checksum.algorithm.headerName)!] = checksum.value }
+        if let checksum = stored.digests.checksum { fields[checksum.algorithm.headerField] = checksum.value }
         return Response(status: .ok, headers: fields)
     }
 

@@ -40,7 +40,7 @@ struct ObjectHandlers: Sendable {
         try await commit(
             .putObject(bucket: s3.bucket, key: s3.key, object: object), bucket: s3.bucket, newChunks: object.chunks)
         var fields: HTTPFields = [.eTag: object.etag, .contentLength: "0"]
-        if let checksum = object.checksum { fields[HTTPField.Name(checksum.algorithm.headerName)!] = checksum.value }
+        if let checksum = object.checksum { fields[checksum.algorithm.headerField] = checksum.value }
         return Response(status: .ok, headers: fields)
     }
 
@@ -94,12 +94,11 @@ struct ObjectHandlers: Sendable {
 
     /// `private` is the only canned ACL SOS has; others are refused rather than silently ignored.
     static func checkCannedACL(_ headers: HTTPFields) throws {
-        if let acl = headers[HTTPField.Name("x-amz-acl")!], acl != "private" {
+        if let acl = headers[.amzACL], acl != "private" {
             throw S3Error.notImplemented("x-amz-acl: \(acl)")
         }
-        for grant in ["x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp", "x-amz-grant-write-acp", "x-amz-grant-full-control"]
-        where headers[HTTPField.Name(grant)!] != nil {
-            throw S3Error.notImplemented(grant)
+        for grant in HTTPField.Name.amzGrants where headers[grant] != nil {
+            throw S3Error.notImplemented(grant.canonicalName)
         }
     }
 

@@ -66,7 +66,7 @@ enum ObjectHeaders {
             if let value = query[queryName] { fields[HTTPField.Name(headerName)!] = value }
         }
         if !object.partSizes.isEmpty {
-            fields[HTTPField.Name("x-amz-mp-parts-count")!] = String(object.partSizes.count)
+            fields[.amzMPPartsCount] = String(object.partSizes.count)
         }
         return fields
     }
@@ -74,8 +74,8 @@ enum ObjectHeaders {
     /// The checksum headers, given only when the client asks and the whole object is returned.
     static func addChecksum(of object: ObjectRecord, to fields: inout HTTPFields) {
         guard let checksum = object.checksum else { return }
-        fields[HTTPField.Name(checksum.algorithm.headerName)!] = checksum.value
-        fields[HTTPField.Name("x-amz-checksum-type")!] = checksum.isComposite ? "COMPOSITE" : "FULL_OBJECT"
+        fields[checksum.algorithm.headerField] = checksum.value
+        fields[.amzChecksumType] = checksum.isComposite ? "COMPOSITE" : "FULL_OBJECT"
     }
 }
 

@@ -28,7 +28,7 @@ struct S3Router: HTTPResponder {
                 known ?? .internalError("We encountered an internal error. Please try again."), requestID: requestID,
                 isHead: request.method == .head)
         }
-        response.headers[HTTPField.Name("x-amz-request-id")!] = requestID
+        response.headers[.amzRequestID] = requestID
         return response
     }
 
@@ -38,7 +38,7 @@ struct S3Router: HTTPResponder {
             throw S3Error.notImplemented("?\(subresource)")
         }
         let query = s3.query
-        let isCopy = request.headers[HTTPField.Name("x-amz-copy-source")!] != nil
+        let isCopy = request.headers[.amzCopySource] != nil
         switch (s3.bucket.isEmpty, s3.key.isEmpty, request.method) {
         case (true, _, .get): return buckets.listBuckets()
         case (true, _, _): throw S3Error.methodNotAllowed

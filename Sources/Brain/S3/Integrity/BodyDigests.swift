@@ -23,14 +23,14 @@ struct BodyDigests {
     /// Reads what to verify from the request headers; rejects malformed values up front (S3: InvalidDigest, InvalidRequest).
     static func expectations(from headers: HTTPFields, defaultAlgorithm: ChecksumAlgorithm? = nil) throws -> Expectations {
         var expected = Expectations()
-        if let contentMD5 = headers[HTTPField.Name("content-md5")!] {
+        if let contentMD5 = headers[.contentMD5] {
             guard let digest = Data(base64Encoded: contentMD5), digest.count == 16 else {
                 throw S3Error(.badRequest, "InvalidDigest", "The Content-MD5 you specified was invalid.")
             }
             expected.contentMD5 = Array(digest)
         }
         for algorithm in ChecksumAlgorithm.allCases {
-            guard let value = headers[HTTPField.Name(algorithm.headerName)!] else { continue }
+            guard let value = headers[algorithm.headerField] else { continue }
             guard expected.checksumAlgorithm == nil else {
                 throw S3Error(.badRequest, "InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
             }
@@ -40,8 +40,8 @@ struct BodyDigests {
             expected.checksumAlgorithm = algorithm
             expected.checksumValue = value
         }
-        let declared = headers[HTTPField.Name("x-amz-sdk-checksum-algorithm")!]
-            ?? headers[HTTPField.Name("x-amz-trailer")!].flatMap { trailer in
+        let declared = headers[.amzSDKChecksumAlgorithm]
+            ?? headers[.amzTrailer].flatMap { trailer in
                 trailer.lowercased().hasPrefix("x-amz-checksum-") ? String(trailer.dropFirst("x-amz-checksum-".count)) : nil
             }
         if expected.checksumAlgorithm == nil, let declared {
@@ -51,7 +51,7 @@ struct BodyDigests {
             expected.checksumAlgorithm = algorithm
         }
         if expected.checksumAlgorithm == nil { expected.checksumAlgorithm = defaultAlgorithm }
-        if let sha = headers[HTTPField.Name("x-amz-content-sha256")!], sha.utf8.count == 64, let digest = hexBytes(sha) {
+        if let sha = headers[.amzContentSHA256], sha.utf8.count == 64, let digest = hexBytes(sha) {
             expected.contentSHA256 = digest
         }
         return expected
