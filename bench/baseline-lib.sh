@@ -43,20 +43,25 @@ wait_until() {  # WHAT TIMEOUT COMMAND...: false (with a note) if COMMAND is sti
     done
 }
 listening() { "${PY[@]}" listening "$1"; }
+log_tail() {  # NAME...: the last lines of each WORK/NAME.log, to see why a start failed before WORK is removed
+    local name
+    for name in "$@"; do echo "-- last lines of $name.log:" >&2; tail -n 20 "$WORK/$name.log" >&2 || true; done
+}
 start_cluster() {  # NAME: a brain and two storage-agent processes on WORK/NAME; sets CLUSTER_ENDPOINT, BRAIN_PID, AGENT_PIDS
     local name=$1 port cluster_port i
     port=$(free_port) cluster_port=$(free_port)
     start_bg "$name-brain" "$SOS" brain --s3-address "127.0.0.1:$port" --cluster-address "127.0.0.1:$cluster_port" \
         --directory "$WORK/$name/brain"
     BRAIN_PID=$LAST_PID AGENT_PIDS=() CLUSTER_ENDPOINT="http://127.0.0.1:$port"
-    wait_until "$name: brain" 20 listening "$cluster_port" || return 1
+    wait_until "$name: brain" 20 listening "$cluster_port" || { log_tail "$name-brain"; return 1; }
     for i in 1 2; do
         start_bg "$name-agent-$i" "$SOS" storage-agent --brain "127.0.0.1:$cluster_port" --client-id "agent-$i" \
             --directory "$WORK/$name/agent-$i"
         AGENT_PIDS+=("$LAST_PID")
     done
     wait_until "$name: agents" 30 registered 2 "$WORK/$name-agent-1.log" "$WORK/$name-agent-2.log" &&
-        wait_until "$name: brain S3 port" 10 listening "$port"
+        wait_until "$name: brain S3 port" 10 listening "$port" ||
+        { log_tail "$name-brain" "$name-agent-1" "$name-agent-2"; return 1; }
 }
 registered() {  # COUNT LOG...: COUNT agent registrations in the logs together (agents dialing, or `sos server`'s in-process ones)
     local count=$1; shift

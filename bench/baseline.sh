@@ -123,6 +123,8 @@ start_bg sos-server "$SOS" server --directory "$WORK/server" --s3-address "127.0
 if wait_until "sos server's agents" 30 registered 2 "$WORK/sos-server.log" && wait_until "sos server" 10 listening "$port"; then
     small_objects server "http://127.0.0.1:$port"
     big_object server "http://127.0.0.1:$port"
+else
+    log_tail sos-server
 fi
 stop_all
 
