@@ -65,7 +65,8 @@ extension ObjectHandlers {
     /// Bodies up to this size are read whole before the response starts. The response then goes
     /// out as one write (head and body together: a streamed body costs a write and an event-loop
     /// hop for the head and another for each piece), and a failed read still gets an S3 error
-    /// instead of a connection cut short. Larger bodies stream, holding at most two chunks.
+    /// instead of a connection cut short. Larger bodies stream, holding at most
+    /// `ObjectBytes.chunksReadAhead + 1` chunks.
     static let bufferedBodyBytesMax: Int64 = 256 << 10
 
     /// The bytes of `range`, read whole. A failed read throws before any of the response is out,
