@@ -14,6 +14,7 @@ let package = Package(
         .executableTarget(name: "FuzzSegmentRecovery", dependencies: [.product(name: "LogStore", package: "sos-package")]),
         .executableTarget(name: "FuzzWALAndSnapshot", dependencies: [.product(name: "Brain", package: "sos-package")]),
         .executableTarget(name: "FuzzS3Requests", dependencies: [.product(name: "Brain", package: "sos-package")]),
+        .executableTarget(name: "FuzzAuthentication", dependencies: [.product(name: "Brain", package: "sos-package")]),
         .executableTarget(
             name: "FuzzClusterFrames",
             dependencies: [

@@ -123,9 +123,13 @@ def reset_hwm(pid):
 
 
 def rss_big(endpoint, size, names_pids):
-    """PUT one object of SIZE bytes (one request, Content-Length framed, unsigned: SOS does not check
-    signatures), then GET it back; the peak RSS (VmHWM, reset before each phase) of each PID in each phase.
-    `sos bench` cannot do this: its payload is one NIO ByteBuffer, which holds less than 4 GiB."""
+    """PUT one object of SIZE bytes (one request, Content-Length framed, through a presigned URL made with
+    SOS_ROOT_ACCESS_KEY/SOS_ROOT_SECRET_KEY), then GET it back; the peak RSS (VmHWM, reset before each phase)
+    of each PID in each phase. `sos bench` cannot do this: its payload is one NIO ByteBuffer, which holds
+    less than 4 GiB."""
+    from botocore.auth import S3SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
     import http.client
     import urllib.parse
     size = int(size)
@@ -134,9 +138,14 @@ def rss_big(endpoint, size, names_pids):
     bucket, key = f"sos-baseline-{os.getpid()}", "big"
     block = os.urandom(1 << 20)
 
+    credentials = Credentials(os.environ["SOS_ROOT_ACCESS_KEY"], os.environ["SOS_ROOT_SECRET_KEY"])
+
     def request(method, path, body_size=0):
+        presigned = AWSRequest(method=method, url=endpoint + path)
+        S3SigV4QueryAuth(credentials, "s3", "us-east-1", expires=3600).add_auth(presigned)
+        signed = urllib.parse.urlsplit(presigned.url)
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
-        conn.putrequest(method, path)
+        conn.putrequest(method, f"{signed.path}?{signed.query}")
         conn.putheader("Content-Length", str(body_size))
         conn.endheaders()
         sent = 0

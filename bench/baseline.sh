@@ -57,7 +57,10 @@ if command -v moto_server >/dev/null 2>&1; then MOTO=(moto_server)
 elif python3 -c 'import moto.server' 2>/dev/null; then MOTO=(python3 -m moto.server)
 else die "moto is missing: pip install 'moto[server]'"; fi
 
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN  # only moto and RGW runs sign, with their own keys
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN  # every run passes its own keys
+# SOS's root key for this run: the servers take it from the environment, sos bench signs with it.
+export SOS_ROOT_ACCESS_KEY="BASELINE$RANDOM$RANDOM" SOS_ROOT_SECRET_KEY="baseline-secret-$RANDOM$RANDOM$RANDOM"
+SOS_KEYS=(--access-key "$SOS_ROOT_ACCESS_KEY" --secret-key "$SOS_ROOT_SECRET_KEY" --unsigned-payload)
 WORK=$(mktemp -d "$PARENT/sos-baseline.XXXXXX")
 chmod 755 "$WORK"  # nginx workers run as another user
 FIG=$WORK/figures
@@ -121,8 +124,8 @@ stop_all
 port=$(free_port)
 start_bg sos-server "$SOS" server --directory "$WORK/server" --s3-address "127.0.0.1:$port"
 if wait_until "sos server's agents" 30 registered 2 "$WORK/sos-server.log" && wait_until "sos server" 10 listening "$port"; then
-    small_objects server "http://127.0.0.1:$port"
-    big_object server "http://127.0.0.1:$port"
+    small_objects server "http://127.0.0.1:$port" "${SOS_KEYS[@]}"
+    big_object server "http://127.0.0.1:$port" "${SOS_KEYS[@]}"
 else
     log_tail sos-server
 fi
@@ -131,8 +134,8 @@ stop_all
 # --- brain + two storage-agent processes --------------------------------------------------------------------------
 export SOS_COOKIE="baseline-$RANDOM$RANDOM$RANDOM"
 if start_cluster cluster; then
-    small_objects cluster "$CLUSTER_ENDPOINT"
-    big_object cluster "$CLUSTER_ENDPOINT"
+    small_objects cluster "$CLUSTER_ENDPOINT" "${SOS_KEYS[@]}"
+    big_object cluster "$CLUSTER_ENDPOINT" "${SOS_KEYS[@]}"
 fi
 stop_all
 # A fresh cluster for the 5 GiB RSS figures, so that what the runs above left in memory does not count.

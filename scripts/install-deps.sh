@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing SOS needs on a fresh Debian machine, if it is missing:
-# the lz4, xxhash, zlib and libxml2 headers (C shims), and the S3 clients the end-to-end tests drive.
+# the lz4, xxhash, zlib and libxml2 headers (C shims), and (--test) the S3 clients the end-to-end tests drive.
 set -euo pipefail
+packages=(liblz4-dev libxxhash-dev zlib1g-dev libxml2-dev pkg-config)
+# The end-to-end tests also drive s3cmd, rclone and curl (presigned URLs).
+[ "${1:-}" = "--test" ] && packages+=(s3cmd rclone curl)
 missing=()
-for pkg in liblz4-dev libxxhash-dev zlib1g-dev libxml2-dev pkg-config; do
+for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -11,6 +11,8 @@ public struct BrainConfiguration: Sendable {
     public var clusterPort: Int
     public var directory: String
     public var cookie: String
+    /// Who may use the S3 API.
+    public var s3Access: S3Access
     public var chunkBytesMax: Int = 4 << 20
     /// Enables virtual-hosted-style addressing: `BUCKET.<domain>` (nil: path style only).
     public var virtualHostDomain: String?
@@ -33,7 +35,11 @@ public struct BrainConfiguration: Sendable {
     /// Allowed chunk sizes: small enough for one agent record, large enough to keep manifests short.
     public static let chunkBytesRange = (64 << 10)...(64 << 20)
 
-    public init(s3Host: String, s3Port: Int, clusterHost: String, clusterPort: Int, directory: String, cookie: String) {
+    public init(
+        s3Host: String, s3Port: Int, clusterHost: String, clusterPort: Int, directory: String, cookie: String,
+        s3Access: S3Access
+    ) {
+        self.s3Access = s3Access
         self.s3Host = s3Host
         self.s3Port = s3Port
         self.clusterHost = clusterHost
@@ -94,6 +100,7 @@ public struct BrainService: Sendable {
                 metadata: metadata, chunks: chunkRouter,
                 chunkBytesMax: configuration.chunkBytesMax, logger: logger),
             virtualHostDomain: configuration.virtualHostDomain,
+            authenticator: configuration.s3Access.authenticator,
             logger: logger)
         let logger = logger
         let pacing = configuration.clientPacing

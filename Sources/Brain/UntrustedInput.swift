@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import LogStore
 import NIOCore
 
@@ -29,6 +30,41 @@ public enum UntrustedInput {
         }
         try decoder.finish()
         return out
+    }
+
+    /// An aws-chunked body whose chunks must carry signatures continuing a fixed seed (almost every
+    /// input fails verification: what matters is that none crashes the decoder).
+    public static func signedAWSChunked(_ bytes: [UInt8], pieceSize: Int, signedTrailer: Bool) throws {
+        let scope = SigV4.Scope(date: "20130524", region: "us-east-1", service: "s3")
+        var decoder = AWSChunkedDecoder(
+            signatures: ChunkSignatureChain(
+                key: SigV4.signingKey(secret: fuzzKey.secretKey, scope: scope), amzDate: "20130524T000000Z", scope: scope,
+                seedSignature: String(repeating: "0", count: 64), hasSignedTrailer: signedTrailer))
+        var index = 0
+        while index < bytes.count {
+            let end = min(bytes.count, index + max(1, pieceSize))
+            _ = try decoder.feed(ByteBuffer(bytes: bytes[index..<end]))
+            index = end
+        }
+        try decoder.finish()
+    }
+
+    private static let fuzzKey = AccessKey(accessKeyID: "AKIAIOSFODNN7EXAMPLE", secretKey: "fuzz-secret-key", isRoot: true)
+    private static let fuzzAuthenticator = RequestAuthenticator(keys: KeyDirectory(root: fuzzKey))
+
+    /// A request with this Authorization header (SigV4, SigV2 or anything), path and query
+    /// (presigned parameters), authenticated against a fixed key; returns whether it passed.
+    public static func authentication(authorization: String?, rawPath: String, rawQuery: String, date: String) -> Bool {
+        var headers = HTTPFields()
+        if let authorization { headers[RequestAuthenticator.authorization] = authorization }
+        headers[RequestAuthenticator.amzDate] = date
+        headers[RequestAuthenticator.date] = date
+        headers[.amzContentSHA256] = SigV4.unsignedPayload
+        let parts = SignedRequestParts(
+            method: "GET", rawPath: rawPath, rawQuery: rawQuery, host: "127.0.0.1", headers: headers,
+            virtualHostBucket: rawPath.count % 2 == 0 ? nil : "bucket")
+        let seconds = HTTPDate.parseAmzDate("20130524T000000Z")!
+        return (try? fuzzAuthenticator.authenticate(parts, nowSeconds: seconds)) != nil
     }
 
     /// A Range header against an object of `size` bytes; the range, if any, lies inside the object.

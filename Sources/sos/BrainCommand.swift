@@ -1,5 +1,6 @@
 import ArgumentParser
 import Brain
+import LogStore
 
 struct BrainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,16 +39,19 @@ struct BrainCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let logger = common.makeLogger("sos.brain")
+        try FileIO.createDirectory(directory)
         var configuration = BrainConfiguration(
             s3Host: s3.s3Address.host, s3Port: s3.s3Address.port, clusterHost: clusterAddress.host,
-            clusterPort: clusterAddress.port, directory: directory, cookie: try CookieSource.resolve(cookie))
+            clusterPort: clusterAddress.port, directory: directory, cookie: try CookieSource.resolve(cookie),
+            s3Access: try s3.access(directory: directory, logger: logger))
         s3.apply(to: &configuration)
         configuration.replication = replication
         configuration.agentTimeouts = agentTimeouts.timeouts
         maintenance.apply(to: &configuration)
         configuration.snapshotAfterWALBytes = snapshotAfter.bytes
         configuration.walPreallocationBytes = walPreallocation.bytes
-        let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
+        let brain = try BrainService(configuration: configuration, logger: logger)
         try await runUntilTerminated { try await brain.run() }
     }
 }

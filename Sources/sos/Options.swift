@@ -25,6 +25,10 @@ struct HostPort: ExpressibleByArgument, CustomStringConvertible {
     var description: String { "\(host):\(port)" }
 }
 
+enum OnOff: String, ExpressibleByArgument, CaseIterable {
+    case on, off
+}
+
 /// A byte count such as `8MiB`, `1GiB`, `512KiB` or `4096`.
 struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
     var bytes: Int64
@@ -74,8 +78,8 @@ enum CookieSource {
     /// The cookie kept in `directory/cookie`, created (random, mode 0600) on first use.
     static func loadOrCreate(in directory: String) throws -> String {
         let path = directory + "/cookie"
-        if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
-            let cookie = existing.trimmingCharacters(in: .whitespacesAndNewlines)
+        if FileManager.default.fileExists(atPath: path) {
+            let cookie = try SecretFile.read(path).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !cookie.isEmpty else { throw ValidationError("\(path) is empty; delete it to generate a new cookie") }
             return cookie
         }
@@ -84,12 +88,7 @@ enum CookieSource {
             let hex = String(UInt8.random(in: 0...255, using: &rng), radix: 16)
             return hex.count == 1 ? "0" + hex : hex
         }.joined()
-        guard FileManager.default.createFile(atPath: path, contents: Data(cookie.utf8), attributes: [.posixPermissions: 0o600])
-        else { throw ValidationError("cannot write the cookie file \(path)") }
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        try handle.synchronize()
-        try handle.close()
-        try FileIO.syncDirectory(directory)
+        try SecretFile.create(path, text: cookie)
         return cookie
     }
 }
@@ -169,11 +168,55 @@ struct S3APIOptions: ParsableArguments {
             discussion: "Slower clients get 400 RequestTimeout and are disconnected."))
     var clientTimeout: Int64 = 20
 
+    @Option(
+        help: ArgumentHelp(
+            "File with the root key (TOML: access_key = \"...\", secret_key = \"...\"; mode 0600).",
+            discussion: """
+                Without it, and without SOS_ROOT_ACCESS_KEY and SOS_ROOT_SECRET_KEY in the environment, the root key \
+                is DIRECTORY/root-credentials, generated on first start and printed once.
+                """))
+    var rootCredentialsFile: String?
+
+    @Flag(help: "Serve S3 requests without checking who sends them: anyone who reaches the port may do anything.")
+    var insecureNoAuth = false
+
+    @Option(help: "on: accept AWS Signature Version 2 (what `aws s3 presign` and boto3 make by default) besides SigV4; off: SigV4 only.")
+    var sigv2: OnOff = .on
+
     func validate() throws {
         guard BrainConfiguration.chunkBytesRange.contains(Int(chunkSize.bytes)) else {
             throw ValidationError("--chunk-size must be between 64KiB and 64MiB")
         }
         guard clientTimeout >= 1 else { throw ValidationError("--client-timeout must be at least 1 second") }
+    }
+
+    /// Who may use the S3 API: the root key resolved (and on first start generated and printed),
+    /// or, with `--insecure-no-auth`, anyone, with a warning at every start.
+    func access(directory: String, logger: Logger) throws -> S3Access {
+        if insecureNoAuth {
+            logger.warning("--insecure-no-auth: S3 requests are not authenticated; anyone who reaches the S3 port may read, write and delete everything")
+            return .insecureNoAuth
+        }
+        let (key, origin) = try RootCredentials.resolve(
+            environment: ProcessInfo.processInfo.environment, file: rootCredentialsFile, directory: directory)
+        switch origin {
+        case .environment:
+            logger.info("S3 root key from the environment", metadata: ["accessKeyID": "\(key.accessKeyID)"])
+        case .file(let path):
+            logger.info("S3 root key from \(path) (its secret is there)", metadata: ["accessKeyID": "\(key.accessKeyID)"])
+        case .generated(let path):
+            // Shown once, on the terminal, never through the logger.
+            let notice = """
+                SOS generated root credentials and saved them in \(path) (mode 0600):
+                    access key: \(key.accessKeyID)
+                    secret key: \(key.secretKey)
+                Sign in with them, for example:
+                    export AWS_ACCESS_KEY_ID=\(key.accessKeyID) AWS_SECRET_ACCESS_KEY=\(key.secretKey)
+
+                """
+            FileHandle.standardOutput.write(Data(notice.utf8))
+        }
+        return .signed(root: key, allowSigV2: sigv2 == .on)
     }
 
     func apply(to configuration: inout BrainConfiguration) {

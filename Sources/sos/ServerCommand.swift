@@ -8,7 +8,11 @@ struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "server",
         abstract: "Run a whole store in one process: a brain and two storage agents over one data directory.",
-        discussion: "The cluster cookie is generated on first start and kept in DIRECTORY/cookie.")
+        discussion: """
+            The cluster cookie is generated on first start and kept in DIRECTORY/cookie; the S3 root key likewise \
+            in DIRECTORY/root-credentials (printed once), unless SOS_ROOT_ACCESS_KEY and SOS_ROOT_SECRET_KEY or \
+            --root-credentials-file give it.
+            """)
 
     @Option(help: "Data directory (created if missing).")
     var directory = "./sos-data"
@@ -31,12 +35,13 @@ struct ServerCommand: AsyncParsableCommand {
     func run() async throws {
         try FileIO.createDirectory(directory)
         let cookie = try CookieSource.loadOrCreate(in: directory)
+        let logger = common.makeLogger("sos.brain")
         var configuration = BrainConfiguration(
             s3Host: s3.s3Address.host, s3Port: s3.s3Address.port, clusterHost: "127.0.0.1", clusterPort: 0,
-            directory: directory + "/brain", cookie: cookie)
+            directory: directory + "/brain", cookie: cookie, s3Access: try s3.access(directory: directory, logger: logger))
         s3.apply(to: &configuration)
         configuration.replication = replication
-        let brain = try BrainService(configuration: configuration, logger: common.makeLogger("sos.brain"))
+        let brain = try BrainService(configuration: configuration, logger: logger)
         let agents = try (1...Self.agentCount).map { index in
             var agentConfiguration = AgentConfiguration(
                 brainHost: "127.0.0.1", brainPort: 0, clientID: "agent-\(index)",

@@ -18,7 +18,7 @@ final class RangeRequestTests: XCTestCase {
         XCTAssertNil(try RangeRequest.resolve("items=0-1", size: 100))
         XCTAssertNil(try RangeRequest.resolve(nil, size: 100))
         XCTAssertThrowsError(try RangeRequest.resolve("bytes=100-", size: 100)) {
-            XCTAssertEqual(($0 as? S3Error)?.code, "InvalidRange")
+            XCTAssertEqual(($0 as? S3Error)?.code.rawValue, "InvalidRange")
         }
         XCTAssertThrowsError(try RangeRequest.resolve("bytes=0-", size: 0))
     }
@@ -169,7 +169,7 @@ final class ErrorMappingTests: XCTestCase {
     func testAFullOrPoisonedMetadataLogAnswers503SayingWhy() throws {
         let full = try XCTUnwrap(ObjectHandlers.s3Error(for: LogStoreError.diskFull(path: "/m/wal-00000001.log")) as? S3Error)
         XCTAssertEqual(full.status.code, 503)
-        XCTAssertEqual(full.code, "ServiceUnavailable")
+        XCTAssertEqual(full.code, .serviceUnavailable)
         XCTAssertTrue(full.message.contains("full"), full.message)
         let poisoned = try XCTUnwrap(
             ObjectHandlers.s3Error(for: LogStoreError.syncFailed(path: "/m/wal-00000001.log", errno: EIO)) as? S3Error)

@@ -27,7 +27,7 @@ final class XMLRequestBodyTests: XCTestCase {
             "<!DOCTYPE a SYSTEM \"http://127.0.0.1:1/evil.dtd\"><a/>",
         ] {
             XCTAssertThrowsError(try parse(body), body) { error in
-                XCTAssertEqual((error as? S3Error)?.code, "MalformedXML", body)
+                XCTAssertEqual((error as? S3Error)?.code, .malformedXML, body)
             }
         }
         let deepest = String(repeating: "<a>", count: XMLNode.depthMax) + String(repeating: "</a>", count: XMLNode.depthMax)

@@ -21,7 +21,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from harness import Cluster
+from harness import ROOT_ACCESS_KEY, ROOT_SECRET_KEY, Cluster
 
 KiB, MiB = 1 << 10, 1 << 20
 ABSENT = "absent"
@@ -135,7 +135,7 @@ def matches(data, states):
 def s3_client(endpoint, read_timeout=60):
     session = boto3.session.Session()
     return session.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
+        "s3", endpoint_url=endpoint, aws_access_key_id=ROOT_ACCESS_KEY, aws_secret_access_key=ROOT_SECRET_KEY,
         region_name="us-east-1",
         config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}, connect_timeout=5,
                       read_timeout=read_timeout, max_pool_connections=4))

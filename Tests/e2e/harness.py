@@ -2,8 +2,12 @@
 
 Every end-to-end test drives these processes with real clients (aws-cli, boto3); nothing is mocked.
 """
+import datetime
+import hashlib
+import hmac
 import json
 import os
+import urllib.parse
 import pathlib
 import signal
 import socket
@@ -16,6 +20,75 @@ from botocore.config import Config
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SOS_BIN = os.environ.get("SOS_BIN", str(REPO / ".build" / "debug" / "sos"))
 COOKIE = "e2e-cookie"
+# The root key every `sos` process of the tests runs with (conftest.py puts it in the environment,
+# as SOS_ROOT_* for the servers and AWS_* for the clients); tests sign with it like real clients.
+ROOT_ACCESS_KEY = "SOSE2EROOTKEY"
+ROOT_SECRET_KEY = "e2e-root-secret-key-0123456789"
+
+
+def sigv4_headers(method, path, host, query="", headers=None, payload_hash="UNSIGNED-PAYLOAD",
+                  access_key=ROOT_ACCESS_KEY, secret_key=ROOT_SECRET_KEY, when=None, region="us-east-1"):
+    """The headers that sign a request with SigV4 (Authorization, X-Amz-Date, x-amz-content-sha256),
+    for tests that write raw HTTP. Written from the AWS specification, apart from the server's code.
+    `path` and `query` are as they go on the wire (already percent-encoded)."""
+    when = when or datetime.datetime.now(datetime.timezone.utc)
+    amz_date = when.strftime("%Y%m%dT%H%M%SZ")
+    headers = {k.lower(): str(v) for k, v in (headers or {}).items()}
+    payload_hash = headers.get("x-amz-content-sha256", payload_hash)
+    host = headers.pop("host", host)
+    headers.update({"host": host, "x-amz-date": amz_date, "x-amz-content-sha256": payload_hash})
+    names = sorted(headers)
+    pairs = sorted((urllib.parse.quote(urllib.parse.unquote(k), safe="-_.~"), urllib.parse.quote(urllib.parse.unquote(v), safe="-_.~"))
+                   for k, _, v in (p.partition("=") for p in query.split("&") if p))
+    canonical = "\n".join([
+        method, urllib.parse.quote(urllib.parse.unquote(path), safe="/-_.~"), "&".join(f"{k}={v}" for k, v in pairs),
+        "".join(f"{n}:{' '.join(headers[n].split())}\n" for n in names), ";".join(names), payload_hash])
+    scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = signing_key(secret_key, amz_date[:8], region)
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    out = {k: v for k, v in headers.items() if k != "host"}
+    out["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, "
+                            f"Signature={signature}")
+    return out
+
+
+def aws_chunked_signed(body, piece, auth_headers, secret_key=ROOT_SECRET_KEY, trailer=None, region="us-east-1"):
+    """An aws-chunked body whose chunks (and trailer, if any) are signed, continuing the seed
+    signature of `auth_headers` (from sigv4_headers with a STREAMING-AWS4-HMAC-SHA256-* payload hash)."""
+    amz_date = auth_headers["x-amz-date"]
+    previous = auth_headers["Authorization"].rsplit("Signature=", 1)[1]
+    scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
+    key = signing_key(secret_key, amz_date[:8], region)
+    empty = hashlib.sha256(b"").hexdigest()
+
+    def sign(kind, last_line):
+        return hmac.new(key, "\n".join([kind, amz_date, scope, previous, *last_line]).encode(), hashlib.sha256).hexdigest()
+
+    out = b""
+    for data in [body[i:i + piece] for i in range(0, len(body), piece)] + [b""]:
+        previous = sign("AWS4-HMAC-SHA256-PAYLOAD", [empty, hashlib.sha256(data).hexdigest()])
+        out += b"%x;chunk-signature=%s\r\n" % (len(data), previous.encode()) + data + (b"\r\n" if data else b"")
+    if trailer is not None:
+        name, value = trailer
+        out += f"{name}:{value}\r\n".encode()
+        signature = sign("AWS4-HMAC-SHA256-TRAILER", [hashlib.sha256(f"{name}:{value}\n".encode()).hexdigest()])
+        out += f"x-amz-trailer-signature:{signature}\r\n".encode()
+    return out + b"\r\n"
+
+
+def signing_key(secret_key, date, region="us-east-1"):
+    key = ("AWS4" + secret_key).encode()
+    for part in (date, region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def signed_head(method, path, host="127.0.0.1", headers=None, payload_hash="UNSIGNED-PAYLOAD"):
+    """A raw HTTP/1.1 request head signed with the root key: `path` may carry a query."""
+    path_only, _, query = path.partition("?")
+    fields = sigv4_headers(method, path_only, host, query=query, headers=headers, payload_hash=payload_hash)
+    return f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
 
 
 def free_port():
@@ -134,11 +207,11 @@ class Cluster:
 
     def boto3(self):
         return boto3.client(
-            "s3", endpoint_url=self.endpoint, aws_access_key_id="test", aws_secret_access_key="test",
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=ROOT_ACCESS_KEY, aws_secret_access_key=ROOT_SECRET_KEY,
             region_name="us-east-1", config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
 
     def aws(self, *args, check=True):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ROOT_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=ROOT_SECRET_KEY,
                    AWS_DEFAULT_REGION="us-east-1", AWS_MAX_ATTEMPTS="1")
         result = subprocess.run(["aws", "--endpoint-url", self.endpoint, *args],
                                 capture_output=True, text=True, env=env, timeout=120)

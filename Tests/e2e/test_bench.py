@@ -6,7 +6,7 @@ import subprocess
 import boto3
 from botocore.config import Config
 
-from harness import SOS_BIN, free_port, port_open, wait_for
+from harness import ROOT_ACCESS_KEY, ROOT_SECRET_KEY, SOS_BIN, free_port, port_open, wait_for
 
 
 def bench(endpoint, *args, env=None):
@@ -36,12 +36,12 @@ def test_bench_put_and_get_against_sos_server(tmp_path):
         get = bench(endpoint, "get", "--duration", "5", "--concurrency", "8", "--size", "1KiB..8KiB", "--objects", "200")
         assert [op["operation"] for op in get["operations"]] == ["get"]
         # Signed requests, a fixed operation count, the mixed and multipart workloads.
-        signed = dict(os.environ, AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s")
+        signed = dict(os.environ, AWS_ACCESS_KEY_ID=ROOT_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=ROOT_SECRET_KEY)
         bench(endpoint, "mixed", "--operations", "200", "--objects", "50", "--concurrency", "4", env=signed)
         multipart = bench(endpoint, "multipart", "--operations", "2", "--size", "11MiB", "--part-size", "5MiB")
         assert multipart["total"]["ops"] == 2
         # Every run removed its bucket and objects.
-        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="k", aws_secret_access_key="s",
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ROOT_ACCESS_KEY, aws_secret_access_key=ROOT_SECRET_KEY,
                           region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
         assert s3.list_buckets()["Buckets"] == []
     finally:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from crash_harness import KiB, MiB, read_object, s3_client, segment_bytes
-from harness import Cluster, status, wait_for
+from harness import Cluster, signed_head, status, wait_for
 
 BUCKET = "faults"
 
@@ -53,8 +53,7 @@ def read_response(sock):
 
 def request(cluster, method, path, headers=(), body=b"", timeout=10):
     with connect(cluster, timeout) as sock:
-        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
-        head += "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+        head = signed_head(method, path, headers={"Content-Length": len(body), **dict(headers)}) + "\r\n"
         sock.sendall(head.encode() + body)
         return read_response(sock)
 
@@ -86,7 +85,7 @@ def test_client_disconnecting_mid_upload_leaves_no_object_and_no_space(reclaimin
     for i in range(3):
         key = f"dropped-{how}-{i}"
         sock = connect(cluster)
-        sock.sendall(f"PUT /{BUCKET}/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {8 * MiB}\r\n\r\n".encode())
+        sock.sendall((signed_head("PUT", f"/{BUCKET}/{key}", headers={"Content-Length": 8 * MiB}) + "\r\n").encode())
         sock.sendall(os.urandom(2 * MiB + 123))  # more than two 1 MiB chunks: some reach an agent
         time.sleep(0.3)
         if how == "reset":
@@ -158,7 +157,7 @@ def test_slow_clients_are_timed_out_and_do_not_hold_up_others(impatient_cluster)
     and disconnected (here after 3 s of head, or a 3 s body window under 1 KiB/s)."""
     cluster = impatient_cluster
     stop, state = threading.Event(), {}
-    put_head = f"PUT /{BUCKET}/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n".encode()
+    put_head = (signed_head("PUT", f"/{BUCKET}/slow", headers={"Content-Length": 1000}) + "\r\n").encode()
     get_head = f"GET /{BUCKET}/alive-check HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: {'y' * 100}".encode()
     slow_body = threading.Thread(target=drip, args=(cluster, put_head, b"x" * 1000, state, "body", stop), daemon=True)
     slow_head = threading.Thread(target=drip, args=(cluster, b"", get_head, state, "head", stop), daemon=True)
@@ -207,7 +206,7 @@ def test_500_concurrent_connections_are_served(cluster):
             return
         try:
             barrier.wait()  # all 500 connections are open at once before any request is sent
-            sock.sendall(f"GET /{BUCKET}/small HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            sock.sendall((signed_head("GET", f"/{BUCKET}/small") + "\r\n").encode())
             status, _, got = read_response(sock)
             results[i] = "ok" if status == 200 and got == body else f"status {status}, {len(got)} bytes"
         except Exception as e:
@@ -265,7 +264,7 @@ def test_2_kib_key_gets_4xx(cluster):
     status = getattr(e.value, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
     print(f"\n2 KiB key PUT: {status} {getattr(e.value, 'response', {}).get('Error')}")
     assert status is not None and 400 <= status < 500, str(e.value)
-    get_status = answer_status(cluster, f"GET /{BUCKET}/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    get_status = answer_status(cluster, (signed_head("GET", f"/{BUCKET}/{key}") + "\r\n").encode())
     assert isinstance(get_status, int) and 400 <= get_status < 500, f"GET of a 2 KiB key: {get_status}"
     assert_still_serving(cluster)
 
@@ -274,8 +273,8 @@ def test_10_mib_delete_objects_body_gets_4xx(cluster):
     entry = b"<Object><Key>" + b"k" * 100 + b"</Key></Object>"
     body = b"<Delete>" + entry * ((10 * MiB) // len(entry)) + b"</Delete>"
     md5 = __import__("base64").b64encode(hashlib.md5(body).digest()).decode()
-    head = (f"POST /{BUCKET}?delete HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
-            f"Content-Type: application/xml\r\nContent-MD5: {md5}\r\n\r\n").encode()
+    head = (signed_head("POST", f"/{BUCKET}?delete", headers={
+        "Content-Length": len(body), "Content-Type": "application/xml", "Content-MD5": md5}) + "\r\n").encode()
     sock = connect(cluster, timeout=30)
     try:
         try:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from harness import Cluster, peak_rss_bytes
+from harness import Cluster, peak_rss_bytes, sigv4_headers
 
 LONG = os.environ.get("SOS_E2E_LONG") == "1"
 GiB = 1 << 30
@@ -38,15 +38,17 @@ def test_5_gib_single_put_and_get_stay_within_256_mib_rss(tmp_path):
     c = Cluster(tmp_path, chunk_size="4MiB", segment_size="1GiB").start()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", c.s3_port, timeout=600)
-        conn.request("PUT", "/limits", body=b"")
+        host = f"127.0.0.1:{c.s3_port}"
+        conn.request("PUT", "/limits", body=b"", headers=sigv4_headers("PUT", "/limits", host))
         conn.getresponse().read()
         body = PatternBody(size)
-        conn.request("PUT", "/limits/five", body=body, headers={"Content-Length": str(size)})
+        conn.request("PUT", "/limits/five", body=body,
+                     headers={"Content-Length": str(size), **sigv4_headers("PUT", "/limits/five", host)})
         response = conn.getresponse()
         etag = response.getheader("ETag")
         response.read()
         assert response.status == 200 and etag == f'"{body.md5.hexdigest()}"'
-        conn.request("GET", "/limits/five")
+        conn.request("GET", "/limits/five", headers=sigv4_headers("GET", "/limits/five", host))
         response = conn.getresponse()
         md5, received = hashlib.md5(), 0
         while piece := response.read(1 << 20):

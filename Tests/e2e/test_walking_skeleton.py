@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import COOKIE, SOS_BIN, Cluster, free_port, peak_rss_bytes, port_open, wait_for
+from harness import COOKIE, ROOT_ACCESS_KEY, ROOT_SECRET_KEY, SOS_BIN, Cluster, free_port, peak_rss_bytes, port_open, wait_for
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_sos_server_runs_the_whole_store_in_one_process(tmp_path):
     port = free_port()
     data_dir = tmp_path / "data"
     args = [SOS_BIN, "server", "--directory", str(data_dir), "--s3-address", f"127.0.0.1:{port}"]
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s", AWS_DEFAULT_REGION="us-east-1")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=ROOT_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=ROOT_SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
 
     def aws(*a):
         return subprocess.run(["aws", "--endpoint-url", f"http://127.0.0.1:{port}", *a],

@@ -20,10 +20,11 @@ struct BodyStorer: Sendable {
     /// How the request body is framed.
     enum Framing {
         case plain
-        /// `Content-Encoding: aws-chunked`; `decodedLength` from x-amz-decoded-content-length.
-        case awsChunked(decodedLength: Int64?)
+        /// `Content-Encoding: aws-chunked`; `decodedLength` from x-amz-decoded-content-length;
+        /// `signatures` for a body whose chunks are signed.
+        case awsChunked(decodedLength: Int64?, signatures: ChunkSignatureChain?)
 
-        init(headers: HTTPFields) throws {
+        init(headers: HTTPFields, signatures: ChunkSignatureChain?) throws {
             let encoding = headers[.contentEncoding] ?? ""
             let sha = headers[.amzContentSHA256] ?? ""
             guard encoding.contains("aws-chunked") || sha.hasPrefix("STREAMING-") else {
@@ -37,7 +38,7 @@ struct BodyStorer: Sendable {
                 }
                 decodedLength = value
             }
-            self = .awsChunked(decodedLength: decodedLength)
+            self = .awsChunked(decodedLength: decodedLength, signatures: signatures)
         }
     }
 
@@ -50,7 +51,7 @@ struct BodyStorer: Sendable {
         let incompressible = CompressionHint.isIncompressible(headers)
         var digests = BodyDigests(expectations)
         var decoder: AWSChunkedDecoder?
-        if case .awsChunked = framing { decoder = AWSChunkedDecoder() }
+        if case .awsChunked(_, let signatures) = framing { decoder = AWSChunkedDecoder(signatures: signatures) }
         var pending = ByteBuffer()
         var digester = PipelinedDigests(digests, depth: Self.chunksInFlightMax)
         var size: Int64 = 0
@@ -73,8 +74,7 @@ struct BodyStorer: Sendable {
                     for var piece in try decoder?.feed(received) ?? [received] {
                         size += Int64(piece.readableBytes)
                         guard size <= sizeMax else {
-                            throw S3Error(
-                                .badRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+                            throw S3Error(.entityTooLarge, "Your proposed upload exceeds the maximum allowed size")
                         }
                         pending.writeBuffer(&piece)
                         while pending.readableBytes >= chunkBytesMax {
@@ -97,9 +97,8 @@ struct BodyStorer: Sendable {
                 for try await (index, placement) in group { placements[index] = placement }
             }
             try decoder?.finish()
-            if case .awsChunked(let decodedLength?) = framing, decodedLength != digests.size {
-                throw S3Error(
-                    .badRequest, "IncompleteBody", "The body is not x-amz-decoded-content-length (\(decodedLength)) bytes long")
+            if case .awsChunked(let decodedLength?, _) = framing, decodedLength != digests.size {
+                throw S3Error(.incompleteBody, "The body is not x-amz-decoded-content-length (\(decodedLength)) bytes long")
             }
             let trailerChecksum = expectations.checksumAlgorithm.flatMap { decoder?.trailers[$0.headerName] }
             let result = try digests.verify(trailerChecksum: trailerChecksum)

@@ -46,9 +46,7 @@ extension ObjectHandlers {
             throw S3Error.invalidArgument("Unknown metadata directive.")
         }
         if directive == "COPY" && source.bucket == s3.bucket && source.key == s3.key {
-            throw S3Error(
-                .badRequest, "InvalidRequest",
-                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+            throw S3Error(.invalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         }
         let headers = directive == "COPY" ? source.object.headers : try ObjectHeaders.storable(from: request.headers)
         var expectations = BodyDigests.Expectations()

@@ -10,11 +10,8 @@ extension ObjectHandlers {
 
     func deleteObjects(_ s3: S3Request, request: Request) async throws -> Response {
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
-        let (root, data) = try await XMLNode.parse(request.body, bytesMax: Self.deleteObjectsBodyBytesMax)
         // S3 requires Content-MD5 or an x-amz-checksum-* here; either is checked when present.
-        var digests = BodyDigests(try BodyDigests.expectations(from: request.headers))
-        data.withUnsafeBytes { digests.update($0) }
-        _ = try digests.verify()
+        let root = try await XMLNode.parse(request, bytesMax: Self.deleteObjectsBodyBytesMax)
         guard root.name == "Delete" else { throw XMLNode.malformed }
         let quiet = root.child("Quiet")?.trimmedText.lowercased() == "true"
         let keys = try root.all("Object").map { node -> String in
@@ -40,7 +37,7 @@ extension ObjectHandlers {
                 let s3Error = (Self.s3Error(for: error) as? S3Error) ?? .internalError("We encountered an internal error.")
                 xml.open("Error", namespace: false)
                 xml.element("Key", key)
-                xml.element("Code", s3Error.code)
+                xml.element("Code", s3Error.code.rawValue)
                 xml.element("Message", s3Error.message)
                 xml.close("Error")
             }

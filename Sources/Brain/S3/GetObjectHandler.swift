@@ -24,7 +24,7 @@ extension ObjectHandlers {
         var status = HTTPResponse.Status.ok
         if let partText = s3.query["partNumber"] {
             guard request.headers[.range] == nil else {
-                throw S3Error(.badRequest, "InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+                throw S3Error(.invalidRequest, "Cannot specify both Range header and partNumber query parameter")
             }
             range = try Self.partRange(partText, of: object)
             if !object.partSizes.isEmpty { status = .partialContent }
@@ -89,7 +89,7 @@ extension ObjectHandlers {
         }
         let sizes = object.partSizes.isEmpty ? [object.size] : object.partSizes
         guard number <= sizes.count else {
-            throw S3Error(.rangeNotSatisfiable, "InvalidPartNumber", "The requested partnumber is not satisfiable")
+            throw S3Error(.invalidPartNumber, "The requested partnumber is not satisfiable")
         }
         let start = sizes.prefix(number - 1).reduce(0, +)
         return start..<(start + sizes[number - 1])

@@ -67,7 +67,7 @@ enum HTTPDate {
                 guard fields.count == 3 else { return nil }
                 time = fields
             } else if let number = Int(part) {
-                if day == nil && number <= 31 && part.count <= 2 { day = number } else { year = number }
+                if day == nil && number <= 31 && part.count <= 2 { day = number } else if year == nil { year = number }
             }
         }
         guard let day, let month, var year, let time else { return nil }
@@ -76,7 +76,30 @@ enum HTTPDate {
         guard (1...31).contains(day), (1...9999).contains(year), (0...23).contains(time[0]), (0...59).contains(time[1]),
             (0...60).contains(time[2])
         else { return nil }
-        // Days from civil (Howard Hinnant), the inverse of `Civil`.
+        return epochSeconds(year: year, month: month, day: day, hour: time[0], minute: time[1], second: time[2])
+    }
+
+    /// Seconds since the epoch of SigV4's `x-amz-date` form, `20130524T000000Z`; nil otherwise.
+    static func parseAmzDate(_ text: String) -> Int64? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for byte in bytes[range] {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8), let hour = number(9..<11),
+            let minute = number(11..<13), let second = number(13..<15), (1...12).contains(month), (1...31).contains(day),
+            hour <= 23, minute <= 59, second <= 60
+        else { return nil }
+        return epochSeconds(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+    }
+
+    /// Days from civil (Howard Hinnant), the inverse of `Civil`, in seconds.
+    private static func epochSeconds(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) -> Int64 {
         let y = Int64(month <= 2 ? year - 1 : year)
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -84,6 +107,6 @@ enum HTTPDate {
         let doy = (153 * mp + 2) / 5 + Int64(day) - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = era * 146_097 + doe - 719_468
-        return days * 86400 + Int64(time[0] * 3600 + time[1] * 60 + time[2])
+        return days * 86400 + Int64(hour * 3600 + minute * 60 + second)
     }
 }

@@ -22,7 +22,7 @@ extension ObjectHandlers {
         var algorithm: ChecksumAlgorithm?
         if let name = request.headers[.amzChecksumAlgorithm] {
             guard let parsed = ChecksumAlgorithm(name: name) else {
-                throw S3Error(.badRequest, "InvalidRequest", "Checksum algorithm \(name) is not supported.")
+                throw S3Error(.invalidRequest, "Checksum algorithm \(name) is not supported.")
             }
             algorithm = parsed
         }
@@ -46,12 +46,10 @@ extension ObjectHandlers {
         let upload = try self.upload(uploadID, s3)
         let expectations = try BodyDigests.expectations(from: request.headers, defaultAlgorithm: upload.checksumAlgorithm)
         if let declared = expectations.checksumAlgorithm, let expected = upload.checksumAlgorithm, declared != expected {
-            throw S3Error(
-                .badRequest, "InvalidRequest",
-                "Checksum Type mismatch occurred, expected checksum Type: \(expected.name.lowercased()), actual checksum Type: \(declared.name.lowercased())")
+            throw S3Error(.invalidRequest, "Checksum Type mismatch occurred, expected checksum Type: \(expected.name.lowercased()), actual checksum Type: \(declared.name.lowercased())")
         }
         let stored = try await storer.store(
-            request.body, framing: try BodyStorer.Framing(headers: request.headers), expectations: expectations,
+            request.body, framing: try BodyStorer.Framing(headers: request.headers, signatures: s3.chunkSignatures), expectations: expectations,
             sizeMax: Self.putBytesMax, headers: upload.headers)
         let part = PartRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
@@ -77,7 +75,7 @@ extension ObjectHandlers {
             parts.append(part)
         }
         for part in parts.dropLast() where part.size < Self.partBytesMin {
-            throw S3Error(.badRequest, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size.")
+            throw S3Error(.entityTooSmall, "Your proposed upload is smaller than the minimum allowed object size.")
         }
         let object = ObjectRecord(
             size: parts.reduce(0) { $0 + $1.size }, etag: Self.multipartETag(parts.map(\.etag)), lastModifiedMs: Clock.nowMs(),
@@ -87,7 +85,7 @@ extension ObjectHandlers {
             try await commit(
                 .completeUpload(uploadID: uploadID, partNumbers: requested.map(\.number), partETags: parts.map(\.etag), object: object),
                 bucket: s3.bucket, uploadID: uploadID)
-        } catch let error as S3Error where error.code == "NoSuchUpload" {
+        } catch let error as S3Error where error.code == .noSuchUpload {
             // A concurrent copy of this request (a client's retry) completed the upload first.
             guard let completed = completedObject(s3, parts: requested) else { throw error }
             return Self.completionResponse(s3, object: completed)
@@ -117,7 +115,7 @@ extension ObjectHandlers {
 
     /// The part list of a CompleteMultipartUpload body, checked to be in ascending order.
     static func requestedParts(_ request: Request) async throws -> [(number: Int, etag: String)] {
-        let (root, _) = try await XMLNode.parse(request.body, bytesMax: completeBodyBytesMax)
+        let root = try await XMLNode.parse(request, bytesMax: completeBodyBytesMax)
         guard root.name == "CompleteMultipartUpload" else { throw XMLNode.malformed }
         let requested = try root.all("Part").map { node -> (number: Int, etag: String) in
             guard let number = node.child("PartNumber").flatMap({ Int($0.trimmedText) }), let etag = node.child("ETag")?.trimmedText
@@ -126,7 +124,7 @@ extension ObjectHandlers {
         }
         guard !requested.isEmpty else { throw XMLNode.malformed }
         for (previous, next) in zip(requested, requested.dropFirst()) where next.number <= previous.number {
-            throw S3Error(.badRequest, "InvalidPartOrder", "The list of parts was not in ascending order. Parts must be ordered by part number.")
+            throw S3Error(.invalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number.")
         }
         return requested
     }

@@ -32,7 +32,7 @@ struct ObjectHandlers: Sendable {
         try Self.checkCannedACL(request.headers)
         let headers = try ObjectHeaders.storable(from: request.headers)
         let stored = try await storer.store(
-            request.body, framing: try BodyStorer.Framing(headers: request.headers),
+            request.body, framing: try BodyStorer.Framing(headers: request.headers, signatures: s3.chunkSignatures),
             expectations: try BodyDigests.expectations(from: request.headers), sizeMax: Self.putBytesMax, headers: headers)
         let object = ObjectRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
@@ -88,7 +88,7 @@ struct ObjectHandlers: Sendable {
 
     static func validateKey(_ key: String) throws {
         guard key.utf8.count <= keyBytesMax else {
-            throw S3Error(.badRequest, "KeyTooLongError", "Your key is too long")
+            throw S3Error(.keyTooLongError, "Your key is too long")
         }
     }
 
@@ -106,12 +106,12 @@ struct ObjectHandlers: Sendable {
         switch error {
         case is S3Error: return error
         case MetadataError.mutationTooLarge:
-            return S3Error(.badRequest, "EntityTooLarge", "The object's manifest is too large; use a larger --chunk-size")
+            return S3Error(.entityTooLarge, "The object's manifest is too large; use a larger --chunk-size")
         case let error as PlacementError: return S3Error.serviceUnavailable("Cannot store data now: \(error); try again later.")
         case AgentRequestError.disconnected, AgentRequestError.timedOut:
             return S3Error.serviceUnavailable("A storage agent went away or did not answer; try again.")
         case AgentRequestError.failed(_, let reply) where reply.code == .diskFull:
-            return S3Error(.serviceUnavailable, "ServiceUnavailable", "Storage is full; free space and try again.")
+            return S3Error(.serviceUnavailable, "Storage is full; free space and try again.")
         // The brain's own files (its WAL) are the only source of a LogStoreError here: agents'
         // errors arrive as replies.
         case LogStoreError.diskFull:

@@ -37,8 +37,7 @@ enum ObjectHeaders {
             }
         }
         guard userMetadataBytes <= userMetadataBytesMax else {
-            throw S3Error(
-                .badRequest, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size.")
+            throw S3Error(.metadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size.")
         }
         if !stored.contains(where: { $0.name == "content-type" }) {
             stored.insert(StoredHeader(name: "content-type", value: "binary/octet-stream"), at: 0)

@@ -55,8 +55,7 @@ enum Preconditions {
         }
     }
 
-    static let preconditionFailed = S3Error(
-        .preconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+    static let preconditionFailed = S3Error(.preconditionFailed, "At least one of the pre-conditions you specified did not hold")
 }
 
 extension String {

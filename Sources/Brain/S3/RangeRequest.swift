@@ -23,7 +23,7 @@ enum RangeRequest {
     }
 
     static func unsatisfiable(_ size: Int64) -> S3Error {
-        var error = S3Error(.rangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable")
+        var error = S3Error(.invalidRange, "The requested range is not satisfiable")
         error.extraHeaders = [("Content-Range", "bytes */\(size)")]
         return error
     }

@@ -1,69 +1,133 @@
 import HTTPTypes
 
-/// An S3 error as clients expect it: HTTP status, code, message (docs: AWS S3 "Error responses").
+/// Every S3 error code SOS answers with, each with its HTTP status: the one list of them (docs:
+/// AWS S3 "Error responses", "List of error codes").
+public enum S3ErrorCode: String, Sendable, CaseIterable {
+    case accessDenied = "AccessDenied"
+    case authorizationHeaderMalformed = "AuthorizationHeaderMalformed"
+    case authorizationQueryParametersError = "AuthorizationQueryParametersError"
+    case badDigest = "BadDigest"
+    case bucketAlreadyOwnedByYou = "BucketAlreadyOwnedByYou"
+    case bucketNotEmpty = "BucketNotEmpty"
+    case entityTooLarge = "EntityTooLarge"
+    case entityTooSmall = "EntityTooSmall"
+    case incompleteBody = "IncompleteBody"
+    case internalError = "InternalError"
+    case invalidAccessKeyId = "InvalidAccessKeyId"
+    case invalidArgument = "InvalidArgument"
+    case invalidBucketName = "InvalidBucketName"
+    case invalidDigest = "InvalidDigest"
+    case invalidPart = "InvalidPart"
+    case invalidPartNumber = "InvalidPartNumber"
+    case invalidPartOrder = "InvalidPartOrder"
+    case invalidRange = "InvalidRange"
+    case invalidRequest = "InvalidRequest"
+    case keyTooLongError = "KeyTooLongError"
+    case malformedXML = "MalformedXML"
+    case metadataTooLarge = "MetadataTooLarge"
+    case methodNotAllowed = "MethodNotAllowed"
+    case missingSecurityHeader = "MissingSecurityHeader"
+    case noSuchBucket = "NoSuchBucket"
+    case noSuchKey = "NoSuchKey"
+    case noSuchUpload = "NoSuchUpload"
+    case notImplemented = "NotImplemented"
+    case preconditionFailed = "PreconditionFailed"
+    case requestTimeTooSkewed = "RequestTimeTooSkewed"
+    case requestTimeout = "RequestTimeout"
+    case serviceUnavailable = "ServiceUnavailable"
+    case signatureDoesNotMatch = "SignatureDoesNotMatch"
+    case xAmzContentSHA256Mismatch = "XAmzContentSHA256Mismatch"
+
+    public var status: HTTPResponse.Status {
+        switch self {
+        case .accessDenied, .invalidAccessKeyId, .requestTimeTooSkewed, .signatureDoesNotMatch: .forbidden
+        case .bucketAlreadyOwnedByYou, .bucketNotEmpty: .conflict
+        case .internalError: .internalServerError
+        case .invalidPartNumber, .invalidRange: .rangeNotSatisfiable
+        case .methodNotAllowed: .methodNotAllowed
+        case .noSuchBucket, .noSuchKey, .noSuchUpload: .notFound
+        case .notImplemented: .notImplemented
+        case .preconditionFailed: .preconditionFailed
+        case .serviceUnavailable: .serviceUnavailable
+        case .authorizationHeaderMalformed, .authorizationQueryParametersError, .badDigest, .entityTooLarge,
+            .entityTooSmall, .incompleteBody, .invalidArgument, .invalidBucketName, .invalidDigest, .invalidPart,
+            .invalidPartOrder, .invalidRequest, .keyTooLongError, .malformedXML, .metadataTooLarge,
+            .missingSecurityHeader, .requestTimeout, .xAmzContentSHA256Mismatch:
+            .badRequest
+        }
+    }
+}
+
+/// An S3 error as clients expect it: a code (which fixes the HTTP status), a message, the resource.
 public struct S3Error: Error, Sendable, Equatable {
-    public var status: HTTPResponse.Status
-    public var code: String
+    public var code: S3ErrorCode
     public var message: String
     public var resource: String = ""
     /// Headers the error response carries besides the XML (e.g. Content-Range on 416).
     public var extraHeaders: [(name: String, value: String)] = []
 
+    public var status: HTTPResponse.Status { code.status }
+
     public static func == (a: S3Error, b: S3Error) -> Bool {
-        a.status == b.status && a.code == b.code && a.message == b.message && a.resource == b.resource
+        a.code == b.code && a.message == b.message && a.resource == b.resource
     }
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, resource: String = "") {
-        self.status = status
+    public init(_ code: S3ErrorCode, _ message: String, resource: String = "") {
         self.code = code
         self.message = message
         self.resource = resource
     }
 
     public static func noSuchBucket(_ bucket: String) -> S3Error {
-        S3Error(.notFound, "NoSuchBucket", "The specified bucket does not exist", resource: "/" + bucket)
+        S3Error(.noSuchBucket, "The specified bucket does not exist", resource: "/" + bucket)
     }
     public static func noSuchKey(_ bucket: String, _ key: String) -> S3Error {
-        S3Error(.notFound, "NoSuchKey", "The specified key does not exist.", resource: "/\(bucket)/\(key)")
+        S3Error(.noSuchKey, "The specified key does not exist.", resource: "/\(bucket)/\(key)")
     }
     public static func bucketNotEmpty(_ bucket: String) -> S3Error {
-        S3Error(.conflict, "BucketNotEmpty", "The bucket you tried to delete is not empty", resource: "/" + bucket)
+        S3Error(.bucketNotEmpty, "The bucket you tried to delete is not empty", resource: "/" + bucket)
     }
     public static func bucketAlreadyOwnedByYou(_ bucket: String) -> S3Error {
         S3Error(
-            .conflict, "BucketAlreadyOwnedByYou",
+            .bucketAlreadyOwnedByYou,
             "Your previous request to create the named bucket succeeded and you already own it.", resource: "/" + bucket)
     }
     public static func invalidBucketName(_ bucket: String) -> S3Error {
-        S3Error(.badRequest, "InvalidBucketName", "The specified bucket is not valid.", resource: "/" + bucket)
+        S3Error(.invalidBucketName, "The specified bucket is not valid.", resource: "/" + bucket)
     }
     public static func serviceUnavailable(_ why: String) -> S3Error {
-        S3Error(.serviceUnavailable, "ServiceUnavailable", why)
+        S3Error(.serviceUnavailable, why)
     }
     public static func notImplemented(_ what: String) -> S3Error {
-        S3Error(.notImplemented, "NotImplemented", "A header or query you provided implies functionality that is not implemented: \(what)")
+        S3Error(.notImplemented, "A header or query you provided implies functionality that is not implemented: \(what)")
     }
     public static func invalidArgument(_ message: String) -> S3Error {
-        S3Error(.badRequest, "InvalidArgument", message)
+        S3Error(.invalidArgument, message)
     }
     public static func internalError(_ message: String) -> S3Error {
-        S3Error(.internalServerError, "InternalError", message)
+        S3Error(.internalError, message)
     }
     public static func noSuchUpload(_ uploadID: String) -> S3Error {
         S3Error(
-            .notFound, "NoSuchUpload",
+            .noSuchUpload,
             "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
     }
     public static let invalidPart = S3Error(
-        .badRequest, "InvalidPart",
+        .invalidPart,
         "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
     public static let methodNotAllowed = S3Error(
-        .methodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+        .methodNotAllowed, "The specified method is not allowed against this resource.")
+    public static let accessDenied = S3Error(.accessDenied, "Access Denied")
+    public static let signatureDoesNotMatch = S3Error(
+        .signatureDoesNotMatch,
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+    public static let invalidAccessKeyId = S3Error(
+        .invalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
 
     func xml(requestID: String) -> String {
         var xml = XMLWriter()
         xml.open("Error", namespace: false)
-        xml.element("Code", code)
+        xml.element("Code", code.rawValue)
         xml.element("Message", message)
         xml.element("Resource", resource)
         xml.element("RequestId", requestID)

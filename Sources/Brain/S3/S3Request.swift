@@ -8,6 +8,11 @@ struct S3Request {
     /// Empty for bucket-level and service-level requests.
     var key: String
     var query: [String: String]
+    /// For a body sent `STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`: the signatures its chunks
+    /// must carry, set by authentication.
+    var chunkSignatures: ChunkSignatureChain?
+    /// Whether the bucket came from the Host header (virtual-hosted style).
+    var isVirtualHosted = false
 
     init(uri: URI, host: String? = nil, virtualHostDomain: String? = nil) throws {
         let rawPath = uri.path
@@ -17,6 +22,7 @@ struct S3Request {
         var rest = path.dropFirst(path.hasPrefix("/") ? 1 : 0)
         if let domain = virtualHostDomain, let host, let bucket = Self.bucket(fromHost: host, domain: domain) {
             self.bucket = bucket
+            isVirtualHosted = true
             key = String(rest)
         } else if let slash = rest.firstIndex(of: "/") {
             bucket = String(rest[..<slash])

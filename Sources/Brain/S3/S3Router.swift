@@ -3,8 +3,9 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 
-/// Dispatches path-style S3 requests to the handler for their operation, and turns every error
-/// into an S3 XML error with an `x-amz-request-id`, never a crash or a bare 500.
+/// Serves S3 requests: names each request's operation, authenticates and authorizes it (a layer
+/// in front of the handlers, which know nothing of signatures), dispatches it to its handler, and
+/// turns every error into an S3 XML error with an `x-amz-request-id`, never a crash or a bare 500.
 struct S3Router: HTTPResponder {
     typealias Context = BasicRequestContext
 
@@ -12,6 +13,9 @@ struct S3Router: HTTPResponder {
     let objects: ObjectHandlers
     /// With a domain such as `s3.example.com`, `BUCKET.s3.example.com` addresses BUCKET (virtual-hosted style).
     let virtualHostDomain: String?
+    /// Nil only with `--insecure-no-auth`: every request is then served as the root key's.
+    let authenticator: RequestAuthenticator?
+    let authorizer = Authorizer()
     let logger: Logger
 
     func respond(to request: Request, context: Context) async throws -> Response {
@@ -33,48 +37,48 @@ struct S3Router: HTTPResponder {
     }
 
     private func route(_ request: Request) async throws -> Response {
-        let s3 = try S3Request(uri: request.uri, host: request.head.authority, virtualHostDomain: virtualHostDomain)
-        if let subresource = s3.unimplementedSubresource {
-            throw S3Error.notImplemented("?\(subresource)")
+        var s3 = try S3Request(uri: request.uri, host: request.head.authority, virtualHostDomain: virtualHostDomain)
+        let principal: Principal
+        if let authenticator {
+            let parts = SignedRequestParts(
+                method: request.method.rawValue, rawPath: request.uri.path, rawQuery: request.uri.query ?? "",
+                host: request.head.authority, headers: request.headers,
+                virtualHostBucket: s3.isVirtualHosted ? s3.bucket : nil)
+            let authentication = try authenticator.authenticate(parts, nowSeconds: Clock.nowMs() / 1000)
+            principal = authentication.principal
+            s3.chunkSignatures = authentication.chunkSignatures
+        } else {
+            principal = .key(AccessKey(accessKeyID: "", secretKey: "", isRoot: true))
         }
-        let query = s3.query
-        let isCopy = request.headers[.amzCopySource] != nil
-        switch (s3.bucket.isEmpty, s3.key.isEmpty, request.method) {
-        case (true, _, .get): return buckets.listBuckets()
-        case (true, _, _): throw S3Error.methodNotAllowed
-        case (false, true, .put): return try await buckets.createBucket(s3, request: request)
-        case (false, true, .delete): return try await buckets.deleteBucket(s3)
-        case (false, true, .head): return try buckets.headBucket(s3)
-        case (false, true, .get):
-            if query["location"] != nil { return try buckets.getBucketLocation(s3) }
-            if query["versions"] != nil { return try buckets.listObjectVersions(s3) }
-            if query["uploads"] != nil { return try buckets.listMultipartUploads(s3) }
-            return try buckets.listObjects(s3)
-        case (false, true, .post):
-            if query["delete"] != nil { return try await objects.deleteObjects(s3, request: request) }
-            throw S3Error.methodNotAllowed
-        case (false, true, _): throw S3Error.methodNotAllowed
-        case (false, false, .put):
-            if let uploadID = query["uploadId"] {
-                return isCopy
-                    ? try await objects.uploadPartCopy(s3, request: request, uploadID: uploadID)
-                    : try await objects.uploadPart(s3, request: request, uploadID: uploadID)
-            }
-            return isCopy ? try await objects.copyObject(s3, request: request) : try await objects.putObject(s3, request: request)
-        case (false, false, .get):
-            if let uploadID = query["uploadId"] { return try objects.listParts(s3, uploadID: uploadID) }
-            return try await objects.getObject(s3, request: request, headOnly: false)
-        case (false, false, .head): return try await objects.getObject(s3, request: request, headOnly: true)
-        case (false, false, .delete):
-            if let uploadID = query["uploadId"] { return try await objects.abortMultipartUpload(s3, uploadID: uploadID) }
-            return try await objects.deleteObject(s3)
-        case (false, false, .post):
-            if query["uploads"] != nil { return try await objects.createMultipartUpload(s3, request: request) }
-            if let uploadID = query["uploadId"] {
-                return try await objects.completeMultipartUpload(s3, request: request, uploadID: uploadID)
-            }
-            throw S3Error.methodNotAllowed
-        case (false, false, _): throw S3Error.methodNotAllowed
+        let operation = try S3Operation(method: request.method, request: s3, headers: request.headers)
+        try authorizer.authorize(principal, operation, bucket: s3.bucket)
+        return try await dispatch(operation, s3, request)
+    }
+
+    private func dispatch(_ operation: S3Operation, _ s3: S3Request, _ request: Request) async throws -> Response {
+        let uploadID = s3.query["uploadId"] ?? ""
+        switch operation {
+        case .listBuckets: return buckets.listBuckets()
+        case .createBucket: return try await buckets.createBucket(s3, request: request)
+        case .deleteBucket: return try await buckets.deleteBucket(s3)
+        case .headBucket: return try buckets.headBucket(s3)
+        case .getBucketLocation: return try buckets.getBucketLocation(s3)
+        case .listObjects, .listObjectsV2: return try buckets.listObjects(s3)
+        case .listObjectVersions: return try buckets.listObjectVersions(s3)
+        case .listMultipartUploads: return try buckets.listMultipartUploads(s3)
+        case .deleteObjects: return try await objects.deleteObjects(s3, request: request)
+        case .putObject: return try await objects.putObject(s3, request: request)
+        case .copyObject: return try await objects.copyObject(s3, request: request)
+        case .getObject: return try await objects.getObject(s3, request: request, headOnly: false)
+        case .headObject: return try await objects.getObject(s3, request: request, headOnly: true)
+        case .deleteObject: return try await objects.deleteObject(s3)
+        case .createMultipartUpload: return try await objects.createMultipartUpload(s3, request: request)
+        case .uploadPart: return try await objects.uploadPart(s3, request: request, uploadID: uploadID)
+        case .uploadPartCopy: return try await objects.uploadPartCopy(s3, request: request, uploadID: uploadID)
+        case .completeMultipartUpload:
+            return try await objects.completeMultipartUpload(s3, request: request, uploadID: uploadID)
+        case .abortMultipartUpload: return try await objects.abortMultipartUpload(s3, uploadID: uploadID)
+        case .listParts: return try objects.listParts(s3, uploadID: uploadID)
         }
     }
 

@@ -137,9 +137,7 @@ final class SlowClientGuard: ChannelDuplexHandler, RemovableChannelHandler {
         stopTimers()
         guard context.channel.isActive else { return }
         if responseStarted { return context.close(promise: nil) }
-        let error = S3Error(
-            .badRequest, "RequestTimeout",
-            "Your socket connection to the server was not read from or written to within the timeout period.")
+        let error = S3Error(.requestTimeout, "Your socket connection to the server was not read from or written to within the timeout period.")
         let body = ByteBuffer(string: error.xml(requestID: S3Router.makeRequestID()))
         let head = HTTPResponse(
             status: error.status,

@@ -1,5 +1,6 @@
 import CLibXML2
 import Foundation
+import Hummingbird
 import HummingbirdCore
 import NIOCore
 
@@ -14,18 +15,24 @@ struct XMLNode {
     func all(_ name: String) -> [XMLNode] { children.filter { $0.name == name } }
     var trimmedText: String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
 
-    static let malformed = S3Error(
-        .badRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+    static let malformed = S3Error(.malformedXML, "The XML you provided was not well-formed or did not validate against our published schema")
 
-    /// Reads at most `bytesMax` of `body` and parses it; MalformedXML when it is not XML or too long.
-    static func parse(_ body: RequestBody, bytesMax: Int) async throws -> (XMLNode, Data) {
+    /// Reads at most `bytesMax` of the request's body, checks it against the digests its headers
+    /// declare (Content-MD5, x-amz-checksum-*, x-amz-content-sha256), and parses it; MalformedXML
+    /// when it is not XML or too long. An aws-chunked XML body is refused: no client sends one.
+    static func parse(_ request: Request, bytesMax: Int) async throws -> XMLNode {
+        if request.headers[.amzContentSHA256]?.hasPrefix("STREAMING-") == true {
+            throw S3Error(.invalidRequest, "This request's body cannot be sent aws-chunked.")
+        }
+        var digests = BodyDigests(try BodyDigests.expectations(from: request.headers))
         var collected = ByteBuffer()
-        for try await var piece in body {
+        for try await var piece in request.body {
             guard collected.readableBytes + piece.readableBytes <= bytesMax else { throw malformed }
             collected.writeBuffer(&piece)
         }
-        let data = Data(collected.readableBytesView)
-        return (try parse(data), data)
+        collected.withUnsafeReadableBytes { digests.update($0) }
+        _ = try digests.verify()
+        return try parse(Data(collected.readableBytesView))
     }
 
     static func parse(_ data: Data) throws -> XMLNode {

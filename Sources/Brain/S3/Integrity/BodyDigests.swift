@@ -25,17 +25,17 @@ struct BodyDigests {
         var expected = Expectations()
         if let contentMD5 = headers[.contentMD5] {
             guard let digest = Data(base64Encoded: contentMD5), digest.count == 16 else {
-                throw S3Error(.badRequest, "InvalidDigest", "The Content-MD5 you specified was invalid.")
+                throw S3Error(.invalidDigest, "The Content-MD5 you specified was invalid.")
             }
             expected.contentMD5 = Array(digest)
         }
         for algorithm in ChecksumAlgorithm.allCases {
             guard let value = headers[algorithm.headerField] else { continue }
             guard expected.checksumAlgorithm == nil else {
-                throw S3Error(.badRequest, "InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+                throw S3Error(.invalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
             }
             guard let digest = Data(base64Encoded: value), digest.count == RunningChecksum.digestByteCount(algorithm) else {
-                throw S3Error(.badRequest, "InvalidRequest", "Value for \(algorithm.headerName) header is invalid.")
+                throw S3Error(.invalidRequest, "Value for \(algorithm.headerName) header is invalid.")
             }
             expected.checksumAlgorithm = algorithm
             expected.checksumValue = value
@@ -46,7 +46,7 @@ struct BodyDigests {
             }
         if expected.checksumAlgorithm == nil, let declared {
             guard let algorithm = ChecksumAlgorithm(name: declared) else {
-                throw S3Error(.badRequest, "InvalidRequest", "Checksum algorithm \(declared) is not supported.")
+                throw S3Error(.invalidRequest, "Checksum algorithm \(declared) is not supported.")
             }
             expected.checksumAlgorithm = algorithm
         }
@@ -81,20 +81,16 @@ struct BodyDigests {
     func verify(trailerChecksum: String? = nil) throws -> Result {
         let md5Digest = Array(md5.finalize())
         if let contentMD5 = expected.contentMD5, contentMD5 != md5Digest {
-            throw S3Error(.badRequest, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+            throw S3Error(.badDigest, "The Content-MD5 you specified did not match what we received.")
         }
         if let expectedSHA = expected.contentSHA256, let sha256, Array(sha256.finalize()) != expectedSHA {
-            throw S3Error(
-                .badRequest, "XAmzContentSHA256Mismatch",
-                "The provided 'x-amz-content-sha256' header does not match what was computed.")
+            throw S3Error(.xAmzContentSHA256Mismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.")
         }
         var stored: StoredChecksum?
         if let checksum {
             let computed = checksum.base64Digest()
             if let declared = expected.checksumValue ?? trailerChecksum, declared != computed {
-                throw S3Error(
-                    .badRequest, "BadDigest",
-                    "The \(checksum.algorithm.name) you specified did not match the calculated checksum.")
+                throw S3Error(.badDigest, "The \(checksum.algorithm.name) you specified did not match the calculated checksum.")
             }
             stored = StoredChecksum(algorithm: checksum.algorithm, value: computed)
         }

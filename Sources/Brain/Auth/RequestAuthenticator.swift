@@ -1,0 +1,276 @@
+import Crypto
+import HTTPTypes
+
+/// Who sent a request.
+public enum Principal: Sendable, Equatable {
+    case anonymous
+    case key(AccessKey)
+}
+
+/// What authenticating a request established: its sender, and for a streaming-signed body the
+/// chain its chunks must continue.
+struct Authentication: Sendable {
+    var principal: Principal
+    var chunkSignatures: ChunkSignatureChain?
+}
+
+/// The parts of an HTTP request a signature covers, as they arrived.
+struct SignedRequestParts {
+    var method: String
+    /// The path as sent, percent-encoded.
+    var rawPath: String
+    /// The query as sent, without the `?`.
+    var rawQuery: String
+    /// The Host header (HTTP/1.1) or :authority.
+    var host: String?
+    var headers: HTTPFields
+    /// The bucket named by the Host header of a virtual-hosted-style request (SigV2 signs it).
+    var virtualHostBucket: String? = nil
+}
+
+/// Finds the key a request was signed with and checks its signature (SigV4 in the Authorization
+/// header or in the query of a presigned URL, and SigV2 likewise); a request with neither is
+/// anonymous. Every failure is an S3 error naming no secret.
+struct RequestAuthenticator: Sendable {
+    let keys: KeyDirectory
+    let signingKeys = SigningKeyCache()
+    /// Nil with `--sigv2 off`: SigV2 requests are then refused with an error naming SigV4.
+    let sigV2: SigV2Authenticator?
+
+    init(keys: KeyDirectory, allowSigV2: Bool = true) {
+        self.keys = keys
+        self.sigV2 = allowSigV2 ? SigV2Authenticator(keys: keys) : nil
+    }
+
+    static let authorization = HTTPField.Name("authorization")!
+    static let amzDate = HTTPField.Name("x-amz-date")!
+    static let date = HTTPField.Name("date")!
+
+    func authenticate(_ request: SignedRequestParts, nowSeconds: Int64) throws -> Authentication {
+        let query = QueryAuthParameters(request.rawQuery)
+        if let header = request.headers[Self.authorization] {
+            guard !query.hasSignature else {
+                throw S3Error.invalidArgument(
+                    "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
+            }
+            if header.hasPrefix(SigV4.algorithm + " ") {
+                return try authenticateV4Header(request, header: header, nowSeconds: nowSeconds)
+            }
+            if header.hasPrefix("AWS ") {
+                guard let sigV2 else { throw SigV2Authenticator.refusedWhenOff }
+                return try sigV2.authenticateHeader(request, header: header, nowSeconds: nowSeconds)
+            }
+            throw S3Error.invalidArgument("Unsupported Authorization Type")
+        }
+        if query.isV4 { return try authenticateV4Query(request, query: query, nowSeconds: nowSeconds) }
+        if query.isV2 {
+            guard let sigV2 else { throw SigV2Authenticator.refusedWhenOff }
+            return try sigV2.authenticateQuery(request, query: query, nowSeconds: nowSeconds)
+        }
+        return Authentication(principal: .anonymous)
+    }
+
+    // MARK: SigV4, Authorization header
+
+    private func authenticateV4Header(_ request: SignedRequestParts, header: String, nowSeconds: Int64) throws -> Authentication {
+        let fields = try Self.parseV4Header(header)
+        guard let (accessKeyID, scope) = SigV4.Scope.parseCredential(fields.credential) else {
+            throw Self.headerMalformed("the Credential is not AKID/YYYYMMDD/REGION/s3/aws4_request")
+        }
+        guard scope.service == "s3" else { throw Self.headerMalformed("the service in the Credential must be s3") }
+        let (amzDate, seconds) = try Self.requestDate(request.headers)
+        guard amzDate.hasPrefix(scope.date) else {
+            throw Self.headerMalformed("the date in the Credential is not the date of X-Amz-Date")
+        }
+        try Self.checkSkew(seconds, nowSeconds: nowSeconds)
+        guard let key = keys.key(accessKeyID) else { throw S3Error.invalidAccessKeyId }
+        guard let payloadHash = request.headers[.amzContentSHA256] else {
+            throw S3Error(.invalidRequest, "Missing required header for this request: x-amz-content-sha256")
+        }
+        guard Self.isValidPayloadHash(payloadHash) else {
+            throw S3Error(
+                .invalidArgument,
+                "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
+        }
+        let signedHeaders = fields.signedHeaders.split(separator: ";").map(String.init)
+        guard signedHeaders.contains("host") else { throw Self.headerMalformed("SignedHeaders must include host") }
+        let signingKey = signingKeys.key(secret: key.secretKey, scope: scope)
+        try verify(
+            request, signature: fields.signature, key: signingKey, amzDate: amzDate, scope: scope,
+            signedHeaders: signedHeaders, canonicalQuery: SigV4.canonicalQuery(request.rawQuery), payloadHash: payloadHash)
+        var chain: ChunkSignatureChain?
+        if payloadHash == SigV4.streamingSignedPayload || payloadHash == SigV4.streamingSignedPayloadTrailer {
+            chain = ChunkSignatureChain(
+                key: signingKey, amzDate: amzDate, scope: scope, seedSignature: fields.signature,
+                hasSignedTrailer: payloadHash == SigV4.streamingSignedPayloadTrailer)
+        }
+        return Authentication(principal: .key(key), chunkSignatures: chain)
+    }
+
+    struct V4HeaderFields: Equatable {
+        var credential: String
+        var signedHeaders: String
+        var signature: String
+    }
+
+    /// `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...` (commas, optional spaces).
+    static func parseV4Header(_ header: String) throws -> V4HeaderFields {
+        guard header.utf8.count <= 8192 else { throw headerMalformed("the header is too long") }
+        var credential: String?, signedHeaders: String?, signature: String?
+        for part in header.dropFirst(SigV4.algorithm.count + 1).split(separator: ",") {
+            let item = part.trimmingCharacters(in: " ")
+            guard let equals = item.firstIndex(of: "=") else { throw headerMalformed("'\(item)' is not NAME=VALUE") }
+            let value = String(item[item.index(after: equals)...])
+            switch item[..<equals] {
+            case "Credential": credential = value
+            case "SignedHeaders": signedHeaders = value
+            case "Signature": signature = value
+            default: throw headerMalformed("unknown component '\(item[..<equals])'")
+            }
+        }
+        guard let credential, let signedHeaders, let signature, !signedHeaders.isEmpty else {
+            throw headerMalformed("Credential, SignedHeaders and Signature are required")
+        }
+        guard signature.utf8.count == 64 else { throw headerMalformed("the Signature must be 64 hex digits") }
+        return V4HeaderFields(credential: credential, signedHeaders: signedHeaders, signature: signature)
+    }
+
+    // MARK: SigV4, presigned URL
+
+    private func authenticateV4Query(_ request: SignedRequestParts, query: QueryAuthParameters, nowSeconds: Int64) throws
+        -> Authentication
+    {
+        guard let algorithm = query["X-Amz-Algorithm"], let credential = query["X-Amz-Credential"],
+            let signature = query["X-Amz-Signature"], let amzDate = query["X-Amz-Date"],
+            let signedHeaderList = query["X-Amz-SignedHeaders"], let expiresText = query["X-Amz-Expires"]
+        else {
+            throw Self.queryError(
+                "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
+        }
+        guard algorithm == SigV4.algorithm else { throw Self.queryError("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"") }
+        guard let (accessKeyID, scope) = SigV4.Scope.parseCredential(credential), scope.service == "s3" else {
+            throw Self.queryError("X-Amz-Credential is not AKID/YYYYMMDD/REGION/s3/aws4_request")
+        }
+        guard let seconds = HTTPDate.parseAmzDate(amzDate) else {
+            throw Self.queryError("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+        }
+        guard amzDate.hasPrefix(scope.date) else { throw Self.queryError("the date in X-Amz-Credential is not that of X-Amz-Date") }
+        guard let expires = Int64(expiresText), expires >= 0 else {
+            throw Self.queryError("X-Amz-Expires should be a number")
+        }
+        guard SigV4.presignedExpiresSeconds.contains(expires) else {
+            throw Self.queryError("X-Amz-Expires must be less than a week (in seconds) that is 604800 and at least 1")
+        }
+        guard signature.utf8.count == 64 else { throw Self.queryError("X-Amz-Signature must be 64 hex digits") }
+        guard seconds <= nowSeconds + SigV4.clockSkewSecondsMax else {
+            throw S3Error(.accessDenied, "Request is not valid yet")
+        }
+        guard nowSeconds <= seconds + expires else { throw S3Error(.accessDenied, "Request has expired") }
+        guard let key = keys.key(accessKeyID) else { throw S3Error.invalidAccessKeyId }
+        let signedHeaders = signedHeaderList.split(separator: ";").map(String.init)
+        guard signedHeaders.contains("host") else { throw Self.queryError("X-Amz-SignedHeaders must include host") }
+        let payloadHash = query["X-Amz-Content-Sha256"] ?? request.headers[.amzContentSHA256] ?? SigV4.unsignedPayload
+        let signingKey = signingKeys.key(secret: key.secretKey, scope: scope)
+        try verify(
+            request, signature: signature, key: signingKey, amzDate: amzDate, scope: scope, signedHeaders: signedHeaders,
+            canonicalQuery: SigV4.canonicalQuery(request.rawQuery, excluding: "X-Amz-Signature"), payloadHash: payloadHash)
+        return Authentication(principal: .key(key))
+    }
+
+    // MARK: Shared
+
+    /// Recomputes the signature over the canonical request and compares. The URI is the path
+    /// decoded and encoded the SigV4 way; a client that signed its path exactly as it sent it
+    /// (differently encoded) is accepted too.
+    private func verify(
+        _ request: SignedRequestParts, signature: String, key: SigV4.SigningKey, amzDate: String, scope: SigV4.Scope,
+        signedHeaders: [String], canonicalQuery: String?, payloadHash: String
+    ) throws {
+        guard let canonicalQuery, let decodedPath = PercentEncoding.decode(request.rawPath) else {
+            throw S3Error.invalidArgument("the request URI is not valid percent-encoded UTF-8")
+        }
+        let headers = SigV4.canonicalHeaders(signedHeaders) { name in
+            if name == "host" { return request.host.map { [$0] } ?? [] }
+            guard let field = HTTPField.Name(name) else { return [] }
+            return request.headers[values: field]
+        }
+        let canonicalPath = SigV4.uriEncode(decodedPath.isEmpty ? "/" : decodedPath, keepSlash: true)
+        for uri in canonicalPath == request.rawPath ? [canonicalPath] : [canonicalPath, request.rawPath] {
+            let canonical = SigV4.canonicalRequest(
+                method: request.method, canonicalURI: uri, canonicalQuery: canonicalQuery, canonicalHeaders: headers,
+                signedHeaders: signedHeaders.joined(separator: ";"), payloadHash: payloadHash)
+            let expected = SigV4.signature(SigV4.stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonical), key: key)
+            if constantTimeEquals(expected, signature.lowercased()) { return }
+        }
+        throw S3Error.signatureDoesNotMatch
+    }
+
+    /// The request's time: X-Amz-Date, else the Date header, as SigV4's text and as epoch seconds.
+    static func requestDate(_ headers: HTTPFields) throws -> (String, Int64) {
+        if let text = headers[amzDate] {
+            guard let seconds = HTTPDate.parseAmzDate(text) else {
+                throw S3Error(.accessDenied, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+            }
+            return (text, seconds)
+        }
+        if let text = headers[date], let seconds = HTTPDate.parseSeconds(text) {
+            return (SigV4.amzDate(seconds: seconds), seconds)
+        }
+        throw S3Error(.accessDenied, "AWS authentication requires a valid Date or x-amz-date header")
+    }
+
+    static func checkSkew(_ seconds: Int64, nowSeconds: Int64) throws {
+        guard abs(seconds - nowSeconds) <= SigV4.clockSkewSecondsMax else {
+            throw S3Error(.requestTimeTooSkewed, "The difference between the request time and the server's time is too large.")
+        }
+    }
+
+    static func isValidPayloadHash(_ value: String) -> Bool {
+        switch value {
+        case SigV4.unsignedPayload, SigV4.streamingSignedPayload, SigV4.streamingSignedPayloadTrailer,
+            SigV4.streamingUnsignedPayloadTrailer:
+            return true
+        default:
+            return value.utf8.count == 64 && value.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+        }
+    }
+
+    static func headerMalformed(_ why: String) -> S3Error {
+        S3Error(.authorizationHeaderMalformed, "The authorization header is malformed; \(why).")
+    }
+
+    static func queryError(_ message: String) -> S3Error {
+        S3Error(.authorizationQueryParametersError, message)
+    }
+}
+
+/// The authentication parameters of a query string, decoded.
+struct QueryAuthParameters {
+    private var values: [String: String] = [:]
+
+    init(_ rawQuery: String) {
+        guard !rawQuery.isEmpty else { return }
+        for pair in rawQuery.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts[0].hasPrefix("X-Amz-") || parts[0] == "AWSAccessKeyId" || parts[0] == "Signature" || parts[0] == "Expires",
+                let name = PercentEncoding.decode(String(parts[0]))
+            else { continue }
+            values[name] = parts.count > 1 ? PercentEncoding.decode(String(parts[1])) ?? "" : ""
+        }
+    }
+
+    subscript(name: String) -> String? { values[name] }
+
+    var isV4: Bool { values["X-Amz-Signature"] != nil || values["X-Amz-Credential"] != nil || values["X-Amz-Algorithm"] != nil }
+    var isV2: Bool { values["AWSAccessKeyId"] != nil || values["Signature"] != nil }
+    var hasSignature: Bool { isV4 || isV2 }
+}
+
+extension Substring {
+    func trimmingCharacters(in character: Character) -> Substring {
+        var text = self
+        while text.first == character { text.removeFirst() }
+        while text.last == character { text.removeLast() }
+        return text
+    }
+}

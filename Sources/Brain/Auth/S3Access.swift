@@ -1,0 +1,15 @@
+/// Who may use the S3 API: signed requests checked against the root key (and, later, the keys in
+/// the metadata), or, only when an operator asks for it by name, anyone at all.
+public enum S3Access: Sendable {
+    /// `allowSigV2` false (`--sigv2 off`) refuses SigV2 signatures, naming SigV4.
+    case signed(root: AccessKey, allowSigV2: Bool)
+    /// `--insecure-no-auth`: every request is served as the root key's.
+    case insecureNoAuth
+
+    var authenticator: RequestAuthenticator? {
+        switch self {
+        case .signed(let root, let allowSigV2): RequestAuthenticator(keys: KeyDirectory(root: root), allowSigV2: allowSigV2)
+        case .insecureNoAuth: nil
+        }
+    }
+}

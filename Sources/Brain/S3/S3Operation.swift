@@ -1,0 +1,108 @@
+import HTTPTypes
+
+/// The S3 operation a request names, decided once from its method, path and query (as Garage's
+/// router does). The name is the one AWS documents (for logs and metrics); the IAM action is
+/// what authorization decides on.
+enum S3Operation: String, Sendable, CaseIterable {
+    case listBuckets = "ListBuckets"
+    case createBucket = "CreateBucket"
+    case deleteBucket = "DeleteBucket"
+    case headBucket = "HeadBucket"
+    case getBucketLocation = "GetBucketLocation"
+    case listObjects = "ListObjects"
+    case listObjectsV2 = "ListObjectsV2"
+    case listObjectVersions = "ListObjectVersions"
+    case listMultipartUploads = "ListMultipartUploads"
+    case deleteObjects = "DeleteObjects"
+    case putObject = "PutObject"
+    case copyObject = "CopyObject"
+    case getObject = "GetObject"
+    case headObject = "HeadObject"
+    case deleteObject = "DeleteObject"
+    case createMultipartUpload = "CreateMultipartUpload"
+    case uploadPart = "UploadPart"
+    case uploadPartCopy = "UploadPartCopy"
+    case completeMultipartUpload = "CompleteMultipartUpload"
+    case abortMultipartUpload = "AbortMultipartUpload"
+    case listParts = "ListParts"
+
+    var name: String { rawValue }
+
+    /// The IAM action that allows the operation (docs: "Actions, resources, and condition keys for Amazon S3").
+    var iamAction: String {
+        switch self {
+        case .listBuckets: "s3:ListAllMyBuckets"
+        case .createBucket: "s3:CreateBucket"
+        case .deleteBucket: "s3:DeleteBucket"
+        case .headBucket, .listObjects, .listObjectsV2: "s3:ListBucket"
+        case .getBucketLocation: "s3:GetBucketLocation"
+        case .listObjectVersions: "s3:ListBucketVersions"
+        case .listMultipartUploads: "s3:ListBucketMultipartUploads"
+        case .putObject, .copyObject, .createMultipartUpload, .uploadPart, .uploadPartCopy, .completeMultipartUpload:
+            "s3:PutObject"
+        case .getObject, .headObject: "s3:GetObject"
+        case .deleteObject, .deleteObjects: "s3:DeleteObject"
+        case .abortMultipartUpload: "s3:AbortMultipartUpload"
+        case .listParts: "s3:ListMultipartUploadParts"
+        }
+    }
+
+    /// Whether the operation reads from a bucket (as opposed to changing it), for permissions.
+    var isRead: Bool {
+        switch self {
+        case .listBuckets, .headBucket, .getBucketLocation, .listObjects, .listObjectsV2, .listObjectVersions,
+            .listMultipartUploads, .getObject, .headObject, .listParts:
+            true
+        default: false
+        }
+    }
+
+    /// The operation of a request; NotImplemented for sub-resources SOS lacks, MethodNotAllowed
+    /// for methods a resource does not take.
+    init(method: HTTPRequest.Method, request s3: S3Request, headers: HTTPFields) throws {
+        if let subresource = s3.unimplementedSubresource {
+            throw S3Error.notImplemented("?\(subresource)")
+        }
+        let query = s3.query
+        let isCopy = headers[.amzCopySource] != nil
+        switch (s3.bucket.isEmpty, s3.key.isEmpty, method) {
+        case (true, _, .get): self = .listBuckets
+        case (true, _, _): throw S3Error.methodNotAllowed
+        case (false, true, .put): self = .createBucket
+        case (false, true, .delete): self = .deleteBucket
+        case (false, true, .head): self = .headBucket
+        case (false, true, .get):
+            if query["location"] != nil {
+                self = .getBucketLocation
+            } else if query["versions"] != nil {
+                self = .listObjectVersions
+            } else if query["uploads"] != nil {
+                self = .listMultipartUploads
+            } else {
+                self = query["list-type"] == "2" ? .listObjectsV2 : .listObjects
+            }
+        case (false, true, .post):
+            guard query["delete"] != nil else { throw S3Error.methodNotAllowed }
+            self = .deleteObjects
+        case (false, true, _): throw S3Error.methodNotAllowed
+        case (false, false, .put):
+            if query["uploadId"] != nil {
+                self = isCopy ? .uploadPartCopy : .uploadPart
+            } else {
+                self = isCopy ? .copyObject : .putObject
+            }
+        case (false, false, .get): self = query["uploadId"] != nil ? .listParts : .getObject
+        case (false, false, .head): self = .headObject
+        case (false, false, .delete): self = query["uploadId"] != nil ? .abortMultipartUpload : .deleteObject
+        case (false, false, .post):
+            if query["uploads"] != nil {
+                self = .createMultipartUpload
+            } else if query["uploadId"] != nil {
+                self = .completeMultipartUpload
+            } else {
+                throw S3Error.methodNotAllowed
+            }
+        case (false, false, _): throw S3Error.methodNotAllowed
+        }
+    }
+}
