@@ -89,7 +89,8 @@ public struct BrainService: Sendable {
             chunksPerSecondMax: configuration.repairChunksPerSecondMax)
         let cluster = ClusterServer(
             host: configuration.clusterHost, port: configuration.clusterPort, cookie: configuration.cookie,
-            registry: registry, metadata: metadata, repair: repair, rebalance: rebalance, logger: logger)
+            registry: registry, metadata: metadata, repair: repair, rebalance: rebalance,
+            rootAccessKeyID: configuration.s3Access.rootAccessKeyID, logger: logger)
         let clusterChannel = try await cluster.bind()
         let clusterPort = clusterChannel.channel.localAddress?.port ?? configuration.clusterPort
         logger.info("cluster port listening", metadata: ["address": "\(configuration.clusterHost):\(clusterPort)"])
@@ -100,7 +101,8 @@ public struct BrainService: Sendable {
                 metadata: metadata, chunks: chunkRouter,
                 chunkBytesMax: configuration.chunkBytesMax, logger: logger),
             virtualHostDomain: configuration.virtualHostDomain,
-            authenticator: configuration.s3Access.authenticator,
+            authenticator: configuration.s3Access.authenticator(metadata: metadata),
+            authorizer: Authorizer(metadata: metadata),
             logger: logger)
         let logger = logger
         let pacing = configuration.clientPacing

@@ -68,6 +68,10 @@ public enum MessageType: UInt8, Sendable, Equatable {
     case statusReply = 41
     /// Admin -> brain: a command (`drain`, `remove`) and its argument; answered by `ok` or `error`.
     case adminCommand = 42
+    /// Admin -> brain: `sos admin key ...`, a JSON `KeyCommand`; answered by `keyReply` or `error`.
+    case keyCommand = 43
+    /// Brain -> admin: a JSON `KeyReply`.
+    case keyReply = 44
 }
 
 public enum ClusterProtocolError: Error, Equatable, CustomStringConvertible {

@@ -10,7 +10,7 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Ask a running brain about its cluster. Authenticates with the cluster cookie, like an agent.",
-        subcommands: [Status.self, Agents.self, Drain.self, Remove.self, Rebalance.self, RepairWAL.self])
+        subcommands: [Status.self, Agents.self, Drain.self, Remove.self, Rebalance.self, AdminKeyCommand.self, RepairWAL.self])
 
     @OptionGroup var connection: Connection
 
@@ -181,6 +181,15 @@ struct AdminClient {
             guard let reply = try await frames.next() else { throw Failure.unexpected("no reply") }
             if reply.type == .error { throw Failure.refused(try ErrorReply(reply).message) }
             guard reply.type == .ok else { throw Failure.unexpected("\(reply.type)") }
+        }
+    }
+
+    func key(_ command: KeyCommand) async throws -> KeyReply {
+        try await session { frames, outbound in
+            try await outbound.write(try command.frame(requestID: 1))
+            guard let reply = try await frames.next() else { throw Failure.unexpected("no reply") }
+            if reply.type == .error { throw Failure.refused(try ErrorReply(reply).message) }
+            return try KeyReply(reply)
         }
     }
 

@@ -47,14 +47,21 @@ public struct AccessKey: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Finds the key a request names. Today the root key; keys kept in the metadata come next.
+/// Finds the key a request names: the root key, or one kept in the metadata (`sos admin key`).
 public struct KeyDirectory: Sendable {
     public let root: AccessKey
+    /// Nil in unit tests that know the root key only.
+    let metadata: MetadataStore?
 
-    public init(root: AccessKey) { self.root = root }
+    init(root: AccessKey, metadata: MetadataStore? = nil) {
+        self.root = root
+        self.metadata = metadata
+    }
 
     func key(_ accessKeyID: String) -> AccessKey? {
-        accessKeyID == root.accessKeyID ? root : nil
+        if accessKeyID == root.accessKeyID { return root }
+        guard let record = metadata?.accessKey(accessKeyID) else { return nil }
+        return AccessKey(accessKeyID: record.accessKeyID, secretKey: record.secretKey, isRoot: false)
     }
 }
 

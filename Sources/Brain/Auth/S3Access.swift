@@ -6,9 +6,15 @@ public enum S3Access: Sendable {
     /// `--insecure-no-auth`: every request is served as the root key's.
     case insecureNoAuth
 
-    var authenticator: RequestAuthenticator? {
+    var rootAccessKeyID: String? {
+        if case .signed(let root, _) = self { return root.accessKeyID }
+        return nil
+    }
+
+    func authenticator(metadata: MetadataStore) -> RequestAuthenticator? {
         switch self {
-        case .signed(let root, let allowSigV2): RequestAuthenticator(keys: KeyDirectory(root: root), allowSigV2: allowSigV2)
+        case .signed(let root, let allowSigV2):
+            RequestAuthenticator(keys: KeyDirectory(root: root, metadata: metadata), allowSigV2: allowSigV2)
         case .insecureNoAuth: nil
         }
     }

@@ -14,15 +14,18 @@ public struct ClusterServer: Sendable {
     let metadata: MetadataStore
     let repair: RepairService
     let rebalance: RebalanceService
+    /// `sos admin key ...`.
+    let keys: KeyAdministration
     let logger: Logger
     /// A peer that has not finished the handshake in this time is dropped.
     static let handshakeTimeout = Duration.seconds(10)
 
     public init(
         host: String, port: Int, cookie: String, registry: AgentRegistry, metadata: MetadataStore, repair: RepairService,
-        rebalance: RebalanceService, logger: Logger
+        rebalance: RebalanceService, rootAccessKeyID: String?, logger: Logger
     ) {
         self.rebalance = rebalance
+        self.keys = KeyAdministration(metadata: metadata, rootAccessKeyID: rootAccessKeyID)
         self.host = host
         self.port = port
         self.cookie = cookie
@@ -144,7 +147,7 @@ public struct ClusterServer: Sendable {
         }
     }
 
-    /// `sos admin`: answers status requests until the tool hangs up.
+    /// `sos admin`: answers status, agent and key requests until the tool hangs up.
     private func serveAdmin(
         frames: inout NIOAsyncChannelInboundStream<ClusterFrame>.AsyncIterator,
         outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
@@ -162,6 +165,19 @@ public struct ClusterServer: Sendable {
                     try await outbound.write(ClusterFrame(type: .ok, requestID: frame.requestID))
                 } catch let reply as ErrorReply {
                     try await outbound.write(reply.frame(requestID: frame.requestID))
+                }
+            case .keyCommand:
+                do {
+                    let command = try KeyCommand(frame)
+                    let reply = try await keys.perform(command)
+                    if command.action != .list && command.action != .info {
+                        logger.notice("access key \(command.action.rawValue)", metadata: ["accessKeyID": "\(reply.keys.first?.accessKeyID ?? "")"])
+                    }
+                    try await outbound.write(try reply.frame(requestID: frame.requestID))
+                } catch let reply as ErrorReply {
+                    try await outbound.write(reply.frame(requestID: frame.requestID))
+                } catch let error as ClusterProtocolError {
+                    try await outbound.write(ErrorReply(code: .badRequest, message: "\(error)").frame(requestID: frame.requestID))
                 }
             default:
                 try await outbound.write(

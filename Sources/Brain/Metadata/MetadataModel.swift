@@ -193,6 +193,14 @@ public enum Mutation: Sendable, Equatable {
     case setChunkReplicas(location: ChunkLocation, chunkID: ChunkID, previousAgents: [String], agents: [String])
     case setAgentDraining(clientID: String, draining: Bool)
     case removeAgent(clientID: String)
+    /// A new access key (create or import); rejected if its id is taken.
+    case putAccessKey(AccessKeyRecord)
+    case deleteAccessKey(accessKeyID: String)
+    /// Adds `grant` to, then removes `revoke` from, what a key may do with an existing bucket.
+    case changeKeyPermissions(accessKeyID: String, bucket: String, grant: BucketPermissions, revoke: BucketPermissions)
+    case setKeyMayCreateBuckets(accessKeyID: String, allowed: Bool)
+    /// A bucket created by a key, which owns it (and may read and write it) from the same commit on.
+    case createOwnedBucket(name: String, creationDateMs: Int64, owner: String)
 }
 
 /// What applying a mutation did. Applying is deterministic, so a replay reaches the same outcomes.
@@ -213,6 +221,8 @@ public enum MutationRejection: Sendable, Equatable {
     /// The chunk repair worked on was replaced or deleted meanwhile.
     case staleChunk
     case noSuchAgent
+    case accessKeyExists
+    case noSuchAccessKey
 }
 
 extension String {

@@ -4,6 +4,7 @@ struct MetadataState: Sendable {
     private(set) var buckets: [String: BucketIndex] = [:]
     private(set) var uploads: [String: MultipartUpload] = [:]
     private(set) var agents: [String: AgentMember] = [:]
+    private(set) var accessKeys: [String: AccessKeyRecord] = [:]
 
     mutating func apply(_ mutation: Mutation) -> MutationOutcome {
         switch mutation {
@@ -15,6 +16,8 @@ struct MetadataState: Sendable {
             guard let bucket = buckets[name] else { return .rejected(.noSuchBucket) }
             guard bucket.isEmpty else { return .rejected(.bucketNotEmpty) }
             buckets[name] = nil
+            // A bucket created again under this name starts with no key's permissions.
+            for id in accessKeys.keys where accessKeys[id]!.buckets[name] != nil { accessKeys[id]!.buckets[name] = nil }
             // Unfinished uploads die with their bucket.
             let orphaned = uploads.values.filter { $0.bucket == name }
             for upload in orphaned { uploads[upload.uploadID] = nil }
@@ -72,6 +75,29 @@ struct MetadataState: Sendable {
             return .applied
         case .removeAgent(let clientID):
             guard agents.removeValue(forKey: clientID) != nil else { return .rejected(.noSuchAgent) }
+            return .applied
+        case .putAccessKey(let record):
+            guard accessKeys[record.accessKeyID] == nil else { return .rejected(.accessKeyExists) }
+            accessKeys[record.accessKeyID] = record
+            return .applied
+        case .deleteAccessKey(let id):
+            guard accessKeys.removeValue(forKey: id) != nil else { return .rejected(.noSuchAccessKey) }
+            return .applied
+        case .changeKeyPermissions(let id, let bucket, let grant, let revoke):
+            guard accessKeys[id] != nil else { return .rejected(.noSuchAccessKey) }
+            guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
+            let permissions = accessKeys[id]!.permissions(on: bucket).union(grant).subtracting(revoke)
+            accessKeys[id]!.buckets[bucket] = permissions.isEmpty ? nil : permissions
+            return .applied
+        case .setKeyMayCreateBuckets(let id, let allowed):
+            guard accessKeys[id] != nil else { return .rejected(.noSuchAccessKey) }
+            accessKeys[id]!.mayCreateBuckets = allowed
+            return .applied
+        case .createOwnedBucket(let name, let creationDateMs, let owner):
+            guard buckets[name] == nil else { return .rejected(.bucketAlreadyExists) }
+            guard accessKeys[owner] != nil else { return .rejected(.noSuchAccessKey) }
+            buckets[name] = BucketIndex(info: BucketInfo(name: name, creationDateMs: creationDateMs))
+            accessKeys[owner]!.buckets[name] = .all
             return .applied
         }
     }

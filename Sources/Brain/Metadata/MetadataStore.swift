@@ -1,3 +1,4 @@
+import Glibc
 import LogStore
 import Logging
 import Synchronization
@@ -54,6 +55,8 @@ public final class MetadataStore: Sendable {
     ) throws {
         precondition(snapshotAfterWALBytes > 0 && walPreallocationBytes >= 0, "bad WAL sizes")
         try FileIO.createDirectory(directory)
+        // The WAL and snapshots hold access keys' secrets: only the brain's user may enter.
+        guard chmod(directory, 0o700) == 0 else { throw LogStoreError.io(operation: "chmod 700", path: directory, errno: errno) }
         self.directory = directory
         self.snapshotAfterWALBytes = snapshotAfterWALBytes
         let (snapshotFileBytes, overflow) = snapshotAfterWALBytes.addingReportingOverflow(1 << 20)
@@ -364,6 +367,10 @@ public final class MetadataStore: Sendable {
     public func uploads(in bucket: String) -> [MultipartUpload] { read { $0.uploads(in: bucket) } }
 
     public var agentMembers: [AgentMember] { read { Array($0.agents.values) } }
+
+    public func accessKey(_ accessKeyID: String) -> AccessKeyRecord? { read { $0.accessKeys[accessKeyID] } }
+
+    public var accessKeys: [AccessKeyRecord] { read { $0.accessKeys.values.sorted { $0.accessKeyID < $1.accessKeyID } } }
 
     public func member(_ clientID: String) -> AgentMember? { read { $0.agents[clientID] } }
 }

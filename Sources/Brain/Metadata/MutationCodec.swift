@@ -18,6 +18,11 @@ public enum MutationCodec {
         case setChunkReplicas = 10
         case setAgentDraining = 11
         case removeAgent = 12
+        case putAccessKey = 13
+        case deleteAccessKey = 14
+        case changeKeyPermissions = 15
+        case setKeyMayCreateBuckets = 16
+        case createOwnedBucket = 17
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
@@ -111,6 +116,36 @@ public enum MutationCodec {
         case .removeAgent(let clientID):
             out.writeInteger(Tag.removeAgent.rawValue)
             out.writeShortString(clientID)
+        case .putAccessKey(let record):
+            out.writeInteger(Tag.putAccessKey.rawValue)
+            out.writeShortString(record.accessKeyID)
+            out.writeShortString(record.secretKey)
+            out.writeShortString(record.name)
+            out.writeInteger(record.createdMs)
+            out.writeInteger(UInt8(record.mayCreateBuckets ? 1 : 0))
+            out.writeInteger(UInt32(record.buckets.count))
+            for bucket in record.buckets.keys.sorted() {
+                out.writeShortString(bucket)
+                out.writeInteger(record.buckets[bucket]!.rawValue)
+            }
+        case .deleteAccessKey(let id):
+            out.writeInteger(Tag.deleteAccessKey.rawValue)
+            out.writeShortString(id)
+        case .changeKeyPermissions(let id, let bucket, let grant, let revoke):
+            out.writeInteger(Tag.changeKeyPermissions.rawValue)
+            out.writeShortString(id)
+            out.writeShortString(bucket)
+            out.writeInteger(grant.rawValue)
+            out.writeInteger(revoke.rawValue)
+        case .setKeyMayCreateBuckets(let id, let allowed):
+            out.writeInteger(Tag.setKeyMayCreateBuckets.rawValue)
+            out.writeShortString(id)
+            out.writeInteger(UInt8(allowed ? 1 : 0))
+        case .createOwnedBucket(let name, let creationDateMs, let owner):
+            out.writeInteger(Tag.createOwnedBucket.rawValue)
+            out.writeShortString(name)
+            out.writeInteger(creationDateMs)
+            out.writeShortString(owner)
         }
     }
 
@@ -194,6 +229,23 @@ public enum MutationCodec {
             mutation = .setAgentDraining(clientID: clientID, draining: flag == 1)
         case .removeAgent:
             mutation = .removeAgent(clientID: try input.readShortString())
+        case .putAccessKey:
+            mutation = .putAccessKey(try input.readAccessKey())
+        case .deleteAccessKey:
+            mutation = .deleteAccessKey(accessKeyID: try input.readShortString())
+        case .changeKeyPermissions:
+            let id = try input.readShortString()
+            let bucket = try input.readShortString()
+            mutation = .changeKeyPermissions(
+                accessKeyID: id, bucket: bucket, grant: try input.readPermissions(allowEmpty: true),
+                revoke: try input.readPermissions(allowEmpty: true))
+        case .setKeyMayCreateBuckets:
+            let id = try input.readShortString()
+            mutation = .setKeyMayCreateBuckets(accessKeyID: id, allowed: try input.readFlag("may-create-buckets flag"))
+        case .createOwnedBucket:
+            let name = try input.readShortString()
+            let creationDateMs = try input.readInt64("creation date")
+            mutation = .createOwnedBucket(name: name, creationDateMs: creationDateMs, owner: try input.readShortString())
         }
         guard input.readableBytes == 0 else { throw ClusterProtocolError.malformed("trailing bytes after mutation") }
         return mutation

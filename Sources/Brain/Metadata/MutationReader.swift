@@ -103,6 +103,35 @@ struct MutationReader {
         return chunks
     }
 
+    mutating func readFlag(_ what: String) throws -> Bool {
+        guard let flag: UInt8 = readInteger(), flag <= 1 else { throw ClusterProtocolError.malformed(what) }
+        return flag == 1
+    }
+
+    mutating func readPermissions(allowEmpty: Bool) throws -> BucketPermissions {
+        guard let raw: UInt8 = readInteger(), raw & ~BucketPermissions.all.rawValue == 0, allowEmpty || raw != 0 else {
+            throw ClusterProtocolError.malformed("bucket permissions")
+        }
+        return BucketPermissions(rawValue: raw)
+    }
+
+    /// An access key record; its buckets in strictly ascending order, as written, so it re-encodes to the same bytes.
+    mutating func readAccessKey() throws -> AccessKeyRecord {
+        var record = AccessKeyRecord(
+            accessKeyID: try readShortString(), secretKey: try readShortString(), name: try readShortString(),
+            createdMs: try readInt64("key creation date"))
+        record.mayCreateBuckets = try readFlag("may-create-buckets flag")
+        let count = try readCount(minimumBytesEach: 3)
+        var previous: String?
+        for _ in 0..<count {
+            let bucket = try readShortString()
+            guard previous.map({ $0 < bucket }) ?? true else { throw ClusterProtocolError.malformed("key buckets out of order") }
+            previous = bucket
+            record.buckets[bucket] = try readPermissions(allowEmpty: false)
+        }
+        return record
+    }
+
     mutating func readChecksumAlgorithm() throws -> ChecksumAlgorithm? {
         guard let raw: UInt8 = readInteger() else { throw ClusterProtocolError.malformed("checksum algorithm") }
         if raw == 0 { return nil }

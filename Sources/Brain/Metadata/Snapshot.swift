@@ -30,6 +30,10 @@ enum Snapshot {
                 mutations.append(.putObject(bucket: info.name, key: key.string, object: object))
             }
         }
+        // After the buckets their permissions name.
+        for record in state.accessKeys.values.sorted(by: { $0.accessKeyID < $1.accessKeyID }) {
+            mutations.append(.putAccessKey(record))
+        }
         for upload in state.uploads.values {
             var empty = upload
             empty.parts = [:]

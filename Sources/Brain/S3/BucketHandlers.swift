@@ -9,7 +9,13 @@ struct BucketHandlers: Sendable {
     /// For dropping the parts of uploads that die with their bucket.
     let chunks: ChunkRouter
 
-    func listBuckets() -> Response {
+    /// The root key sees every bucket; another key those it has a permission on.
+    func listBuckets(for principal: Principal) -> Response {
+        var visible = metadata.buckets
+        if case .key(let key) = principal, !key.isRoot {
+            let reachable = metadata.accessKey(key.accessKeyID)?.buckets ?? [:]
+            visible = visible.filter { reachable[$0.name] != nil }
+        }
         var xml = XMLWriter()
         xml.open("ListAllMyBucketsResult")
         xml.open("Owner", namespace: false)
@@ -17,7 +23,7 @@ struct BucketHandlers: Sendable {
         xml.element("DisplayName", "sos")
         xml.close("Owner")
         xml.open("Buckets", namespace: false)
-        for bucket in metadata.buckets {
+        for bucket in visible {
             xml.open("Bucket", namespace: false)
             xml.element("Name", bucket.name)
             xml.element("CreationDate", HTTPDate.iso8601(ms: bucket.creationDateMs))
@@ -31,11 +37,30 @@ struct BucketHandlers: Sendable {
     func createBucket(_ s3: S3Request, request: Request) async throws -> Response {
         guard Self.isValidBucketName(s3.bucket) else { throw S3Error.invalidBucketName(s3.bucket) }
         try ObjectHandlers.checkCannedACL(request.headers)
-        guard !metadata.bucketExists(s3.bucket) else { throw S3Error.bucketAlreadyOwnedByYou(s3.bucket) }
-        switch try await metadata.commit(.createBucket(name: s3.bucket, creationDateMs: Clock.nowMs())) {
-        case .applied: return Response(status: .ok, headers: [.location: "/" + s3.bucket, .contentLength: "0"])
-        case .rejected: throw S3Error.bucketAlreadyOwnedByYou(s3.bucket)
+        guard !metadata.bucketExists(s3.bucket) else { throw alreadyExists(s3) }
+        // A bucket created by a key other than root is owned by that key.
+        var mutation = Mutation.createBucket(name: s3.bucket, creationDateMs: Clock.nowMs())
+        if case .key(let key) = s3.principal, !key.isRoot {
+            mutation = .createOwnedBucket(name: s3.bucket, creationDateMs: Clock.nowMs(), owner: key.accessKeyID)
         }
+        switch try await metadata.commit(mutation) {
+        case .applied: return Response(status: .ok, headers: [.location: "/" + s3.bucket, .contentLength: "0"])
+        case .rejected(.noSuchAccessKey): throw S3Error.accessDenied
+        case .rejected: throw alreadyExists(s3)
+        }
+    }
+
+    /// BucketAlreadyOwnedByYou for root and for a key with a permission on the bucket; BucketAlreadyExists otherwise.
+    private func alreadyExists(_ s3: S3Request) -> S3Error {
+        if case .key(let key) = s3.principal, !key.isRoot,
+            metadata.accessKey(key.accessKeyID)?.permissions(on: s3.bucket).isEmpty ?? true
+        {
+            return S3Error(
+                .bucketAlreadyExists,
+                "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+                resource: "/" + s3.bucket)
+        }
+        return S3Error.bucketAlreadyOwnedByYou(s3.bucket)
     }
 
     func deleteBucket(_ s3: S3Request) async throws -> Response {

@@ -11,8 +11,8 @@ extension ObjectHandlers {
         var object: ObjectRecord
     }
 
-    /// Resolves `x-amz-copy-source` (`/bucket/key` or `bucket/key`, URL-encoded) and its conditions.
-    func copySource(_ headers: HTTPFields) throws -> CopySource {
+    /// The bucket and key `x-amz-copy-source` names (`/bucket/key` or `bucket/key`, URL-encoded).
+    static func copySourceName(_ headers: HTTPFields) throws -> (bucket: String, key: String) {
         guard let raw = headers[.amzCopySource] else { throw S3Error.invalidArgument("missing x-amz-copy-source") }
         var text = raw.split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
         if let versionID = raw.split(separator: "?", maxSplits: 1).dropFirst().first, versionID != "versionId=null" {
@@ -23,7 +23,12 @@ extension ObjectHandlers {
         guard let slash = text.firstIndex(of: "/") else {
             throw S3Error.invalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
         }
-        let bucket = String(text[..<slash]), key = String(text[text.index(after: slash)...])
+        return (String(text[..<slash]), String(text[text.index(after: slash)...]))
+    }
+
+    /// Resolves `x-amz-copy-source` to its object, and checks its conditions.
+    func copySource(_ headers: HTTPFields) throws -> CopySource {
+        let (bucket, key) = try Self.copySourceName(headers)
         guard metadata.bucketExists(bucket) else { throw S3Error.noSuchBucket(bucket) }
         guard let object = metadata.object(bucket: bucket, key: key) else { throw S3Error.noSuchKey(bucket, key) }
         let conditions = Preconditions.copySourceConditions(from: headers)

@@ -81,7 +81,8 @@ struct ObjectHandlers: Sendable {
             case .invalidPart: throw S3Error.invalidPart
             case .bucketNotEmpty: throw S3Error.bucketNotEmpty(bucket)
             case .bucketAlreadyExists: throw S3Error.bucketAlreadyOwnedByYou(bucket)
-            case .staleChunk, .noSuchAgent: throw S3Error.internalError("unexpected rejection \(rejection)")
+            case .noSuchAccessKey: throw S3Error.accessDenied  // the key was deleted meanwhile
+            case .staleChunk, .noSuchAgent, .accessKeyExists: throw S3Error.internalError("unexpected rejection \(rejection)")
             }
         }
     }

@@ -7,6 +7,7 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     case authorizationHeaderMalformed = "AuthorizationHeaderMalformed"
     case authorizationQueryParametersError = "AuthorizationQueryParametersError"
     case badDigest = "BadDigest"
+    case bucketAlreadyExists = "BucketAlreadyExists"
     case bucketAlreadyOwnedByYou = "BucketAlreadyOwnedByYou"
     case bucketNotEmpty = "BucketNotEmpty"
     case entityTooLarge = "EntityTooLarge"
@@ -41,7 +42,7 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     public var status: HTTPResponse.Status {
         switch self {
         case .accessDenied, .invalidAccessKeyId, .requestTimeTooSkewed, .signatureDoesNotMatch: .forbidden
-        case .bucketAlreadyOwnedByYou, .bucketNotEmpty: .conflict
+        case .bucketAlreadyExists, .bucketAlreadyOwnedByYou, .bucketNotEmpty: .conflict
         case .internalError: .internalServerError
         case .invalidPartNumber, .invalidRange: .rangeNotSatisfiable
         case .methodNotAllowed: .methodNotAllowed

@@ -11,6 +11,8 @@ struct S3Request {
     /// For a body sent `STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`: the signatures its chunks
     /// must carry, set by authentication.
     var chunkSignatures: ChunkSignatureChain?
+    /// Who sent the request, set by authentication (anonymous until then).
+    var principal = Principal.anonymous
     /// Whether the bucket came from the Host header (virtual-hosted style).
     var isVirtualHosted = false
 

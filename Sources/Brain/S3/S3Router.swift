@@ -15,7 +15,7 @@ struct S3Router: HTTPResponder {
     let virtualHostDomain: String?
     /// Nil only with `--insecure-no-auth`: every request is then served as the root key's.
     let authenticator: RequestAuthenticator?
-    let authorizer = Authorizer()
+    let authorizer: Authorizer
     let logger: Logger
 
     func respond(to request: Request, context: Context) async throws -> Response {
@@ -38,27 +38,26 @@ struct S3Router: HTTPResponder {
 
     private func route(_ request: Request) async throws -> Response {
         var s3 = try S3Request(uri: request.uri, host: request.head.authority, virtualHostDomain: virtualHostDomain)
-        let principal: Principal
         if let authenticator {
             let parts = SignedRequestParts(
                 method: request.method.rawValue, rawPath: request.uri.path, rawQuery: request.uri.query ?? "",
                 host: request.head.authority, headers: request.headers,
                 virtualHostBucket: s3.isVirtualHosted ? s3.bucket : nil)
             let authentication = try authenticator.authenticate(parts, nowSeconds: Clock.nowMs() / 1000)
-            principal = authentication.principal
+            s3.principal = authentication.principal
             s3.chunkSignatures = authentication.chunkSignatures
         } else {
-            principal = .key(AccessKey(accessKeyID: "", secretKey: "", isRoot: true))
+            s3.principal = .key(AccessKey(accessKeyID: "", secretKey: "", isRoot: true))
         }
         let operation = try S3Operation(method: request.method, request: s3, headers: request.headers)
-        try authorizer.authorize(principal, operation, bucket: s3.bucket)
+        try authorizer.authorize(s3.principal, operation, s3, headers: request.headers)
         return try await dispatch(operation, s3, request)
     }
 
     private func dispatch(_ operation: S3Operation, _ s3: S3Request, _ request: Request) async throws -> Response {
         let uploadID = s3.query["uploadId"] ?? ""
         switch operation {
-        case .listBuckets: return buckets.listBuckets()
+        case .listBuckets: return buckets.listBuckets(for: s3.principal)
         case .createBucket: return try await buckets.createBucket(s3, request: request)
         case .deleteBucket: return try await buckets.deleteBucket(s3)
         case .headBucket: return try buckets.headBucket(s3)
