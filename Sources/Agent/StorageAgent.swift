@@ -24,6 +24,8 @@ public struct AgentConfiguration: Sendable {
     public var zone = ""
     /// Pause between attempts to reach the brain, which may be (re)starting.
     public var reconnectDelaySeconds: Double = 1
+    /// TLS to the brain's cluster port (`--tls-ca`): the brain's certificate must be signed by that CA.
+    public var tls: ClusterTLS?
 
     public init(brainHost: String, brainPort: Int, clientID: String, directory: String, cookie: String, segmentBytesMax: Int64) {
         self.brainHost = brainHost
@@ -145,7 +147,9 @@ public final class StorageAgent: Sendable {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: configuration.brainHost, port: configuration.brainPort) { channel in
-                channel.eventLoop.makeCompletedFuture { try ClusterChannel.wrap(channel, frameHandler: cachedReads) }
+                channel.eventLoop.makeCompletedFuture {
+                    try ClusterChannel.wrap(channel, frameHandler: cachedReads, tls: self.configuration.tls)
+                }
             }
         try await channel.executeThenClose { inbound, outbound in
             var frames = inbound.makeAsyncIterator()

@@ -1,5 +1,6 @@
 import ClusterProtocol
 import Hummingbird
+import HummingbirdCore
 import Logging
 import LogStore
 import NIOCore
@@ -13,6 +14,10 @@ public struct BrainConfiguration: Sendable {
     public var cookie: String
     /// Who may use the S3 API.
     public var s3Access: S3Access
+    /// Serve S3 over HTTPS with this certificate and key (`--tls-certificate`, `--tls-key`).
+    public var s3TLS: TLSFiles?
+    /// TLS on the cluster port (`--cluster-tls-certificate`, `--cluster-tls-key`).
+    public var clusterTLS: TLSFiles?
     public var chunkBytesMax: Int = 4 << 20
     /// Enables virtual-hosted-style addressing: `BUCKET.<domain>` (nil: path style only).
     public var virtualHostDomain: String?
@@ -49,6 +54,23 @@ public struct BrainConfiguration: Sendable {
     }
 }
 
+/// A certificate chain and its private key, PEM files.
+public struct TLSFiles: Sendable {
+    public var certificatePath: String
+    public var keyPath: String
+
+    public init(certificatePath: String, keyPath: String) {
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+    }
+
+    /// The context, once the key file is found private (0600: it is a secret).
+    func context() throws -> ReloadableTLSContext {
+        _ = try SecretFile.read(keyPath)
+        return try ReloadableTLSContext(certificatePath: certificatePath, keyPath: keyPath)
+    }
+}
+
 /// The brain: metadata, the cluster port agents dial, and the S3 HTTP API.
 public struct BrainService: Sendable {
     /// An HTTP connection that sends nothing for this long is closed, so idle clients cannot pile up.
@@ -58,15 +80,25 @@ public struct BrainService: Sendable {
     public let registry: AgentRegistry
     let logger: Logger
     let directoryLock: DirectoryLock
+    let s3TLS: ReloadableTLSContext?
+    let clusterTLS: ReloadableTLSContext?
 
     public init(configuration: BrainConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         self.directoryLock = try DirectoryLock(directory: configuration.directory)
+        self.s3TLS = try configuration.s3TLS?.context()
+        self.clusterTLS = try configuration.clusterTLS?.context()
         self.registry = AgentRegistry(replication: configuration.replication, timeouts: configuration.agentTimeouts)
         self.metadata = try MetadataStore(
             directory: configuration.directory + "/metadata", logger: logger,
             snapshotAfterWALBytes: configuration.snapshotAfterWALBytes, walPreallocationBytes: configuration.walPreallocationBytes)
+    }
+
+    /// Reads the TLS certificates and keys again (SIGHUP); new connections get them, open ones go on.
+    public func reloadCertificates() throws {
+        try s3TLS?.reload()
+        try clusterTLS?.reload()
     }
 
     /// Serves until cancelled (SIGINT/SIGTERM handling belongs to the caller).
@@ -90,7 +122,7 @@ public struct BrainService: Sendable {
         let cluster = ClusterServer(
             host: configuration.clusterHost, port: configuration.clusterPort, cookie: configuration.cookie,
             registry: registry, metadata: metadata, repair: repair, rebalance: rebalance,
-            rootAccessKeyID: configuration.s3Access.rootAccessKeyID, logger: logger)
+            rootAccessKeyID: configuration.s3Access.rootAccessKeyID, tls: clusterTLS.map { .server($0) }, logger: logger)
         let clusterChannel = try await cluster.bind()
         let clusterPort = clusterChannel.channel.localAddress?.port ?? configuration.clusterPort
         logger.info("cluster port listening", metadata: ["address": "\(configuration.clusterHost):\(clusterPort)"])
@@ -100,18 +132,25 @@ public struct BrainService: Sendable {
             objects: ObjectHandlers(
                 metadata: metadata, chunks: chunkRouter,
                 chunkBytesMax: configuration.chunkBytesMax, logger: logger),
+            acls: ACLHandlers(metadata: metadata),
             virtualHostDomain: configuration.virtualHostDomain,
             authenticator: configuration.s3Access.authenticator(metadata: metadata),
             authorizer: Authorizer(metadata: metadata),
             logger: logger)
         let logger = logger
         let pacing = configuration.clientPacing
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [SlowClientGuard(pacing: pacing), ContinueHandler()],
+            idleTimeout: .seconds(Int64(Self.idleConnectionSecondsMax)))
+        var server = HTTPServerBuilder.http1(configuration: http1)
+        if let s3TLS {
+            server = HTTPServerBuilder { responder in
+                ReloadableTLSChannel(base: HTTP1Channel(responder: responder, configuration: http1), context: s3TLS)
+            }
+        }
         let app = Application(
             responder: router,
-            server: .http1(
-                configuration: .init(
-                    additionalChannelHandlers: [SlowClientGuard(pacing: pacing), ContinueHandler()],
-                    idleTimeout: .seconds(Int64(Self.idleConnectionSecondsMax)))),
+            server: server,
             configuration: .init(address: .hostname(configuration.s3Host, port: configuration.s3Port), serverName: "SOS"),
             onServerRunning: { channel in
                 let s3Port = channel.localAddress?.port ?? 0

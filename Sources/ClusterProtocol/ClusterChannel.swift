@@ -6,7 +6,10 @@ public typealias ClusterAsyncChannel = NIOAsyncChannel<ClusterFrame, ClusterFram
 public enum ClusterChannel {
     /// Adds the frame codec to a fresh channel and wraps it for async use. Call on the channel's event loop.
     /// `frameHandler`, when given, sees the decoded frames before the async channel does.
-    public static func wrap(_ channel: any Channel, frameHandler: (any ChannelHandler & Sendable)? = nil) throws -> ClusterAsyncChannel {
+    public static func wrap(
+        _ channel: any Channel, frameHandler: (any ChannelHandler & Sendable)? = nil, tls: ClusterTLS? = nil
+    ) throws -> ClusterAsyncChannel {
+        try tls?.addHandler(to: channel)
         try channel.pipeline.syncOperations.addHandler(ClusterFrameReader())
         // Between the two, it sees the encoded bytes going out and the frames coming in.
         try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())

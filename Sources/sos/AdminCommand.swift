@@ -21,8 +21,15 @@ struct AdminCommand: AsyncParsableCommand {
         @Option(help: "Cluster cookie (or set SOS_COOKIE).")
         var cookie: String?
 
+        @Option(help: "CA certificate (PEM) that signed the brain's cluster TLS certificate: connect over TLS and verify it.")
+        var tlsCa: String?
+
         var client: AdminClient {
-            get throws { AdminClient(host: brain.host, port: brain.port, cookie: try CookieSource.resolve(cookie)) }
+            get throws {
+                AdminClient(
+                    host: brain.host, port: brain.port, cookie: try CookieSource.resolve(cookie),
+                    tls: try tlsCa.map { try ClusterTLS.client(caPath: $0, host: brain.host) })
+            }
         }
 
         func fetchStatus() async throws -> (ClusterStatus, Data) {
@@ -150,6 +157,7 @@ struct AdminClient {
     let host: String
     let port: Int
     let cookie: String
+    let tls: ClusterTLS?
 
     enum Failure: Error, CustomStringConvertible {
         case refused(String)
@@ -200,7 +208,7 @@ struct AdminClient {
     ) async throws -> T {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try ClusterChannel.wrap(channel) }
+                channel.eventLoop.makeCompletedFuture { try ClusterChannel.wrap(channel, tls: tls) }
             }
         return try await channel.executeThenClose { inbound, outbound in
             var frames = inbound.makeAsyncIterator()

@@ -17,6 +17,12 @@ struct BrainCommand: AsyncParsableCommand {
     @Option(help: "Cluster cookie shared with the agents (or set SOS_COOKIE).")
     var cookie: String?
 
+    @Option(help: "Certificate chain (PEM) for TLS on the cluster port; agents and `sos admin` then need --tls-ca. Re-read on SIGHUP.")
+    var clusterTlsCertificate: String?
+
+    @Option(help: "Private key (PEM, mode 0600) of --cluster-tls-certificate.")
+    var clusterTlsKey: String?
+
     @Option(help: "Replicas of every chunk, on distinct agents (and zones where agents declare them): 1, 2 or 3.")
     var replication = 1
 
@@ -35,6 +41,9 @@ struct BrainCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...3).contains(replication) else { throw ValidationError("--replication must be 1, 2 or 3") }
         try agentTimeouts.validate()
+        guard (clusterTlsCertificate == nil) == (clusterTlsKey == nil) else {
+            throw ValidationError("--cluster-tls-certificate and --cluster-tls-key go together")
+        }
         try maintenance.validate()
     }
 
@@ -51,7 +60,12 @@ struct BrainCommand: AsyncParsableCommand {
         maintenance.apply(to: &configuration)
         configuration.snapshotAfterWALBytes = snapshotAfter.bytes
         configuration.walPreallocationBytes = walPreallocation.bytes
+        if let clusterTlsCertificate, let clusterTlsKey {
+            configuration.clusterTLS = TLSFiles(certificatePath: clusterTlsCertificate, keyPath: clusterTlsKey)
+        }
         let brain = try BrainService(configuration: configuration, logger: logger)
+        let reload = reloadCertificatesOnHangup(brain, logger: logger)
+        defer { reload.cancel() }
         try await runUntilTerminated { try await brain.run() }
     }
 }

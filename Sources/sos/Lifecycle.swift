@@ -1,5 +1,24 @@
+import Brain
 import Dispatch
 import Foundation
+import Logging
+
+/// SIGHUP re-reads the brain's TLS certificates and keys (when it has any); a failure keeps the
+/// ones in use and is logged.
+func reloadCertificatesOnHangup(_ brain: BrainService, logger: Logger) -> any DispatchSourceSignal {
+    signal(SIGHUP, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+    source.setEventHandler {
+        do {
+            try brain.reloadCertificates()
+            logger.notice("SIGHUP: TLS certificates read again")
+        } catch {
+            logger.error("SIGHUP: TLS certificates not reloaded, the previous ones stay in use", metadata: ["error": "\(error)"])
+        }
+    }
+    source.resume()
+    return source
+}
 
 /// Runs `body` until it returns or SIGINT/SIGTERM arrives; a signal cancels it for a clean stop.
 /// Every acknowledged write is already durable, so if shutdown stalls the process exits anyway.

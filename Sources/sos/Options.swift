@@ -180,6 +180,12 @@ struct S3APIOptions: ParsableArguments {
     @Flag(help: "Serve S3 requests without checking who sends them: anyone who reaches the port may do anything.")
     var insecureNoAuth = false
 
+    @Option(help: "Certificate chain (PEM) to serve the S3 API over HTTPS with; re-read on SIGHUP.")
+    var tlsCertificate: String?
+
+    @Option(help: "Private key (PEM, mode 0600) of --tls-certificate.")
+    var tlsKey: String?
+
     @Option(help: "on: accept AWS Signature Version 2 (what `aws s3 presign` and boto3 make by default) besides SigV4; off: SigV4 only.")
     var sigv2: OnOff = .on
 
@@ -188,6 +194,9 @@ struct S3APIOptions: ParsableArguments {
             throw ValidationError("--chunk-size must be between 64KiB and 64MiB")
         }
         guard clientTimeout >= 1 else { throw ValidationError("--client-timeout must be at least 1 second") }
+        guard (tlsCertificate == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-certificate and --tls-key go together")
+        }
     }
 
     /// Who may use the S3 API: the root key resolved (and on first start generated and printed),
@@ -223,5 +232,6 @@ struct S3APIOptions: ParsableArguments {
         configuration.chunkBytesMax = Int(chunkSize.bytes)
         configuration.virtualHostDomain = domain
         configuration.clientPacing.windowSeconds = clientTimeout
+        if let tlsCertificate, let tlsKey { configuration.s3TLS = TLSFiles(certificatePath: tlsCertificate, keyPath: tlsKey) }
     }
 }

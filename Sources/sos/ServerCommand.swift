@@ -51,6 +51,8 @@ struct ServerCommand: AsyncParsableCommand {
         }
         let signals = StorageAgent.handleOperatorSignals(for: agents)
         defer { signals.forEach { $0.cancel() } }
+        let reload = reloadCertificatesOnHangup(brain, logger: logger)
+        defer { reload.cancel() }
         try await runUntilTerminated {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 // The agents are called in-process; the cluster port still serves `sos admin`.

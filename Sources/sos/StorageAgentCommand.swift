@@ -1,5 +1,6 @@
 import Agent
 import ArgumentParser
+import ClusterProtocol
 import Foundation
 
 struct StorageAgentCommand: AsyncParsableCommand {
@@ -18,6 +19,9 @@ struct StorageAgentCommand: AsyncParsableCommand {
     @Option(help: "Cluster cookie shared with the brain (or set SOS_COOKIE).")
     var cookie: String?
 
+    @Option(help: "CA certificate (PEM) that signed the brain's cluster TLS certificate: connect over TLS and verify it.")
+    var tlsCa: String?
+
     @Option(help: "Failure domain of this agent (host, rack or zone); replicas of a chunk go to distinct zones when they can.")
     var zone: String = ""
 
@@ -32,6 +36,7 @@ struct StorageAgentCommand: AsyncParsableCommand {
             cookie: try CookieSource.resolve(cookie), segmentBytesMax: storage.segmentSize.bytes)
         storage.apply(to: &configuration)
         configuration.zone = zone
+        configuration.tls = try tlsCa.map { try ClusterTLS.client(caPath: $0, host: brain.host) }
         let agent = try StorageAgent(configuration: configuration, logger: logger)
         let signals = StorageAgent.handleOperatorSignals(for: [agent])
         defer { signals.forEach { $0.cancel() } }

@@ -104,7 +104,10 @@ def test_unimplemented_features_answer_501(s3, bucket):
         s3.get_bucket_policy(Bucket=bucket)
     assert code(e) == "NotImplemented" and status(e) == 501
     with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="public-read")
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="log-delivery-write")
+    assert code(e) == "NotImplemented"
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x", GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')
     assert code(e) == "NotImplemented"
     s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="private")
 

@@ -16,14 +16,17 @@ public struct ClusterServer: Sendable {
     let rebalance: RebalanceService
     /// `sos admin key ...`.
     let keys: KeyAdministration
+    /// TLS on the cluster port, when configured.
+    let tls: ClusterTLS?
     let logger: Logger
     /// A peer that has not finished the handshake in this time is dropped.
     static let handshakeTimeout = Duration.seconds(10)
 
     public init(
         host: String, port: Int, cookie: String, registry: AgentRegistry, metadata: MetadataStore, repair: RepairService,
-        rebalance: RebalanceService, rootAccessKeyID: String?, logger: Logger
+        rebalance: RebalanceService, rootAccessKeyID: String?, tls: ClusterTLS?, logger: Logger
     ) {
+        self.tls = tls
         self.rebalance = rebalance
         self.keys = KeyAdministration(metadata: metadata, rootAccessKeyID: rootAccessKeyID)
         self.host = host
@@ -41,7 +44,7 @@ public struct ClusterServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try ClusterChannel.wrap(channel, frameHandler: ReplyRouter()) }
+                channel.eventLoop.makeCompletedFuture { try ClusterChannel.wrap(channel, frameHandler: ReplyRouter(), tls: tls) }
             }
     }
 

@@ -120,6 +120,20 @@ public struct ObjectRecord: Sendable, Equatable {
 
     public var contentType: String { headers.first { $0.name == "content-type" }?.value ?? "binary/octet-stream" }
 
+    /// The name under which an object's canned ACL is kept among its headers (never returned on GET/HEAD).
+    public static let aclHeaderName = "x-amz-acl"
+
+    public var acl: CannedACL {
+        headers.first { $0.name == Self.aclHeaderName }.flatMap { CannedACL(header: $0.value) } ?? .private
+    }
+
+    /// `headers` with the ACL set to `acl` (no entry for private).
+    public static func headers(_ headers: [StoredHeader], withACL acl: CannedACL) -> [StoredHeader] {
+        var result = headers.filter { $0.name != aclHeaderName }
+        if acl != .private { result.append(StoredHeader(name: aclHeaderName, value: acl.name)) }
+        return result
+    }
+
     /// Quoted hex of an MD5 digest, the form of a single-PUT ETag.
     public static func etag(md5: some Sequence<UInt8>) -> String {
         StoredETag(md5: md5).text
@@ -172,6 +186,7 @@ public struct MultipartUpload: Sendable, Equatable {
 public struct BucketInfo: Sendable, Equatable {
     public var name: String
     public var creationDateMs: Int64
+    public var acl = CannedACL.private
 }
 
 /// One change to the metadata; the write-ahead log is a sequence of these.
@@ -201,6 +216,9 @@ public enum Mutation: Sendable, Equatable {
     case setKeyMayCreateBuckets(accessKeyID: String, allowed: Bool)
     /// A bucket created by a key, which owns it (and may read and write it) from the same commit on.
     case createOwnedBucket(name: String, creationDateMs: Int64, owner: String)
+    case setBucketACL(bucket: String, acl: CannedACL)
+    /// An object's ACL, kept among its stored headers as `x-amz-acl` (absent: private).
+    case setObjectACL(bucket: String, key: String, acl: CannedACL)
 }
 
 /// What applying a mutation did. Applying is deterministic, so a replay reaches the same outcomes.
@@ -223,6 +241,7 @@ public enum MutationRejection: Sendable, Equatable {
     case noSuchAgent
     case accessKeyExists
     case noSuchAccessKey
+    case noSuchKey
 }
 
 extension String {

@@ -99,6 +99,16 @@ struct MetadataState: Sendable {
             buckets[name] = BucketIndex(info: BucketInfo(name: name, creationDateMs: creationDateMs))
             accessKeys[owner]!.buckets[name] = .all
             return .applied
+        case .setBucketACL(let name, let acl):
+            guard buckets[name] != nil else { return .rejected(.noSuchBucket) }
+            buckets[name]!.info.acl = acl
+            return .applied
+        case .setObjectACL(let bucket, let key, let acl):
+            guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
+            guard var object = buckets[bucket]!.objects[ObjectKey(key)] else { return .rejected(.noSuchKey) }
+            object.headers = ObjectRecord.headers(object.headers, withACL: acl)
+            _ = buckets[bucket]!.put(ObjectKey(key), object)  // the same chunks: no garbage
+            return .applied
         }
     }
 

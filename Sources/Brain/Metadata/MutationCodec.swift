@@ -23,6 +23,8 @@ public enum MutationCodec {
         case changeKeyPermissions = 15
         case setKeyMayCreateBuckets = 16
         case createOwnedBucket = 17
+        case setBucketACL = 18
+        case setObjectACL = 19
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
@@ -146,6 +148,15 @@ public enum MutationCodec {
             out.writeShortString(name)
             out.writeInteger(creationDateMs)
             out.writeShortString(owner)
+        case .setBucketACL(let bucket, let acl):
+            out.writeInteger(Tag.setBucketACL.rawValue)
+            out.writeShortString(bucket)
+            out.writeInteger(acl.rawValue)
+        case .setObjectACL(let bucket, let key, let acl):
+            out.writeInteger(Tag.setObjectACL.rawValue)
+            out.writeShortString(bucket)
+            out.writeShortString(key)
+            out.writeInteger(acl.rawValue)
         }
     }
 
@@ -246,6 +257,13 @@ public enum MutationCodec {
             let name = try input.readShortString()
             let creationDateMs = try input.readInt64("creation date")
             mutation = .createOwnedBucket(name: name, creationDateMs: creationDateMs, owner: try input.readShortString())
+        case .setBucketACL:
+            let bucket = try input.readShortString()
+            mutation = .setBucketACL(bucket: bucket, acl: try input.readACL())
+        case .setObjectACL:
+            let bucket = try input.readShortString()
+            let key = try input.readShortString()
+            mutation = .setObjectACL(bucket: bucket, key: key, acl: try input.readACL())
         }
         guard input.readableBytes == 0 else { throw ClusterProtocolError.malformed("trailing bytes after mutation") }
         return mutation

@@ -132,6 +132,13 @@ struct MutationReader {
         return record
     }
 
+    mutating func readACL() throws -> CannedACL {
+        guard let raw: UInt8 = readInteger(), let acl = CannedACL(rawValue: raw) else {
+            throw ClusterProtocolError.malformed("canned ACL")
+        }
+        return acl
+    }
+
     mutating func readChecksumAlgorithm() throws -> ChecksumAlgorithm? {
         guard let raw: UInt8 = readInteger() else { throw ClusterProtocolError.malformed("checksum algorithm") }
         if raw == 0 { return nil }

@@ -36,7 +36,7 @@ struct BucketHandlers: Sendable {
 
     func createBucket(_ s3: S3Request, request: Request) async throws -> Response {
         guard Self.isValidBucketName(s3.bucket) else { throw S3Error.invalidBucketName(s3.bucket) }
-        try ObjectHandlers.checkCannedACL(request.headers)
+        let acl = try ObjectHandlers.cannedACL(request.headers) ?? .private
         guard !metadata.bucketExists(s3.bucket) else { throw alreadyExists(s3) }
         // A bucket created by a key other than root is owned by that key.
         var mutation = Mutation.createBucket(name: s3.bucket, creationDateMs: Clock.nowMs())
@@ -44,7 +44,10 @@ struct BucketHandlers: Sendable {
             mutation = .createOwnedBucket(name: s3.bucket, creationDateMs: Clock.nowMs(), owner: key.accessKeyID)
         }
         switch try await metadata.commit(mutation) {
-        case .applied: return Response(status: .ok, headers: [.location: "/" + s3.bucket, .contentLength: "0"])
+        case .applied:
+            // A second commit: a crash between the two leaves the bucket private, the safe side.
+            if acl != .private { _ = try await metadata.commit(.setBucketACL(bucket: s3.bucket, acl: acl)) }
+            return Response(status: .ok, headers: [.location: "/" + s3.bucket, .contentLength: "0"])
         case .rejected(.noSuchAccessKey): throw S3Error.accessDenied
         case .rejected: throw alreadyExists(s3)
         }

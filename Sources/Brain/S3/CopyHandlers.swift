@@ -44,7 +44,7 @@ extension ObjectHandlers {
     func copyObject(_ s3: S3Request, request: Request) async throws -> Response {
         try Self.validateKey(s3.key)
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
-        try Self.checkCannedACL(request.headers)
+        let acl = try Self.cannedACL(request.headers) ?? .private
         let source = try copySource(request.headers)
         let directive = request.headers[.amzMetadataDirective]?.uppercased() ?? "COPY"
         guard directive == "COPY" || directive == "REPLACE" else {
@@ -53,7 +53,9 @@ extension ObjectHandlers {
         if directive == "COPY" && source.bucket == s3.bucket && source.key == s3.key {
             throw S3Error(.invalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         }
-        let headers = directive == "COPY" ? source.object.headers : try ObjectHeaders.storable(from: request.headers)
+        // The copy's ACL is the request's (private by default), never the source's.
+        let headers = ObjectRecord.headers(
+            directive == "COPY" ? source.object.headers : try ObjectHeaders.storable(from: request.headers), withACL: acl)
         var expectations = BodyDigests.Expectations()
         expectations.checksumAlgorithm = source.object.checksum?.algorithm
         let stored = try await storer.store(

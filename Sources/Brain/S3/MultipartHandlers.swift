@@ -15,7 +15,7 @@ extension ObjectHandlers {
     func createMultipartUpload(_ s3: S3Request, request: Request) async throws -> Response {
         try Self.validateKey(s3.key)
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
-        try Self.checkCannedACL(request.headers)
+        let acl = try Self.cannedACL(request.headers) ?? .private
         if let type = request.headers[.amzChecksumType], type.uppercased() != "COMPOSITE" {
             throw S3Error.notImplemented("x-amz-checksum-type: \(type) for multipart uploads (only COMPOSITE)")
         }
@@ -28,7 +28,8 @@ extension ObjectHandlers {
         }
         let upload = MultipartUpload(
             uploadID: Self.makeUploadID(), bucket: s3.bucket, key: s3.key, initiatedMs: Clock.nowMs(),
-            headers: try ObjectHeaders.storable(from: request.headers), checksumAlgorithm: algorithm)
+            headers: ObjectRecord.headers(try ObjectHeaders.storable(from: request.headers), withACL: acl),
+            checksumAlgorithm: algorithm)
         try await commit(.createUpload(upload), bucket: s3.bucket)
         var xml = XMLWriter()
         xml.open("InitiateMultipartUploadResult")

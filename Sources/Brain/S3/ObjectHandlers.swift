@@ -29,8 +29,8 @@ struct ObjectHandlers: Sendable {
     func putObject(_ s3: S3Request, request: Request) async throws -> Response {
         try Self.validateKey(s3.key)
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
-        try Self.checkCannedACL(request.headers)
-        let headers = try ObjectHeaders.storable(from: request.headers)
+        let headers = ObjectRecord.headers(
+            try ObjectHeaders.storable(from: request.headers), withACL: try Self.cannedACL(request.headers) ?? .private)
         let stored = try await storer.store(
             request.body, framing: try BodyStorer.Framing(headers: request.headers, signatures: s3.chunkSignatures),
             expectations: try BodyDigests.expectations(from: request.headers), sizeMax: Self.putBytesMax, headers: headers)
@@ -82,6 +82,7 @@ struct ObjectHandlers: Sendable {
             case .bucketNotEmpty: throw S3Error.bucketNotEmpty(bucket)
             case .bucketAlreadyExists: throw S3Error.bucketAlreadyOwnedByYou(bucket)
             case .noSuchAccessKey: throw S3Error.accessDenied  // the key was deleted meanwhile
+            case .noSuchKey: throw S3Error(.noSuchKey, "The specified key does not exist.")
             case .staleChunk, .noSuchAgent, .accessKeyExists: throw S3Error.internalError("unexpected rejection \(rejection)")
             }
         }
@@ -93,14 +94,15 @@ struct ObjectHandlers: Sendable {
         }
     }
 
-    /// `private` is the only canned ACL SOS has; others are refused rather than silently ignored.
-    static func checkCannedACL(_ headers: HTTPFields) throws {
-        if let acl = headers[.amzACL], acl != "private" {
-            throw S3Error.notImplemented("x-amz-acl: \(acl)")
-        }
+    /// The canned ACL `x-amz-acl` names, if any. Grants (`x-amz-grant-*`) and ACLs SOS does not
+    /// have are refused rather than silently ignored.
+    static func cannedACL(_ headers: HTTPFields) throws -> CannedACL? {
         for grant in HTTPField.Name.amzGrants where headers[grant] != nil {
             throw S3Error.notImplemented(grant.canonicalName)
         }
+        guard let value = headers[.amzACL] else { return nil }
+        guard let acl = CannedACL(header: value) else { throw S3Error.notImplemented("x-amz-acl: \(value)") }
+        return acl
     }
 
     static func s3Error(for error: any Error) -> any Error {

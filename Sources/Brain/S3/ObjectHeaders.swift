@@ -58,7 +58,7 @@ enum ObjectHeaders {
         fields[.eTag] = object.etag
         fields[.lastModified] = HTTPDate.rfc1123(ms: object.lastModifiedMs)
         fields[.acceptRanges] = "bytes"
-        for header in object.headers {
+        for header in object.headers where header.name != ObjectRecord.aclHeaderName {
             fields[HTTPField.Name(header.name)!] = header.value
         }
         for (queryName, headerName) in responseOverrides {

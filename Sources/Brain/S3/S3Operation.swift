@@ -25,6 +25,10 @@ enum S3Operation: String, Sendable, CaseIterable {
     case completeMultipartUpload = "CompleteMultipartUpload"
     case abortMultipartUpload = "AbortMultipartUpload"
     case listParts = "ListParts"
+    case getBucketAcl = "GetBucketAcl"
+    case putBucketAcl = "PutBucketAcl"
+    case getObjectAcl = "GetObjectAcl"
+    case putObjectAcl = "PutObjectAcl"
 
     var name: String { rawValue }
 
@@ -44,6 +48,10 @@ enum S3Operation: String, Sendable, CaseIterable {
         case .deleteObject, .deleteObjects: "s3:DeleteObject"
         case .abortMultipartUpload: "s3:AbortMultipartUpload"
         case .listParts: "s3:ListMultipartUploadParts"
+        case .getBucketAcl: "s3:GetBucketAcl"
+        case .putBucketAcl: "s3:PutBucketAcl"
+        case .getObjectAcl: "s3:GetObjectAcl"
+        case .putObjectAcl: "s3:PutObjectAcl"
         }
     }
 
@@ -51,7 +59,7 @@ enum S3Operation: String, Sendable, CaseIterable {
     var isRead: Bool {
         switch self {
         case .listBuckets, .headBucket, .getBucketLocation, .listObjects, .listObjectsV2, .listObjectVersions,
-            .listMultipartUploads, .getObject, .headObject, .listParts:
+            .listMultipartUploads, .getObject, .headObject, .listParts, .getObjectAcl:
             true
         default: false
         }
@@ -65,6 +73,14 @@ enum S3Operation: String, Sendable, CaseIterable {
         }
         let query = s3.query
         let isCopy = headers[.amzCopySource] != nil
+        if query["acl"] != nil, !s3.bucket.isEmpty {
+            switch method {
+            case .get: self = s3.key.isEmpty ? .getBucketAcl : .getObjectAcl
+            case .put: self = s3.key.isEmpty ? .putBucketAcl : .putObjectAcl
+            default: throw S3Error.methodNotAllowed
+            }
+            return
+        }
         switch (s3.bucket.isEmpty, s3.key.isEmpty, method) {
         case (true, _, .get): self = .listBuckets
         case (true, _, _): throw S3Error.methodNotAllowed

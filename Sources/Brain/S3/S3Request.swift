@@ -56,7 +56,7 @@ struct S3Request {
 
     /// S3 sub-resources this server does not implement yet: answered 501, never ignored.
     static let unimplementedSubresources: Set<String> = [
-        "accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
+        "accelerate", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
         "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock",
         "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication",
         "requestPayment", "restore", "retention", "select", "tagging", "torrent", "versioning", "website",

@@ -11,6 +11,7 @@ struct S3Router: HTTPResponder {
 
     let buckets: BucketHandlers
     let objects: ObjectHandlers
+    let acls: ACLHandlers
     /// With a domain such as `s3.example.com`, `BUCKET.s3.example.com` addresses BUCKET (virtual-hosted style).
     let virtualHostDomain: String?
     /// Nil only with `--insecure-no-auth`: every request is then served as the root key's.
@@ -78,6 +79,10 @@ struct S3Router: HTTPResponder {
             return try await objects.completeMultipartUpload(s3, request: request, uploadID: uploadID)
         case .abortMultipartUpload: return try await objects.abortMultipartUpload(s3, uploadID: uploadID)
         case .listParts: return try objects.listParts(s3, uploadID: uploadID)
+        case .getBucketAcl: return try acls.getBucketACL(s3)
+        case .putBucketAcl: return try await acls.putBucketACL(s3, request: request)
+        case .getObjectAcl: return try acls.getObjectACL(s3)
+        case .putObjectAcl: return try await acls.putObjectACL(s3, request: request)
         }
     }
 

@@ -8,6 +8,9 @@ struct XMLWriter {
 
     mutating func close(_ name: String) { text += "</\(name)>" }
 
+    /// Markup written as given (an opening tag with attributes); never client text.
+    mutating func raw(_ markup: String) { text += markup }
+
     mutating func element(_ name: String, _ value: String) {
         text += "<\(name)>" + Self.escape(value) + "</\(name)>"
     }
