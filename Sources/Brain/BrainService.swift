@@ -133,9 +133,11 @@ public struct BrainService: Sendable {
                 metadata: metadata, chunks: chunkRouter,
                 chunkBytesMax: configuration.chunkBytesMax, logger: logger),
             acls: ACLHandlers(metadata: metadata),
+            policies: PolicyHandlers(metadata: metadata),
             virtualHostDomain: configuration.virtualHostDomain,
             authenticator: configuration.s3Access.authenticator(metadata: metadata),
             authorizer: Authorizer(metadata: metadata),
+            isSecure: s3TLS != nil,
             logger: logger)
         let logger = logger
         let pacing = configuration.clientPacing

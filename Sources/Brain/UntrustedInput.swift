@@ -67,6 +67,15 @@ public enum UntrustedInput {
         return (try? fuzzAuthenticator.authenticate(parts, nowSeconds: seconds)) != nil
     }
 
+    /// A bucket policy document (PutBucketPolicy's body); when it parses, it is evaluated once.
+    public static func bucketPolicy(_ text: String) {
+        guard let policy = try? BucketPolicy(parsing: text, bucket: "bucket") else { return }
+        _ = policy.evaluate(
+            BucketPolicy.Request(
+                action: "s3:GetObject", resource: "arn:aws:s3:::bucket/key", accessKeyID: "AKID", sourceIP: "192.0.2.1",
+                secureTransport: false, prefix: ""))
+    }
+
     /// A Range header against an object of `size` bytes; the range, if any, lies inside the object.
     public static func range(_ header: String, size: Int64) throws -> Range<Int64>? {
         let range = try RangeRequest.resolve(header, size: size)

@@ -1,9 +1,10 @@
 import HTTPTypes
 
 /// Decides whether a principal may perform an operation, before its handler runs: the root key may
-/// do everything; another key what its permissions on the bucket allow (read, write, owner; creating
-/// buckets when it may); and anyone, signed or not, what the bucket's or the object's canned ACL
-/// grants. A refusal is 403 AccessDenied, so nothing changes.
+/// do everything; for anyone else the bucket's policy denies (an explicit Deny wins) or allows, and
+/// where it says nothing, a key's permissions on the bucket (read, write, owner; creating buckets
+/// when it may) and the bucket's or the object's canned ACL decide. A refusal is 403 AccessDenied,
+/// so nothing changes.
 struct Authorizer: Sendable {
     let metadata: MetadataStore
 
@@ -17,27 +18,54 @@ struct Authorizer: Sendable {
         case .anonymous: break
         }
         let access = Access(metadata: metadata, record: record)
+        var policyRequest = BucketPolicy.Request(
+            action: operation.iamAction, resource: Self.arn(s3.bucket, s3.key), accessKeyID: record?.accessKeyID,
+            sourceIP: s3.sourceIP, secureTransport: s3.isSecureTransport, prefix: nil)
+        if operation == .listObjects || operation == .listObjectsV2 || operation == .listObjectVersions {
+            policyRequest.prefix = s3.query["prefix"] ?? ""
+        }
         let allowed: Bool
         switch operation {
         case .listBuckets: allowed = record != nil  // the handler lists only the key's buckets
         case .createBucket:
             // An existing bucket the key can reach is answered by the handler (BucketAlreadyOwnedByYou).
             allowed = record.map { $0.mayCreateBuckets || !$0.permissions(on: s3.bucket).isEmpty } ?? false
-        case .deleteBucket, .getBucketAcl, .putBucketAcl: allowed = access.held(s3.bucket).contains(.owner)
-        case .listObjects, .listObjectsV2, .listObjectVersions, .listMultipartUploads, .headBucket, .getBucketLocation:
-            allowed = access.canList(s3.bucket)
-        case .getObject, .headObject: allowed = access.canRead(s3.bucket, s3.key)
-        case .getObjectAcl: allowed = access.held(s3.bucket).contains(.read)
-        case .putObjectAcl: allowed = access.held(s3.bucket).contains(.write)
-        case .putObject, .deleteObject, .deleteObjects, .createMultipartUpload, .uploadPart, .completeMultipartUpload,
-            .abortMultipartUpload, .listParts:
-            allowed = access.canWrite(s3.bucket)
         case .copyObject, .uploadPartCopy:
             let source = try ObjectHandlers.copySourceName(headers)
-            guard access.canRead(source.bucket, source.key) else { throw denied(source.bucket) }
-            allowed = access.canWrite(s3.bucket)
+            var read = policyRequest
+            read.action = S3Operation.getObject.iamAction
+            read.resource = Self.arn(source.bucket, source.key)
+            guard access.decide(source.bucket, read, otherwise: access.canRead(source.bucket, source.key)) else {
+                throw denied(source.bucket)
+            }
+            allowed = access.decide(s3.bucket, policyRequest, otherwise: access.canWrite(s3.bucket))
+        default:
+            allowed = access.decide(s3.bucket, policyRequest, otherwise: Self.allowedWithoutPolicy(operation, s3, access))
         }
         guard allowed else { throw denied(s3.bucket) }
+    }
+
+    /// What a key's permissions and the canned ACLs allow, for the operations on one bucket.
+    private static func allowedWithoutPolicy(_ operation: S3Operation, _ s3: S3Request, _ access: Access) -> Bool {
+        switch operation {
+        case .deleteBucket, .getBucketAcl, .putBucketAcl, .getBucketPolicy, .putBucketPolicy, .deleteBucketPolicy,
+            .getBucketPolicyStatus:
+            return access.held(s3.bucket).contains(.owner)
+        case .listObjects, .listObjectsV2, .listObjectVersions, .listMultipartUploads, .headBucket, .getBucketLocation:
+            return access.canList(s3.bucket)
+        case .getObject, .headObject: return access.canRead(s3.bucket, s3.key)
+        case .getObjectAcl: return access.held(s3.bucket).contains(.read)
+        case .putObjectAcl: return access.held(s3.bucket).contains(.write)
+        case .putObject, .deleteObject, .deleteObjects, .createMultipartUpload, .uploadPart, .completeMultipartUpload,
+            .abortMultipartUpload, .listParts:
+            return access.canWrite(s3.bucket)
+        case .listBuckets, .createBucket, .copyObject, .uploadPartCopy: return false  // decided by the caller
+        }
+    }
+
+    /// `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`.
+    static func arn(_ bucket: String, _ key: String) -> String {
+        key.isEmpty ? "arn:aws:s3:::" + bucket : "arn:aws:s3:::\(bucket)/\(key)"
     }
 
     /// What one requester may reach: a key's permissions (none for anonymous), then the ACLs.
@@ -61,6 +89,15 @@ struct Authorizer: Sendable {
         }
 
         func canWrite(_ bucket: String) -> Bool { held(bucket).contains(.write) || bucketACL(bucket).grantsWrite }
+
+        /// The bucket policy's decision if it has one, else `otherwise`.
+        func decide(_ bucket: String, _ request: BucketPolicy.Request, otherwise: @autoclosure () -> Bool) -> Bool {
+            switch metadata.read({ $0.bucket(bucket)?.info.policy })?.evaluate(request) ?? .noOpinion {
+            case .deny: return false
+            case .allow: return true
+            case .noOpinion: return otherwise()
+            }
+        }
     }
 
     private func denied(_ bucket: String) -> S3Error {

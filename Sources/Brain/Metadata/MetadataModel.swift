@@ -187,6 +187,7 @@ public struct BucketInfo: Sendable, Equatable {
     public var name: String
     public var creationDateMs: Int64
     public var acl = CannedACL.private
+    public var policy: BucketPolicy?
 }
 
 /// One change to the metadata; the write-ahead log is a sequence of these.
@@ -219,6 +220,8 @@ public enum Mutation: Sendable, Equatable {
     case setBucketACL(bucket: String, acl: CannedACL)
     /// An object's ACL, kept among its stored headers as `x-amz-acl` (absent: private).
     case setObjectACL(bucket: String, key: String, acl: CannedACL)
+    /// A bucket policy's JSON text, validated before the commit; empty deletes the policy.
+    case setBucketPolicy(bucket: String, policy: String)
 }
 
 /// What applying a mutation did. Applying is deterministic, so a replay reaches the same outcomes.

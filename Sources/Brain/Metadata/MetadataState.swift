@@ -103,6 +103,16 @@ struct MetadataState: Sendable {
             guard buckets[name] != nil else { return .rejected(.noSuchBucket) }
             buckets[name]!.info.acl = acl
             return .applied
+        case .setBucketPolicy(let name, let text):
+            guard buckets[name] != nil else { return .rejected(.noSuchBucket) }
+            if text.isEmpty {
+                buckets[name]!.info.policy = nil
+            } else {
+                // Checked before it was committed; if it no longer parses, it closes the bucket rather than vanish.
+                buckets[name]!.info.policy =
+                    (try? BucketPolicy(parsing: text, bucket: name)) ?? .denyingEverything(text: text)
+            }
+            return .applied
         case .setObjectACL(let bucket, let key, let acl):
             guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
             guard var object = buckets[bucket]!.objects[ObjectKey(key)] else { return .rejected(.noSuchKey) }

@@ -25,6 +25,7 @@ public enum MutationCodec {
         case createOwnedBucket = 17
         case setBucketACL = 18
         case setObjectACL = 19
+        case setBucketPolicy = 20
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
@@ -157,6 +158,10 @@ public enum MutationCodec {
             out.writeShortString(bucket)
             out.writeShortString(key)
             out.writeInteger(acl.rawValue)
+        case .setBucketPolicy(let bucket, let policy):
+            out.writeInteger(Tag.setBucketPolicy.rawValue)
+            out.writeShortString(bucket)
+            out.writeShortString(policy)
         }
     }
 
@@ -264,6 +269,9 @@ public enum MutationCodec {
             let bucket = try input.readShortString()
             let key = try input.readShortString()
             mutation = .setObjectACL(bucket: bucket, key: key, acl: try input.readACL())
+        case .setBucketPolicy:
+            let bucket = try input.readShortString()
+            mutation = .setBucketPolicy(bucket: bucket, policy: try input.readShortString())
         }
         guard input.readableBytes == 0 else { throw ClusterProtocolError.malformed("trailing bytes after mutation") }
         return mutation

@@ -27,6 +27,7 @@ enum Snapshot {
         for info in state.bucketInfos {
             mutations.append(.createBucket(name: info.name, creationDateMs: info.creationDateMs))
             if info.acl != .private { mutations.append(.setBucketACL(bucket: info.name, acl: info.acl)) }
+            if let policy = info.policy { mutations.append(.setBucketPolicy(bucket: info.name, policy: policy.text)) }
             for (key, object) in state.bucket(info.name)!.objects {
                 mutations.append(.putObject(bucket: info.name, key: key.string, object: object))
             }

@@ -24,11 +24,13 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     case invalidRange = "InvalidRange"
     case invalidRequest = "InvalidRequest"
     case keyTooLongError = "KeyTooLongError"
+    case malformedPolicy = "MalformedPolicy"
     case malformedXML = "MalformedXML"
     case metadataTooLarge = "MetadataTooLarge"
     case methodNotAllowed = "MethodNotAllowed"
     case missingSecurityHeader = "MissingSecurityHeader"
     case noSuchBucket = "NoSuchBucket"
+    case noSuchBucketPolicy = "NoSuchBucketPolicy"
     case noSuchKey = "NoSuchKey"
     case noSuchUpload = "NoSuchUpload"
     case notImplemented = "NotImplemented"
@@ -46,13 +48,13 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
         case .internalError: .internalServerError
         case .invalidPartNumber, .invalidRange: .rangeNotSatisfiable
         case .methodNotAllowed: .methodNotAllowed
-        case .noSuchBucket, .noSuchKey, .noSuchUpload: .notFound
+        case .noSuchBucket, .noSuchBucketPolicy, .noSuchKey, .noSuchUpload: .notFound
         case .notImplemented: .notImplemented
         case .preconditionFailed: .preconditionFailed
         case .serviceUnavailable: .serviceUnavailable
         case .authorizationHeaderMalformed, .authorizationQueryParametersError, .badDigest, .entityTooLarge,
             .entityTooSmall, .incompleteBody, .invalidArgument, .invalidBucketName, .invalidDigest, .invalidPart,
-            .invalidPartOrder, .invalidRequest, .keyTooLongError, .malformedXML, .metadataTooLarge,
+            .invalidPartOrder, .invalidRequest, .keyTooLongError, .malformedPolicy, .malformedXML, .metadataTooLarge,
             .missingSecurityHeader, .requestTimeout, .xAmzContentSHA256Mismatch:
             .badRequest
         }

@@ -29,6 +29,10 @@ enum S3Operation: String, Sendable, CaseIterable {
     case putBucketAcl = "PutBucketAcl"
     case getObjectAcl = "GetObjectAcl"
     case putObjectAcl = "PutObjectAcl"
+    case getBucketPolicy = "GetBucketPolicy"
+    case putBucketPolicy = "PutBucketPolicy"
+    case deleteBucketPolicy = "DeleteBucketPolicy"
+    case getBucketPolicyStatus = "GetBucketPolicyStatus"
 
     var name: String { rawValue }
 
@@ -52,6 +56,10 @@ enum S3Operation: String, Sendable, CaseIterable {
         case .putBucketAcl: "s3:PutBucketAcl"
         case .getObjectAcl: "s3:GetObjectAcl"
         case .putObjectAcl: "s3:PutObjectAcl"
+        case .getBucketPolicy: "s3:GetBucketPolicy"
+        case .putBucketPolicy: "s3:PutBucketPolicy"
+        case .deleteBucketPolicy: "s3:DeleteBucketPolicy"
+        case .getBucketPolicyStatus: "s3:GetBucketPolicyStatus"
         }
     }
 
@@ -73,6 +81,16 @@ enum S3Operation: String, Sendable, CaseIterable {
         }
         let query = s3.query
         let isCopy = headers[.amzCopySource] != nil
+        if s3.key.isEmpty, !s3.bucket.isEmpty, query["policy"] != nil || query["policyStatus"] != nil {
+            switch (method, query["policy"] != nil) {
+            case (.get, true): self = .getBucketPolicy
+            case (.put, true): self = .putBucketPolicy
+            case (.delete, true): self = .deleteBucketPolicy
+            case (.get, false): self = .getBucketPolicyStatus
+            default: throw S3Error.methodNotAllowed
+            }
+            return
+        }
         if query["acl"] != nil, !s3.bucket.isEmpty {
             switch method {
             case .get: self = s3.key.isEmpty ? .getBucketAcl : .getObjectAcl

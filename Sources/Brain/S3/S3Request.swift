@@ -13,6 +13,9 @@ struct S3Request {
     var chunkSignatures: ChunkSignatureChain?
     /// Who sent the request, set by authentication (anonymous until then).
     var principal = Principal.anonymous
+    /// The client's IP address (`aws:SourceIp`), and whether the request came over TLS (`aws:SecureTransport`).
+    var sourceIP: String?
+    var isSecureTransport = false
     /// Whether the bucket came from the Host header (virtual-hosted style).
     var isVirtualHosted = false
 
@@ -58,7 +61,7 @@ struct S3Request {
     static let unimplementedSubresources: Set<String> = [
         "accelerate", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
         "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock",
-        "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication",
+        "ownershipControls", "publicAccessBlock", "replication",
         "requestPayment", "restore", "retention", "select", "tagging", "torrent", "versioning", "website",
     ]
 

@@ -7,23 +7,26 @@ import Logging
 /// in front of the handlers, which know nothing of signatures), dispatches it to its handler, and
 /// turns every error into an S3 XML error with an `x-amz-request-id`, never a crash or a bare 500.
 struct S3Router: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = S3RequestContext
 
     let buckets: BucketHandlers
     let objects: ObjectHandlers
     let acls: ACLHandlers
+    let policies: PolicyHandlers
     /// With a domain such as `s3.example.com`, `BUCKET.s3.example.com` addresses BUCKET (virtual-hosted style).
     let virtualHostDomain: String?
     /// Nil only with `--insecure-no-auth`: every request is then served as the root key's.
     let authenticator: RequestAuthenticator?
     let authorizer: Authorizer
+    /// Whether the S3 port speaks TLS (`aws:SecureTransport`).
+    let isSecure: Bool
     let logger: Logger
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let requestID = Self.makeRequestID()
         var response: Response
         do {
-            response = try await route(request)
+            response = try await route(request, context: context)
         } catch let error as S3Error {
             response = Self.errorResponse(error, requestID: requestID, isHead: request.method == .head)
         } catch {
@@ -37,8 +40,10 @@ struct S3Router: HTTPResponder {
         return response
     }
 
-    private func route(_ request: Request) async throws -> Response {
+    private func route(_ request: Request, context: Context) async throws -> Response {
         var s3 = try S3Request(uri: request.uri, host: request.head.authority, virtualHostDomain: virtualHostDomain)
+        s3.sourceIP = context.remoteAddress?.ipAddress
+        s3.isSecureTransport = isSecure
         if let authenticator {
             let parts = SignedRequestParts(
                 method: request.method.rawValue, rawPath: request.uri.path, rawQuery: request.uri.query ?? "",
@@ -83,6 +88,10 @@ struct S3Router: HTTPResponder {
         case .putBucketAcl: return try await acls.putBucketACL(s3, request: request)
         case .getObjectAcl: return try acls.getObjectACL(s3)
         case .putObjectAcl: return try await acls.putObjectACL(s3, request: request)
+        case .getBucketPolicy: return try policies.getBucketPolicy(s3)
+        case .putBucketPolicy: return try await policies.putBucketPolicy(s3, request: request)
+        case .deleteBucketPolicy: return try await policies.deleteBucketPolicy(s3)
+        case .getBucketPolicyStatus: return try policies.getBucketPolicyStatus(s3)
         }
     }
 

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Issue 25's speed targets as interleaved A/B pairs against `sos server` (release build), A with
+# --insecure-no-auth and unsigned requests, B with the same build checking SigV4 signatures:
+#   4 KiB GET @32 and PUT @64 (B signs the payload hash, as aws-cli does over HTTP): target B/A >= 0.9
+#   1 GiB PUT @1, B with UNSIGNED-PAYLOAD (the signature check alone, as HTTPS clients send) and B with
+#   the payload hash (sos bench then hashes each 1 GiB body on the same two cores): target B/A >= 0.85
+# Rounds alternate A and B so that the machine's drift falls on both. Prints each round's figures and
+# the median ratios. Not run by CI; see docs/benchmarks.md.
+#
+#   bench/auth-ab.sh [--seconds N] [--rounds N] [--no-big]     (defaults: 10 s, 3 rounds)
+# Env: SOS_BIN (default .build/release/sos).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=(python3 "$ROOT/bench/baseline.py")
+SOS=${SOS_BIN:-$ROOT/.build/release/sos}
+SECONDS_EACH=10 ROUNDS=3 BIG=1
+while [ $# -gt 0 ]; do
+    case $1 in
+        --seconds) SECONDS_EACH=${2:?}; shift 2 ;;
+        --rounds) ROUNDS=${2:?}; shift 2 ;;
+        --no-big) BIG=0; shift ;;
+        *) echo "usage: bench/auth-ab.sh [--seconds N] [--rounds N] [--no-big]" >&2; exit 1 ;;
+    esac
+done
+[ -x "$SOS" ] || { echo "no sos binary at $SOS: swift build -c release, or set SOS_BIN" >&2; exit 1; }
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+export SOS_ROOT_ACCESS_KEY="ABBENCH$RANDOM$RANDOM" SOS_ROOT_SECRET_KEY="ab-bench-secret-$RANDOM$RANDOM"
+KEYS=(--access-key "$SOS_ROOT_ACCESS_KEY" --secret-key "$SOS_ROOT_SECRET_KEY")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sos-auth-ab.XXXXXX")
+FIG=$WORK/figures
+touch "$FIG"
+QUICK=0
+# shellcheck source=bench/baseline-lib.sh
+source "$ROOT/bench/baseline-lib.sh"
+
+round() {  # MODE ROUND: one sos server, every figure of MODE (insecure or signed)
+    local mode=$1 n=$2 port args=()
+    port=$(free_port)
+    [ "$mode" = insecure ] && args=(--insecure-no-auth)
+    rm -rf "$WORK/server"
+    start_bg "server-$mode-$n" "$SOS" server --directory "$WORK/server" --s3-address "127.0.0.1:$port" "${args[@]}"
+    wait_until "sos server" 30 registered 2 "$WORK/server-$mode-$n.log" && wait_until "sos server" 10 listening "$port" ||
+        { log_tail "server-$mode-$n"; return 1; }
+    local endpoint="http://127.0.0.1:$port" keys=()
+    [ "$mode" = signed ] && keys=("${KEYS[@]}")
+    bench "${mode}_get_$n" "$endpoint" get 32 4KiB --duration "$SECONDS_EACH" --objects 1000 "${keys[@]}"
+    bench "${mode}_put_$n" "$endpoint" put 64 4KiB --duration "$SECONDS_EACH" "${keys[@]}"
+    if [ "$BIG" = 1 ]; then
+        if [ "$mode" = signed ]; then
+            bench "signed_unsigned_payload_put1g_$n" "$endpoint" put 1 1GiB --duration "$SECONDS_EACH" "${keys[@]}" --unsigned-payload
+            bench "signed_put1g_$n" "$endpoint" put 1 1GiB --duration "$SECONDS_EACH" "${keys[@]}"
+        else
+            bench "insecure_put1g_$n" "$endpoint" put 1 1GiB --duration "$SECONDS_EACH"
+        fi
+    fi
+    stop_all
+}
+
+for n in $(seq "$ROUNDS"); do
+    if [ $((n % 2)) = 1 ]; then round insecure "$n"; round signed "$n"; else round signed "$n"; round insecure "$n"; fi
+done
+python3 - "$FIG" <<'PYTHON'
+import statistics, sys
+figures = {}
+for line in open(sys.argv[1]):
+    parts = line.split()
+    if len(parts) == 2 and parts[0] != "note":
+        figures[parts[0]] = float(parts[1])
+def series(prefix, metric):
+    return [v for k, v in sorted(figures.items()) if k.startswith(prefix + "_") and k.endswith("_" + metric)
+            and k[len(prefix) + 1:-len(metric) - 1].isdigit()]
+print("\nfigure                        insecure (A)           signed (B)             B/A per round       median")
+for label, a, b, metric, target in [
+        ("4 KiB GET @32 ops/s", "insecure_get", "signed_get", "ops", 0.9),
+        ("4 KiB PUT @64 ops/s", "insecure_put", "signed_put", "ops", 0.9),
+        ("1 GiB PUT MB/s, UNSIGNED-PAYLOAD", "insecure_put1g", "signed_unsigned_payload_put1g", "mbs", 0.85),
+        ("1 GiB PUT MB/s, payload hash", "insecure_put1g", "signed_put1g", "mbs", 0.85)]:
+    xs, ys = series(a, metric), series(b, metric)
+    if not xs or not ys:
+        continue
+    ratios = [y / x for x, y in zip(xs, ys)]
+    print(f"{label:32s} {' '.join(f'{x:8.0f}' for x in xs):22s} {' '.join(f'{y:8.0f}' for y in ys):22s} "
+          f"{' '.join(f'{r:5.3f}' for r in ratios):20s} {statistics.median(ratios):.3f} (target >= {target})")
+PYTHON
+grep '^note' "$FIG" || true
