@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// AWS Signature Version 4 for S3 requests (header-based, path-style addressing).
 ///
@@ -10,6 +11,8 @@ public struct S3Signer: Sendable {
     public var secretKey: String
     public var region: String
     public var service: String
+    /// The signing key of the last day signed for: four HMACs saved on every request but the first of a day.
+    private let dayKey = DayKeyCache()
 
     /// The payload hash to send when the body is not hashed.
     public static let unsignedPayload = "UNSIGNED-PAYLOAD"
@@ -31,8 +34,12 @@ public struct S3Signer: Sendable {
         var tm = tm()
         var seconds = time_t(date.timeIntervalSince1970)
         gmtime_r(&seconds, &tm)
-        let day = String(format: "%04d%02d%02d", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday))
-        return (day + String(format: "T%02d%02d%02dZ", Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec)), day)
+        func digits(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        let day = digits(tm.tm_year + 1900, 4) + digits(tm.tm_mon + 1, 2) + digits(tm.tm_mday, 2)
+        return (day + "T" + digits(tm.tm_hour, 2) + digits(tm.tm_min, 2) + digits(tm.tm_sec, 2) + "Z", day)
     }
 
     /// Adds `x-amz-date`, `x-amz-content-sha256` (unless present) and `authorization` to `headers`.
@@ -56,10 +63,12 @@ public struct S3Signer: Sendable {
     }
 
     func signingKey(day: String) -> SymmetricKey {
+        if let cached = dayKey.key(for: day) { return SymmetricKey(data: cached) }
         var key = SymmetricKey(data: Data(("AWS4" + secretKey).utf8))
         for part in [day, region, service, "aws4_request"] {
             key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
         }
+        dayKey.store(key.withUnsafeBytes { Array($0) }, for: day)
         return key
     }
 
@@ -72,7 +81,8 @@ public struct S3Signer: Sendable {
         let canonicalQuery = encoded.map { pair in pair.name + "=" + pair.value }.joined(separator: "&")
         var merged: [String: [String]] = [:]
         for (name, value) in headers {
-            let collapsed = value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+            let needsCollapse = value.hasPrefix(" ") || value.hasSuffix(" ") || value.contains("  ")
+            let collapsed = needsCollapse ? value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") : value
             merged[name.lowercased(), default: []].append(collapsed)
         }
         let names = merged.keys.sorted()
@@ -101,13 +111,24 @@ public struct S3Signer: Sendable {
         return out
     }
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
+        out.reserveCapacity(64)
         for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
+            out.append(hexDigits[Int(b >> 4)])
+            out.append(hexDigits[Int(b & 0xF)])
         }
         return String(decoding: out, as: UTF8.self)
     }
+}
+
+/// The last (day, signing key) an `S3Signer` derived, shared by its copies.
+final class DayKeyCache: Sendable {
+    private let entry = Mutex<(day: String, key: [UInt8])?>(nil)
+
+    func key(for day: String) -> [UInt8]? { entry.withLock { $0?.day == day ? $0?.key : nil } }
+
+    func store(_ key: [UInt8], for day: String) { entry.withLock { $0 = (day, key) } }
 }

@@ -135,10 +135,7 @@ enum AgentTable {
             [$0.id, $0.state.rawValue + ($0.draining ? " (draining)" : ""), $0.address, $0.zone, bytes($0.capacityBytes),
              bytes($0.usedBytes), bytes($0.freeBytes), String($0.chunkCount), String($0.referencedChunks)]
         }
-        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
-        for row in [header] + rows {
-            Swift.print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
-        }
+        TextTable.print(header, rows)
     }
 
     static func bytes(_ value: UInt64) -> String {
@@ -149,6 +146,16 @@ enum AgentTable {
             unit += 1
         }
         return unit == 0 ? "\(value) B" : String(format: "%.1f %@", amount, units[unit])
+    }
+}
+
+/// Columns padded to their widest cell, two spaces apart, for the admin tool's listings.
+enum TextTable {
+    static func print(_ header: [String], _ rows: [[String]]) {
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
+        for row in [header] + rows {
+            Swift.print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
     }
 }
 

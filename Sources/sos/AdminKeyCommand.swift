@@ -88,10 +88,7 @@ struct AdminKeyCommand: AsyncParsableCommand {
                 [$0.accessKeyID, $0.name, $0.created, $0.createBucket ? "yes" : "no",
                  $0.buckets.map { "\($0.bucket)(\($0.permissions.joined(separator: ",")))" }.joined(separator: " ")]
             }
-            let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
-            for row in [header] + rows {
-                print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
-            }
+            TextTable.print(header, rows)
         }
     }
 

@@ -92,7 +92,7 @@ struct RequestAuthenticator: Sendable {
                 .invalidArgument,
                 "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
         }
-        let signedHeaders = fields.signedHeaders.split(separator: ";").map(String.init)
+        let signedHeaders = fields.signedHeaders.utf8.split(separator: UInt8(ascii: ";")).map { String(Substring($0)) }
         guard signedHeaders.contains("host") else { throw Self.headerMalformed("SignedHeaders must include host") }
         let signingKey = signingKeys.key(secret: key.secretKey, scope: scope)
         try verify(
@@ -114,18 +114,28 @@ struct RequestAuthenticator: Sendable {
     }
 
     /// `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...` (commas, optional spaces).
+    /// On the UTF-8 bytes: Character-by-Character parsing of this header was a fifth of a GET's CPU.
     static func parseV4Header(_ header: String) throws -> V4HeaderFields {
-        guard header.utf8.count <= 8192 else { throw headerMalformed("the header is too long") }
+        let bytes = Array(header.utf8)
+        guard bytes.count <= 8192 else { throw headerMalformed("the header is too long") }
         var credential: String?, signedHeaders: String?, signature: String?
-        for part in header.dropFirst(SigV4.algorithm.count + 1).split(separator: ",") {
-            let item = part.trimmingCharacters(in: " ")
-            guard let equals = item.firstIndex(of: "=") else { throw headerMalformed("'\(item)' is not NAME=VALUE") }
-            let value = String(item[item.index(after: equals)...])
-            switch item[..<equals] {
-            case "Credential": credential = value
-            case "SignedHeaders": signedHeaders = value
-            case "Signature": signature = value
-            default: throw headerMalformed("unknown component '\(item[..<equals])'")
+        for part in bytes[(SigV4.algorithm.utf8.count + 1)...].split(separator: UInt8(ascii: ",")) {
+            var item = part[...]
+            while item.first == UInt8(ascii: " ") { item.removeFirst() }
+            while item.last == UInt8(ascii: " ") { item.removeLast() }
+            guard let equals = item.firstIndex(of: UInt8(ascii: "=")) else {
+                throw headerMalformed("'\(String(decoding: item, as: UTF8.self))' is not NAME=VALUE")
+            }
+            let name = item[..<equals]
+            let value = String(decoding: item[(equals + 1)...], as: UTF8.self)
+            if name.elementsEqual("Credential".utf8) {
+                credential = value
+            } else if name.elementsEqual("SignedHeaders".utf8) {
+                signedHeaders = value
+            } else if name.elementsEqual("Signature".utf8) {
+                signature = value
+            } else {
+                throw headerMalformed("unknown component '\(String(decoding: name, as: UTF8.self))'")
             }
         }
         guard let credential, let signedHeaders, let signature, !signedHeaders.isEmpty else {

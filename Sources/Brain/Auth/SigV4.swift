@@ -25,7 +25,8 @@ enum SigV4 {
 
         /// Parses `AKID/DATE/REGION/SERVICE/aws4_request`; nil when it is not one.
         static func parseCredential(_ credential: String) -> (accessKeyID: String, scope: Scope)? {
-            let parts = credential.split(separator: "/", omittingEmptySubsequences: false)
+            let parts = credential.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+                .map { String(Substring($0)) }
             guard parts.count == 5, !parts[0].isEmpty, parts[1].utf8.count == 8,
                 parts[1].utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), !parts[2].isEmpty,
                 parts[4] == "aws4_request"
@@ -50,10 +51,14 @@ enum SigV4 {
 
     /// The hex HMAC-SHA256 of `text` under `key`.
     static func signature(_ text: String, key: SigningKey) -> String {
-        hex(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key.symmetric))
+        var text = text
+        return text.withUTF8 { hex(HMAC<SHA256>.authenticationCode(for: $0, using: key.symmetric)) }
     }
 
-    static func sha256Hex(_ text: String) -> String { hex(SHA256.hash(data: Array(text.utf8))) }
+    static func sha256Hex(_ text: String) -> String {
+        var text = text
+        return text.withUTF8 { hex(SHA256.hash(data: $0)) }
+    }
 
     static func stringToSign(amzDate: String, scope: Scope, canonicalRequest: String) -> String {
         "\(algorithm)\n\(amzDate)\n\(scope.text)\n\(sha256Hex(canonicalRequest))"
@@ -71,6 +76,7 @@ enum SigV4 {
     /// the values of a repeated header joined by commas.
     static func canonicalHeaders(_ names: [String], value: (String) -> [String]) -> String {
         var text = ""
+        text.reserveCapacity(names.count * 64)
         for name in names {
             text += name
             text += ":"
@@ -81,6 +87,18 @@ enum SigV4 {
     }
 
     private static func normalizeSpaces(_ value: String) -> String {
+        // Most values have no space to trim or squeeze: returned as they are.
+        var previousWasSpace = true
+        var clean = true
+        for byte in value.utf8 {
+            let isSpace = byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+            if isSpace && (previousWasSpace || byte == UInt8(ascii: "\t")) {
+                clean = false
+                break
+            }
+            previousWasSpace = isSpace
+        }
+        if clean && !previousWasSpace || value.isEmpty { return value }
         var out = ""
         var pendingSpace = false
         for scalar in value.unicodeScalars {
@@ -136,13 +154,14 @@ enum SigV4 {
     private static let hexDigitsUpper = Array("0123456789ABCDEF".utf8)
     private static let hexDigitsLower = Array("0123456789abcdef".utf8)
 
-    static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        var out = [UInt8]()
-        for byte in bytes {
-            out.append(hexDigitsLower[Int(byte >> 4)])
-            out.append(hexDigitsLower[Int(byte & 0xF)])
+    static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (index, byte) in bytes.enumerated() {
+                out[2 * index] = hexDigitsLower[Int(byte >> 4)]
+                out[2 * index + 1] = hexDigitsLower[Int(byte & 0xF)]
+            }
+            return bytes.count * 2
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func hex(_ digest: some Digest) -> String { digest.withUnsafeBytes { hex($0) } }
@@ -161,10 +180,15 @@ enum SigV4 {
 /// client's requests of one day cost one HMAC chain. Bounded: emptied when full.
 final class SigningKeyCache: Sendable {
     static let entriesMax = 4096
-    private let keys = Mutex<[String: SigV4.SigningKey]>([:])
+    private struct Name: Hashable {
+        var secret: String
+        var scope: SigV4.Scope
+    }
+
+    private let keys = Mutex<[Name: SigV4.SigningKey]>([:])
 
     func key(secret: String, scope: SigV4.Scope) -> SigV4.SigningKey {
-        let name = "\(scope.text)\n\(secret)"
+        let name = Name(secret: secret, scope: scope)
         if let key = keys.withLock({ $0[name] }) { return key }
         let key = SigV4.signingKey(secret: secret, scope: scope)
         keys.withLock { keys in
