@@ -62,6 +62,11 @@ def test_an_explicit_deny_wins_over_a_keys_permissions_and_policies_persist(clus
         {"Effect": "Allow", "Principal": {"AWS": key_id}, "Action": "s3:PutBucketAcl", "Resource": "arn:aws:s3:::site"}))
     refused(lambda: worker.get_object(Bucket="site", Key="private/notes.txt"))
     refused(lambda: worker.delete_object(Bucket="site", Key="private/notes.txt"))
+    # DeleteObjects names its keys in the body: the Deny holds for each of them.
+    result = worker.delete_objects(Bucket="site", Delete={"Objects": [{"Key": "private/notes.txt"}, {"Key": "public/gone.txt"}]})
+    assert [e["Key"] for e in result.get("Errors", [])] == ["private/notes.txt"]
+    assert result["Errors"][0]["Code"] == "AccessDenied"
+    assert [d["Key"] for d in result["Deleted"]] == ["public/gone.txt"]
     assert worker.get_object(Bucket="site", Key="public/index.html")["Body"].read() == b"public/index.html"
     worker.put_bucket_acl(Bucket="site", ACL="private")  # allowed by the policy, not by its permissions
     # The root key is not bound by bucket policies.

@@ -45,6 +45,14 @@ struct Authorizer: Sendable {
         guard allowed else { throw denied(s3.bucket) }
     }
 
+    /// DeleteObjects names its keys in its body: each is authorized as a DeleteObject of that key, so
+    /// that a policy denying some keys holds there too.
+    func mayDelete(_ principal: Principal, _ s3: S3Request, key: String) -> Bool {
+        var one = s3
+        one.key = key
+        return (try? authorize(principal, .deleteObject, one, headers: [:])) != nil
+    }
+
     /// What a key's permissions and the canned ACLs allow, for the operations on one bucket.
     private static func allowedWithoutPolicy(_ operation: S3Operation, _ s3: S3Request, _ access: Access) -> Bool {
         switch operation {

@@ -8,7 +8,9 @@ extension ObjectHandlers {
     static let deleteObjectsKeysMax = 1000
     static let deleteObjectsBodyBytesMax = 2 << 20
 
-    func deleteObjects(_ s3: S3Request, request: Request) async throws -> Response {
+    /// `mayDelete` authorizes each key as a DeleteObject of it (a bucket policy may deny some keys):
+    /// a key refused is answered AccessDenied in the result, and the others are deleted.
+    func deleteObjects(_ s3: S3Request, request: Request, mayDelete: (String) -> Bool) async throws -> Response {
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
         // S3 requires Content-MD5 or an x-amz-checksum-* here; either is checked when present.
         let root = try await XMLNode.parse(request, bytesMax: Self.deleteObjectsBodyBytesMax)
@@ -25,6 +27,7 @@ extension ObjectHandlers {
         for key in keys {
             do {
                 try Self.validateKey(key)
+                guard mayDelete(key) else { throw S3Error.accessDenied }
                 if metadata.object(bucket: s3.bucket, key: key) != nil {
                     try await commit(.deleteObject(bucket: s3.bucket, key: key), bucket: s3.bucket)
                 }

@@ -71,7 +71,10 @@ struct S3Router: HTTPResponder {
         case .listObjects, .listObjectsV2: return try buckets.listObjects(s3)
         case .listObjectVersions: return try buckets.listObjectVersions(s3)
         case .listMultipartUploads: return try buckets.listMultipartUploads(s3)
-        case .deleteObjects: return try await objects.deleteObjects(s3, request: request)
+        case .deleteObjects:
+            return try await objects.deleteObjects(s3, request: request) { key in
+                authorizer.mayDelete(s3.principal, s3, key: key)
+            }
         case .putObject: return try await objects.putObject(s3, request: request)
         case .copyObject: return try await objects.copyObject(s3, request: request)
         case .getObject: return try await objects.getObject(s3, request: request, headOnly: false)
