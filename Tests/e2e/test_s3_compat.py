@@ -386,6 +386,18 @@ def test_multipart_upload_lifecycle(s3, bucket):
     assert code(err) == "NoSuchUpload"
 
 
+def test_complete_multipart_upload_checksum_headers_describe_the_object_not_the_body(s3, bucket):
+    """CompleteMultipartUpload's x-amz-checksum-* give the object's checksum, not the XML body's: a
+    value that is not the body's CRC32 must not fail the request as BadDigest."""
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="checked", ChecksumAlgorithm="CRC32")
+    part = s3.upload_part(Bucket=bucket, Key="checked", UploadId=upload["UploadId"], PartNumber=1, Body=b"only part",
+                          ChecksumAlgorithm="CRC32")
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="checked", UploadId=upload["UploadId"], ChecksumCRC32=part["ChecksumCRC32"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]}]})
+    assert s3.get_object(Bucket=bucket, Key="checked")["Body"].read() == b"only part"
+
+
 def test_multipart_object_etag_parts_and_part_reads(s3, bucket):
     parts_data = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(777)]
     uid = s3.create_multipart_upload(Bucket=bucket, Key="mp", ChecksumAlgorithm="CRC32")["UploadId"]

@@ -116,7 +116,7 @@ extension ObjectHandlers {
 
     /// The part list of a CompleteMultipartUpload body, checked to be in ascending order.
     static func requestedParts(_ request: Request) async throws -> [(number: Int, etag: String)] {
-        let root = try await XMLNode.parse(request, bytesMax: completeBodyBytesMax)
+        let root = try await XMLNode.parse(request, bytesMax: completeBodyBytesMax, checksumHeadersAreTheBody: false)
         guard root.name == "CompleteMultipartUpload" else { throw XMLNode.malformed }
         let requested = try root.all("Part").map { node -> (number: Int, etag: String) in
             guard let number = node.child("PartNumber").flatMap({ Int($0.trimmedText) }), let etag = node.child("ETag")?.trimmedText

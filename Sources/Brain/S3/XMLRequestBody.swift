@@ -18,13 +18,19 @@ struct XMLNode {
     static let malformed = S3Error(.malformedXML, "The XML you provided was not well-formed or did not validate against our published schema")
 
     /// Reads at most `bytesMax` of the request's body, checks it against the digests its headers
-    /// declare (Content-MD5, x-amz-checksum-*, x-amz-content-sha256), and parses it; MalformedXML
-    /// when it is not XML or too long. An aws-chunked XML body is refused: no client sends one.
-    static func parse(_ request: Request, bytesMax: Int) async throws -> XMLNode {
+    /// declare (Content-MD5, x-amz-content-sha256, and x-amz-checksum-* unless `checksumHeadersAreTheBody`
+    /// is false: CompleteMultipartUpload's describe the object), and parses it; MalformedXML when it is
+    /// not XML or too long. An aws-chunked XML body is refused: no client sends one.
+    static func parse(_ request: Request, bytesMax: Int, checksumHeadersAreTheBody: Bool = true) async throws -> XMLNode {
         if request.headers[.amzContentSHA256]?.hasPrefix("STREAMING-") == true {
             throw S3Error(.invalidRequest, "This request's body cannot be sent aws-chunked.")
         }
-        var digests = BodyDigests(try BodyDigests.expectations(from: request.headers))
+        var headers = request.headers
+        if !checksumHeadersAreTheBody {
+            for algorithm in ChecksumAlgorithm.allCases { headers[algorithm.headerField] = nil }
+            headers[.amzSDKChecksumAlgorithm] = nil
+        }
+        var digests = BodyDigests(try BodyDigests.expectations(from: headers))
         var collected = ByteBuffer()
         for try await var piece in request.body {
             guard collected.readableBytes + piece.readableBytes <= bytesMax else { throw malformed }
