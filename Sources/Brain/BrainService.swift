@@ -66,7 +66,7 @@ public struct TLSFiles: Sendable {
 
     /// The context, once the key file is found private (0600: it is a secret).
     func context() throws -> ReloadableTLSContext {
-        _ = try SecretFile.read(keyPath)
+        try SecretFile.checkPrivate(keyPath)
         return try ReloadableTLSContext(certificatePath: certificatePath, keyPath: keyPath)
     }
 }

@@ -1,3 +1,5 @@
+import ClusterProtocol
+
 /// An S3 access key: the id clients send in the clear and the secret they sign with.
 /// Its description shows the id only, so a key in a log line or an error never shows its secret.
 public struct AccessKey: Sendable, Equatable, CustomStringConvertible {
@@ -65,11 +67,7 @@ public struct KeyDirectory: Sendable {
     }
 }
 
-/// Whether two secrets-derived strings are equal, in time that depends on their lengths only.
+/// Whether two secret-derived strings are equal, in time that depends on their lengths only.
 func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8), y = Array(b.utf8)
-    guard x.count == y.count else { return false }
-    var difference: UInt8 = 0
-    for index in x.indices { difference |= x[index] ^ y[index] }
-    return difference == 0
+    ClusterAuth.proofsMatch(Array(a.utf8), Array(b.utf8))
 }

@@ -204,7 +204,7 @@ struct RequestAuthenticator: Sendable {
             guard let field = HTTPField.Name(name) else { return [] }
             return request.headers[values: field]
         }
-        let canonicalPath = SigV4.uriEncode(decodedPath.isEmpty ? "/" : decodedPath, keepSlash: true)
+        let canonicalPath = PercentEncoding.encode(decodedPath.isEmpty ? "/" : decodedPath)
         for uri in canonicalPath == request.rawPath ? [canonicalPath] : [canonicalPath, request.rawPath] {
             let canonical = SigV4.canonicalRequest(
                 method: request.method, canonicalURI: uri, canonicalQuery: canonicalQuery, canonicalHeaders: headers,

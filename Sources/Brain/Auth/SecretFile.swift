@@ -10,6 +10,15 @@ public enum SecretFile {
 
     /// The file's text; throws when it cannot be read or its mode lets group or others in.
     public static func read(_ path: String) throws -> String {
+        try checkPrivate(path)
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw Problem(description: "cannot read \(path) as UTF-8 text")
+        }
+        return text
+    }
+
+    /// Throws when `path` does not exist or its mode lets group or others in.
+    public static func checkPrivate(_ path: String) throws {
         let attributes: [FileAttributeKey: Any]
         do {
             attributes = try FileManager.default.attributesOfItem(atPath: path)
@@ -20,10 +29,6 @@ public enum SecretFile {
             throw Problem(
                 description: "\(path) holds a secret but is readable by others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)")
         }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw Problem(description: "cannot read \(path) as UTF-8 text")
-        }
-        return text
     }
 
     /// Creates `path` (which must not exist) with mode 0600, writes `text`, and syncs the file and its directory.

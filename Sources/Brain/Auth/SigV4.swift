@@ -124,34 +124,12 @@ enum SigV4 {
                 let value = parts.count > 1 ? PercentEncoding.decode(String(parts[1])) : ""
             else { return nil }
             if name == excluding { continue }
-            pairs.append((uriEncode(name, keepSlash: false), uriEncode(value, keepSlash: false)))
+            pairs.append((PercentEncoding.encode(name, keepSlash: false), PercentEncoding.encode(value, keepSlash: false)))
         }
         pairs.sort { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }
         return pairs.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
     }
 
-    /// SigV4's URI encoding: every byte but `A-Z a-z 0-9 - _ . ~` (and `/` when kept) as `%XX`.
-    static func uriEncode(_ text: String, keepSlash: Bool) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
-                UInt8(ascii: "~"):
-                out.append(byte)
-            case UInt8(ascii: "/") where keepSlash:
-                out.append(byte)
-            default:
-                out.append(UInt8(ascii: "%"))
-                out.append(hexDigitsUpper[Int(byte >> 4)])
-                out.append(hexDigitsUpper[Int(byte & 0xF)])
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    private static let hexDigitsUpper = Array("0123456789ABCDEF".utf8)
     private static let hexDigitsLower = Array("0123456789abcdef".utf8)
 
     static func hex(_ bytes: UnsafeRawBufferPointer) -> String {

@@ -17,7 +17,7 @@ extension HTTPField.Name {
     static let amzMPPartsCount = Self("x-amz-mp-parts-count")!
     static let amzRequestID = Self("x-amz-request-id")!
     static let contentMD5 = Self("content-md5")!
-    /// The grant headers, which SOS refuses rather than ignores (it has no ACLs).
+    /// The grant headers, which SOS refuses rather than ignores (it has canned ACLs only).
     static let amzGrants = ["x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp", "x-amz-grant-write-acp", "x-amz-grant-full-control"]
         .map { Self($0)! }
 }

@@ -91,22 +91,29 @@ enum PercentEncoding {
         return String(validating: bytes, as: UTF8.self)
     }
 
-    /// Encodes everything but unreserved characters and '/', as S3's `encoding-type=url` does.
-    static func encode(_ text: String) -> String {
-        var out = ""
+    /// Encodes every byte but `A-Z a-z 0-9 - _ . ~` (and `/` when kept) as `%XX`: S3's
+    /// `encoding-type=url`, and SigV4's canonical URI (slashes kept) and query (not kept).
+    static func encode(_ text: String, keepSlash: Bool = true) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(text.utf8.count)
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
-                UInt8(ascii: "~"), UInt8(ascii: "/"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
+                UInt8(ascii: "~"):
+                out.append(byte)
+            case UInt8(ascii: "/") where keepSlash:
+                out.append(byte)
             default:
-                let hex = String(byte, radix: 16, uppercase: true)
-                out += "%" + (hex.count == 1 ? "0" + hex : hex)
+                out.append(UInt8(ascii: "%"))
+                out.append(hexDigitsUpper[Int(byte >> 4)])
+                out.append(hexDigitsUpper[Int(byte & 0xF)])
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
+
+    private static let hexDigitsUpper = Array("0123456789ABCDEF".utf8)
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {

@@ -21,6 +21,8 @@ struct S3Router: HTTPResponder {
     /// Whether the S3 port speaks TLS (`aws:SecureTransport`).
     let isSecure: Bool
     let logger: Logger
+    /// Who every request is with `--insecure-no-auth`.
+    static let insecureRoot = Principal.key(AccessKey(accessKeyID: "", secretKey: "", isRoot: true))
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let requestID = Self.makeRequestID()
@@ -53,7 +55,7 @@ struct S3Router: HTTPResponder {
             s3.principal = authentication.principal
             s3.chunkSignatures = authentication.chunkSignatures
         } else {
-            s3.principal = .key(AccessKey(accessKeyID: "", secretKey: "", isRoot: true))
+            s3.principal = Self.insecureRoot
         }
         let operation = try S3Operation(method: request.method, request: s3, headers: request.headers)
         try authorizer.authorize(s3.principal, operation, s3, headers: request.headers)
