@@ -67,6 +67,27 @@ public enum UntrustedInput {
         return (try? fuzzAuthenticator.authenticate(parts, nowSeconds: seconds)) != nil
     }
 
+    /// A browser POST upload's body (boundary `fuzz`) fed in pieces of `pieceSize`: its fields are
+    /// gathered, signed as a form is and checked against its policy, and the file's bytes counted.
+    public static func postForm(_ bytes: [UInt8], pieceSize: Int) throws {
+        let parser = FormDataParser(boundary: "fuzz")
+        var form = PostForm()
+        var inFile = false
+        for start in stride(from: 0, to: bytes.count, by: max(1, pieceSize)) {
+            try parser.feed(ByteBuffer(bytes: bytes[start..<min(start + max(1, pieceSize), bytes.count)]))
+            while let event = parser.next() {
+                if inFile { continue }
+                inFile = try form.consume(event)
+            }
+        }
+        _ = try? form.key()
+        _ = form.objectHeaders()
+        _ = try? fuzzAuthenticator.authenticatePostForm(form.fields)
+        if let policy = form.fields["policy"] {
+            _ = try PostPolicy(base64: policy).check(form.fields, bucket: "bucket", nowSeconds: 1_451_400_000)
+        }
+    }
+
     /// A bucket policy document (PutBucketPolicy's body); when it parses, it is evaluated once.
     public static func bucketPolicy(_ text: String) {
         guard let policy = try? BucketPolicy(parsing: text, bucket: "bucket") else { return }

@@ -64,7 +64,7 @@ struct Authorizer: Sendable {
         case .getObject, .headObject: return access.canRead(s3.bucket, s3.key)
         case .getObjectAcl: return access.held(s3.bucket).contains(.read)
         case .putObjectAcl: return access.held(s3.bucket).contains(.write)
-        case .putObject, .deleteObject, .deleteObjects, .createMultipartUpload, .uploadPart, .completeMultipartUpload,
+        case .putObject, .postObject, .deleteObject, .deleteObjects, .createMultipartUpload, .uploadPart, .completeMultipartUpload,
             .abortMultipartUpload, .listParts:
             return access.canWrite(s3.bucket)
         case .listBuckets, .createBucket, .copyObject, .uploadPartCopy: return false  // decided by the caller

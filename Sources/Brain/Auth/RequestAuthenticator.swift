@@ -70,6 +70,48 @@ struct RequestAuthenticator: Sendable {
         return Authentication(principal: .anonymous)
     }
 
+    // MARK: Browser POST uploads
+
+    /// The signer of a browser POST upload's form (fields by lowercased name; docs: AWS S3
+    /// "Authenticating Requests in Browser-Based Uploads Using POST"). SigV4 signs the base64
+    /// `policy` with the signing key of `x-amz-credential`'s scope (`x-amz-algorithm`, `x-amz-date`,
+    /// `x-amz-signature`); SigV2 with HMAC-SHA1 of the secret (`AWSAccessKeyId`, `signature`). A form
+    /// with neither is anonymous. Its policy is checked by the caller.
+    func authenticatePostForm(_ fields: [String: String]) throws -> Principal {
+        if fields["x-amz-signature"] != nil || fields["x-amz-credential"] != nil || fields["x-amz-algorithm"] != nil {
+            func missing(_ name: String) -> S3Error {
+                S3Error.invalidArgument(
+                    "Bucket POST must contain a field named '\(name)'.  If it is specified, please check the order of the fields.")
+            }
+            for name in ["x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature", "policy"]
+            where fields[name] == nil {
+                throw missing(name)
+            }
+            guard fields["x-amz-algorithm"] == SigV4.algorithm else {
+                throw S3Error.invalidArgument("x-amz-algorithm only supports \"AWS4-HMAC-SHA256\"")
+            }
+            guard let (accessKeyID, scope) = SigV4.Scope.parseCredential(fields["x-amz-credential"]!), scope.service == "s3"
+            else { throw S3Error.invalidArgument("x-amz-credential is not AKID/YYYYMMDD/REGION/s3/aws4_request") }
+            let amzDate = fields["x-amz-date"]!
+            guard HTTPDate.parseAmzDate(amzDate) != nil, amzDate.hasPrefix(scope.date) else {
+                throw S3Error.invalidArgument("x-amz-date is not yyyyMMdd'T'HHmmss'Z' of the date in x-amz-credential")
+            }
+            guard let key = keys.key(accessKeyID) else { throw S3Error.invalidAccessKeyId }
+            let expected = SigV4.signature(fields["policy"]!, key: signingKeys.key(secret: key.secretKey, scope: scope))
+            guard constantTimeEquals(expected, fields["x-amz-signature"]!.lowercased()) else { throw S3Error.signatureDoesNotMatch }
+            return .key(key)
+        }
+        if fields["awsaccesskeyid"] != nil || fields["signature"] != nil {
+            guard let sigV2 else { throw SigV2Authenticator.refusedWhenOff }
+            return try sigV2.authenticatePostForm(fields)
+        }
+        guard fields["policy"] == nil else {
+            throw S3Error.invalidArgument(
+                "Bucket POST must contain a field named 'x-amz-signature'.  If it is specified, please check the order of the fields.")
+        }
+        return .anonymous
+    }
+
     // MARK: SigV4, Authorization header
 
     private func authenticateV4Header(_ request: SignedRequestParts, header: String, nowSeconds: Int64) throws -> Authentication {

@@ -54,14 +54,32 @@ struct SigV2Authenticator: Sendable {
         return Authentication(principal: .key(key))
     }
 
+    /// A browser POST upload's form signed the SigV2 way: `signature` is the HMAC-SHA1 of the base64 `policy`.
+    func authenticatePostForm(_ fields: [String: String]) throws -> Principal {
+        for name in ["AWSAccessKeyId", "signature", "policy"] where fields[name.lowercased()] == nil {
+            throw S3Error.invalidArgument(
+                "Bucket POST must contain a field named '\(name)'.  If it is specified, please check the order of the fields.")
+        }
+        guard let key = keys.key(fields["awsaccesskeyid"]!) else { throw S3Error.invalidAccessKeyId }
+        guard constantTimeEquals(Self.signature(fields["policy"]!, secret: key.secretKey), fields["signature"]!) else {
+            throw S3Error.signatureDoesNotMatch
+        }
+        return .key(key)
+    }
+
     private func verify(_ request: SignedRequestParts, key: AccessKey, dateLine: String, signature: String) throws {
         guard let text = Self.stringToSign(request, dateLine: dateLine) else {
             throw S3Error.invalidArgument("the request URI is not valid percent-encoded UTF-8")
         }
-        let expected = Data(
-            HMAC<Insecure.SHA1>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: Array(key.secretKey.utf8)))
-        ).base64EncodedString()
-        guard constantTimeEquals(expected, signature) else { throw S3Error.signatureDoesNotMatch }
+        guard constantTimeEquals(Self.signature(text, secret: key.secretKey), signature) else {
+            throw S3Error.signatureDoesNotMatch
+        }
+    }
+
+    /// The base64 HMAC-SHA1 of `text` under the secret.
+    static func signature(_ text: String, secret: String) -> String {
+        Data(HMAC<Insecure.SHA1>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: Array(secret.utf8))))
+            .base64EncodedString()
     }
 
     /// VERB, Content-MD5, Content-Type, the date line, then the x-amz-* headers and the resource.

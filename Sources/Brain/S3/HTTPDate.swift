@@ -98,6 +98,27 @@ enum HTTPDate {
         return epochSeconds(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
     }
 
+    /// Seconds since the epoch of an ISO 8601 UTC time, `2026-11-25T10:32:29Z` with optional
+    /// fractional seconds (dropped); nil otherwise.
+    static func parseISO8601(_ text: String) -> Int64? {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.count <= 40, bytes.last == UInt8(ascii: "Z"), bytes[4] == UInt8(ascii: "-"),
+            bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"), bytes[13] == UInt8(ascii: ":"),
+            bytes[16] == UInt8(ascii: ":")
+        else { return nil }
+        if bytes.count > 20 {
+            // `.fff...` between the seconds and the Z.
+            guard bytes[19] == UInt8(ascii: "."), bytes.count > 21,
+                bytes[20..<(bytes.count - 1)].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+            else { return nil }
+        }
+        // Rewritten as `yyyyMMddTHHmmssZ`, SigV4's form.
+        var compact: [UInt8] = []
+        for range in [0..<4, 5..<7, 8..<10, 10..<11, 11..<13, 14..<16, 17..<19] { compact += bytes[range] }
+        compact.append(UInt8(ascii: "Z"))
+        return parseAmzDate(String(decoding: compact, as: UTF8.self))
+    }
+
     /// Days from civil (Howard Hinnant), the inverse of `Civil`, in seconds.
     private static func epochSeconds(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) -> Int64 {
         let y = Int64(month <= 2 ? year - 1 : year)

@@ -13,19 +13,23 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     case entityTooLarge = "EntityTooLarge"
     case entityTooSmall = "EntityTooSmall"
     case incompleteBody = "IncompleteBody"
+    case incorrectNumberOfFilesInPostRequest = "IncorrectNumberOfFilesInPostRequest"
     case internalError = "InternalError"
     case invalidAccessKeyId = "InvalidAccessKeyId"
     case invalidArgument = "InvalidArgument"
     case invalidBucketName = "InvalidBucketName"
     case invalidDigest = "InvalidDigest"
     case invalidPart = "InvalidPart"
+    case invalidPolicyDocument = "InvalidPolicyDocument"
     case invalidPartNumber = "InvalidPartNumber"
     case invalidPartOrder = "InvalidPartOrder"
     case invalidRange = "InvalidRange"
     case invalidRequest = "InvalidRequest"
     case keyTooLongError = "KeyTooLongError"
+    case malformedPOSTRequest = "MalformedPOSTRequest"
     case malformedPolicy = "MalformedPolicy"
     case malformedXML = "MalformedXML"
+    case maxPostPreDataLengthExceeded = "MaxPostPreDataLengthExceededError"
     case metadataTooLarge = "MetadataTooLarge"
     case methodNotAllowed = "MethodNotAllowed"
     case missingSecurityHeader = "MissingSecurityHeader"
@@ -53,9 +57,10 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
         case .preconditionFailed: .preconditionFailed
         case .serviceUnavailable: .serviceUnavailable
         case .authorizationHeaderMalformed, .authorizationQueryParametersError, .badDigest, .entityTooLarge,
-            .entityTooSmall, .incompleteBody, .invalidArgument, .invalidBucketName, .invalidDigest, .invalidPart,
-            .invalidPartOrder, .invalidRequest, .keyTooLongError, .malformedPolicy, .malformedXML, .metadataTooLarge,
-            .missingSecurityHeader, .requestTimeout, .xAmzContentSHA256Mismatch:
+            .entityTooSmall, .incompleteBody, .incorrectNumberOfFilesInPostRequest, .invalidArgument,
+            .invalidBucketName, .invalidDigest, .invalidPart, .invalidPartOrder, .invalidPolicyDocument, .invalidRequest,
+            .keyTooLongError, .malformedPOSTRequest, .malformedPolicy, .malformedXML, .maxPostPreDataLengthExceeded,
+            .metadataTooLarge, .missingSecurityHeader, .requestTimeout, .xAmzContentSHA256Mismatch:
             .badRequest
         }
     }

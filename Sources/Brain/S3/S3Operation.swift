@@ -15,6 +15,8 @@ enum S3Operation: String, Sendable, CaseIterable {
     case listMultipartUploads = "ListMultipartUploads"
     case deleteObjects = "DeleteObjects"
     case putObject = "PutObject"
+    /// A browser's upload: `POST /bucket` with a multipart/form-data body signed by its policy.
+    case postObject = "PostObject"
     case copyObject = "CopyObject"
     case getObject = "GetObject"
     case headObject = "HeadObject"
@@ -46,7 +48,7 @@ enum S3Operation: String, Sendable, CaseIterable {
         case .getBucketLocation: "s3:GetBucketLocation"
         case .listObjectVersions: "s3:ListBucketVersions"
         case .listMultipartUploads: "s3:ListBucketMultipartUploads"
-        case .putObject, .copyObject, .createMultipartUpload, .uploadPart, .uploadPartCopy, .completeMultipartUpload:
+        case .putObject, .postObject, .copyObject, .createMultipartUpload, .uploadPart, .uploadPartCopy, .completeMultipartUpload:
             "s3:PutObject"
         case .getObject, .headObject: "s3:GetObject"
         case .deleteObject, .deleteObjects: "s3:DeleteObject"
@@ -115,9 +117,7 @@ enum S3Operation: String, Sendable, CaseIterable {
             } else {
                 self = query["list-type"] == "2" ? .listObjectsV2 : .listObjects
             }
-        case (false, true, .post):
-            guard query["delete"] != nil else { throw S3Error.methodNotAllowed }
-            self = .deleteObjects
+        case (false, true, .post): self = query["delete"] != nil ? .deleteObjects : .postObject
         case (false, true, _): throw S3Error.methodNotAllowed
         case (false, false, .put):
             if query["uploadId"] != nil {

@@ -46,6 +46,9 @@ struct S3Router: HTTPResponder {
         var s3 = try S3Request(uri: request.uri, host: request.head.authority, virtualHostDomain: virtualHostDomain)
         s3.sourceIP = context.remoteAddress?.ipAddress
         s3.isSecureTransport = isSecure
+        let operation = try S3Operation(method: request.method, request: s3, headers: request.headers)
+        // A browser's POST upload is signed by its form, which its handler reads first.
+        guard operation != .postObject else { return try await dispatch(operation, s3, request) }
         if let authenticator {
             let parts = SignedRequestParts(
                 method: request.method.rawValue, rawPath: request.uri.path, rawQuery: request.uri.query ?? "",
@@ -57,7 +60,6 @@ struct S3Router: HTTPResponder {
         } else {
             s3.principal = Self.insecureRoot
         }
-        let operation = try S3Operation(method: request.method, request: s3, headers: request.headers)
         try authorizer.authorize(s3.principal, operation, s3, headers: request.headers)
         return try await dispatch(operation, s3, request)
     }
@@ -78,6 +80,11 @@ struct S3Router: HTTPResponder {
                 authorizer.mayDelete(s3.principal, s3, key: key)
             }
         case .putObject: return try await objects.putObject(s3, request: request)
+        case .postObject:
+            return try await objects.postObject(
+                s3, request: request,
+                authenticate: { fields in try authenticator?.authenticatePostForm(fields) ?? Self.insecureRoot },
+                authorize: { principal, s3 in try authorizer.authorize(principal, .postObject, s3, headers: [:]) })
         case .copyObject: return try await objects.copyObject(s3, request: request)
         case .getObject: return try await objects.getObject(s3, request: request, headOnly: false)
         case .headObject: return try await objects.getObject(s3, request: request, headOnly: true)
