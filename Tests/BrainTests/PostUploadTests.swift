@@ -72,6 +72,28 @@ final class PostUploadTests: XCTestCase {
         XCTAssertThrowsError(try PostForm().key()) { XCTAssertEqual(($0 as? S3Error)?.code, .invalidArgument) }
     }
 
+    func testFramingVariantsAndHostileHeaders() throws {
+        // A preamble before the first delimiter, transport padding after one, a nameless part's
+        // header bytes above 0x7F (multipart-kit 4.7.1 trapped on those), and an epilogue.
+        var body = Array("preamble text\r\n--\(Self.boundary)  \r\n".utf8)
+        body += Array("Content-Disposition: form-data; name=\"key\"\r\nX-\u{e9}t\u{e9}: \u{ff}\r\n\r\nk\r\n".utf8)
+        body += Array("--\(Self.boundary)\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n".utf8)
+        body += [0x80, 0xff, 0x0d] + Array("\r\n--\(Self.boundary)--\r\nepilogue".utf8)
+        for pieceSize in [1, 5, body.count] {
+            let (form, file) = try Self.parse(body, pieceSize: pieceSize)
+            XCTAssertEqual(form.fields, ["key": "k"])
+            XCTAssertEqual(file, [0x80, 0xff, 0x0d])
+        }
+        for bad in [
+            "--\(Self.boundary)\r\nno colon here\r\n\r\nx", "--\(Self.boundary)X\r\n",
+            "--\(Self.boundary)\r\nA: " + String(repeating: "a", count: FormDataParser.headerBytesMax + 1),
+        ] {
+            XCTAssertThrowsError(try FormDataParser(boundary: Self.boundary).feed(ByteBuffer(string: bad))) {
+                XCTAssertEqual(($0 as? S3Error)?.code, .malformedPOSTRequest)
+            }
+        }
+    }
+
     func testContentTypeAndDispositionParameters() {
         XCTAssertEqual(FormDataParser.boundary(contentType: "multipart/form-data; boundary=abc"), "abc")
         XCTAssertEqual(FormDataParser.boundary(contentType: "Multipart/Form-Data;boundary=\"a b;c\""), "a b;c")

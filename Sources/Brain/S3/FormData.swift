@@ -1,4 +1,3 @@
-import MultipartKit
 import NIOCore
 
 /// One event of a `multipart/form-data` body (RFC 7578), in order: a part's headers, its content
@@ -74,70 +73,6 @@ struct FormPartHeaders: Equatable {
             parameters[name.trimmingCharacters(in: " ").lowercased()] = parameterValue
         }
         return parameters
-    }
-}
-
-/// Turns the bytes of a `multipart/form-data` body, fed as they arrive, into `FormDataEvent`s,
-/// with multipart-kit's streaming parser. A part's content is never gathered here: the caller
-/// decides what to keep.
-final class FormDataParser {
-    private let parser: MultipartParser
-    private var events: [FormDataEvent] = []
-    private var nextEvent = 0
-    private var headerLines: [(name: String, value: String)] = []
-    private var headersSent = false
-
-    static let malformed = S3Error(
-        .malformedPOSTRequest, "The body of your POST request is not well-formed multipart/form-data.")
-
-    /// The boundary of a `multipart/form-data; boundary=...` Content-Type; nil for any other type.
-    static func boundary(contentType: String) -> String? {
-        guard let boundary = FormPartHeaders.parameters(contentType, type: "multipart/form-data")?["boundary"],
-            (1...70).contains(boundary.utf8.count)
-        else { return nil }
-        return boundary
-    }
-
-    init(boundary: String) {
-        parser = MultipartParser(boundary: boundary)
-        parser.onHeader = { [unowned self] name, value in headerLines.append((name, value)) }
-        parser.onBody = { [unowned self] buffer in
-            sendHeaders()
-            events.append(.data(buffer))
-        }
-        parser.onPartComplete = { [unowned self] in
-            sendHeaders()
-            events.append(.partEnd)
-            headersSent = false
-        }
-    }
-
-    private func sendHeaders() {
-        guard !headersSent else { return }
-        headersSent = true
-        // A part that is not a named form-data part cannot be a field: it is reported nameless.
-        events.append(.partHeaders(FormPartHeaders(lines: headerLines) ?? FormPartHeaders(name: "")))
-        headerLines = []
-    }
-
-    /// Parses `bytes`; their events are then returned by `next()`.
-    func feed(_ bytes: ByteBuffer) throws {
-        do {
-            try parser.execute(bytes)
-        } catch {
-            throw Self.malformed
-        }
-    }
-
-    /// The next event of the bytes fed so far; nil when they hold no more.
-    func next() -> FormDataEvent? {
-        guard nextEvent < events.count else {
-            events.removeAll(keepingCapacity: true)
-            nextEvent = 0
-            return nil
-        }
-        defer { nextEvent += 1 }
-        return events[nextEvent]
     }
 }
 
