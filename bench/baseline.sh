@@ -104,7 +104,8 @@ if [ -n "$md5" ]; then echo "md5_mbs $md5" | tee -a "$FIG" >&2; else note "opens
 port=$(free_port)
 mkdir -p "$WORK/nginx/www" "$WORK/nginx/logs" "$WORK/nginx/tmp"
 head -c 4096 /dev/urandom > "$WORK/nginx/www/body"
-sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$port|g" "$ROOT/bench/nginx.conf.in" > "$WORK/nginx/nginx.conf"
+sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$port|g" -e "s|@TLS@||" -e "s|@CERTIFICATES@||" "$ROOT/bench/nginx.conf.in" \
+    > "$WORK/nginx/nginx.conf"
 "$NGINX" -p "$WORK/nginx" -c nginx.conf
 if wait_until "nginx" 10 listening "$port"; then
     small_objects nginx "http://127.0.0.1:$port" --no-cleanup

@@ -45,6 +45,28 @@ public struct TLSFileError: Error, CustomStringConvertible {
     public var description: String
 }
 
+/// What a TLS client needs: a context that verifies the server, and the name to check it against.
+public enum TLSClient {
+    /// A client context that trusts the CA in `caPath`, or the system's roots when nil.
+    public static func context(caPath: String?) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .fullVerification
+        configuration.minimumTLSVersion = .tlsv12
+        do {
+            if let caPath { configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath)) }
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw TLSFileError(description: "cannot use the CA certificate \(caPath ?? "(system roots)"): \(error)")
+        }
+    }
+
+    /// The name to verify: a host name is checked against the certificate's DNS names; an IP
+    /// address (nil here) against its IP names.
+    public static func serverHostname(_ host: String) -> String? {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil ? nil : host
+    }
+}
+
 /// TLS on the cluster port: the brain's side uses a `ReloadableTLSContext`; agents and `sos admin`
 /// trust the CA given with `--tls-ca` and check the brain's name (or, for an address, its IP).
 public enum ClusterTLS: Sendable {
@@ -52,19 +74,7 @@ public enum ClusterTLS: Sendable {
     case client(NIOSSLContext, serverHostname: String?)
 
     public static func client(caPath: String, host: String) throws -> ClusterTLS {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.certificateVerification = .fullVerification
-        configuration.minimumTLSVersion = .tlsv12
-        let context: NIOSSLContext
-        do {
-            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
-            context = try NIOSSLContext(configuration: configuration)
-        } catch {
-            throw TLSFileError(description: "cannot use the CA certificate \(caPath): \(error)")
-        }
-        // An IP address is checked against the certificate's IP names, a host name against its DNS names.
-        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
-        return .client(context, serverHostname: isAddress ? nil : host)
+        .client(try TLSClient.context(caPath: caPath), serverHostname: TLSClient.serverHostname(host))
     }
 
     func addHandler(to channel: any Channel) throws {

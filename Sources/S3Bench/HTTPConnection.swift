@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// One HTTP/1.1 request for `HTTPConnection.execute`.
 public struct HTTPRequest: Sendable {
@@ -39,11 +40,18 @@ public final class HTTPConnection: Sendable {
 
     private init(channel: Channel) { self.channel = channel }
 
-    public static func connect(host: String, port: Int, group: EventLoopGroup) async throws -> HTTPConnection {
+    /// Connects, over TLS when `tls` is given.
+    public static func connect(
+        host: String, port: Int, tls: (context: NIOSSLContext, serverHostname: String?)? = nil, group: EventLoopGroup
+    ) async throws -> HTTPConnection {
         let channel = try await ClientBootstrap(group: group)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverHostname))
+                    }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(ResponseHandler())
                 }

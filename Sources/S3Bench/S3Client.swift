@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Where to send requests and how to sign them.
 public struct S3Endpoint: Sendable {
@@ -11,28 +12,38 @@ public struct S3Endpoint: Sendable {
     public var signer: S3Signer?
     /// Hash each body for `x-amz-content-sha256`; otherwise send `UNSIGNED-PAYLOAD`.
     public var hashPayload: Bool
+    /// For an https endpoint: the client context (which roots it trusts) and the name the
+    /// server's certificate must carry (nil: its IP address).
+    public var tls: (context: NIOSSLContext, serverHostname: String?)?
 
-    public init(host: String, port: Int, signer: S3Signer?, hashPayload: Bool = true) {
+    public init(
+        host: String, port: Int, signer: S3Signer?, hashPayload: Bool = true,
+        tls: (context: NIOSSLContext, serverHostname: String?)? = nil
+    ) {
         self.host = host
         self.port = port
         self.signer = signer
         self.hashPayload = hashPayload
+        self.tls = tls
     }
 
-    /// Parses `http://host:port` (a trailing `/` is allowed; https is not supported).
-    public static func parse(_ url: String) -> (host: String, port: Int)? {
-        guard url.hasPrefix("http://") else { return nil }
-        var rest = url.dropFirst("http://".count)
+    /// Parses `http://host[:port]` or `https://host[:port]` (a trailing `/` is allowed).
+    public static func parse(_ url: String) -> (host: String, port: Int, isTLS: Bool)? {
+        let isTLS = url.hasPrefix("https://")
+        guard isTLS || url.hasPrefix("http://") else { return nil }
+        var rest = url.dropFirst(isTLS ? "https://".count : "http://".count)
         while rest.hasSuffix("/") { rest = rest.dropLast() }
         if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
             guard let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else { return nil }
             let host = String(rest[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-            return host.isEmpty ? nil : (host, port)
+            return host.isEmpty ? nil : (host, port, isTLS)
         }
-        return rest.isEmpty ? nil : (String(rest), 80)
+        return rest.isEmpty ? nil : (String(rest), isTLS ? 443 : 80, isTLS)
     }
 
-    var hostHeader: String { port == 80 ? host : (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)") }
+    var hostHeader: String {
+        port == (tls == nil ? 80 : 443) ? host : (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
+    }
 }
 
 /// Path-style S3 requests over one persistent connection, reconnecting after a failure.
@@ -76,7 +87,7 @@ public final class S3Client: @unchecked Sendable {
         if let connection, connection.isActive {
             conn = connection
         } else {
-            conn = try await HTTPConnection.connect(host: endpoint.host, port: endpoint.port, group: group)
+            conn = try await HTTPConnection.connect(host: endpoint.host, port: endpoint.port, tls: endpoint.tls, group: group)
             connection = conn
         }
         do {

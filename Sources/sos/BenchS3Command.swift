@@ -1,11 +1,15 @@
 import ArgumentParser
+import ClusterProtocol
 import Foundation
 import S3Bench
 
 /// Options shared by the S3 load workloads (`sos bench put|get|head|delete|list|mixed|multipart`).
 struct S3LoadOptions: ParsableArguments {
-    @Option(help: "S3 endpoint, http://HOST:PORT (path-style addressing).")
+    @Option(help: "S3 endpoint, http://HOST:PORT or https://HOST:PORT (path-style addressing).")
     var endpoint = "http://127.0.0.1:9000"
+
+    @Option(help: "CA certificate (PEM) that an https endpoint's certificate must chain to (default: the system's roots).")
+    var tlsCA: String?
 
     @Option(help: "Object size, fixed (4KiB) or uniform between two sizes (1KiB..1MiB).")
     var size = "4KiB"
@@ -47,7 +51,10 @@ struct S3LoadOptions: ParsableArguments {
     var json = false
 
     func validate() throws {
-        guard S3Endpoint.parse(endpoint) != nil else { throw ValidationError("--endpoint must look like http://HOST:PORT") }
+        guard let parsed = S3Endpoint.parse(endpoint) else {
+            throw ValidationError("--endpoint must look like http://HOST:PORT or https://HOST:PORT")
+        }
+        guard tlsCA == nil || parsed.isTLS else { throw ValidationError("--tls-ca is for an https endpoint") }
         guard SizeDistribution(parsing: size) != nil else { throw ValidationError("--size must be a size (4KiB) or a range (1KiB..1MiB)") }
         guard concurrency > 0 else { throw ValidationError("--concurrency must be positive") }
         guard (duration ?? 1) > 0, (operations ?? 1) > 0, objects > 0 else {
@@ -70,14 +77,16 @@ struct S3LoadOptions: ParsableArguments {
                     ? "--part-size must be under 4GiB"
                     : "--size must be under 4GiB for a single request; larger objects: sos bench multipart --size SIZE")
         }
-        let (host, port) = S3Endpoint.parse(endpoint)!
+        let (host, port, isTLS) = S3Endpoint.parse(endpoint)!
+        let tls = isTLS ? (try TLSClient.context(caPath: tlsCA), TLSClient.serverHostname(host)) : nil
         let environment = ProcessInfo.processInfo.environment
         var signer: S3Signer?
         if let access = accessKey ?? environment["AWS_ACCESS_KEY_ID"], let secret = secretKey ?? environment["AWS_SECRET_ACCESS_KEY"] {
             signer = S3Signer(accessKey: access, secretKey: secret, region: region)
         }
         let configuration = LoadConfiguration(
-            endpoint: S3Endpoint(host: host, port: port, signer: signer, hashPayload: !unsignedPayload), endpointText: endpoint,
+            endpoint: S3Endpoint(host: host, port: port, signer: signer, hashPayload: !unsignedPayload, tls: tls),
+            endpointText: endpoint,
             workload: workload, bucket: bucket, sizes: SizeDistribution(parsing: size)!, concurrency: concurrency, seconds: duration,
             operations: operations, objects: objects, partSize: partSize, mix: mix, cleanup: !noCleanup, progress: !quiet)
         let report = try await S3LoadGenerator(configuration).run()

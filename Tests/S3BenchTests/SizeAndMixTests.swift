@@ -18,8 +18,10 @@ final class SizeAndMixTests: XCTestCase {
         XCTAssertEqual(LoadConfiguration.parseMix("get=60,put=40")?.map(\.1), [60, 40])
         XCTAssertNil(LoadConfiguration.parseMix("list=1"))
         XCTAssertNil(LoadConfiguration.parseMix("get=0"))
-        XCTAssertEqual(S3Endpoint.parse("http://127.0.0.1:9000/").map { "\($0.host) \($0.port)" }, "127.0.0.1 9000")
+        XCTAssertEqual(S3Endpoint.parse("http://127.0.0.1:9000/").map { "\($0.host) \($0.port) \($0.isTLS)" }, "127.0.0.1 9000 false")
         XCTAssertEqual(S3Endpoint.parse("http://s3.local").map { "\($0.host) \($0.port)" }, "s3.local 80")
-        XCTAssertNil(S3Endpoint.parse("https://s3.amazonaws.com"))
+        XCTAssertEqual(S3Endpoint.parse("https://s3.local:8443").map { "\($0.host) \($0.port) \($0.isTLS)" }, "s3.local 8443 true")
+        XCTAssertEqual(S3Endpoint.parse("https://s3.amazonaws.com").map { "\($0.host) \($0.port)" }, "s3.amazonaws.com 443")
+        XCTAssertNil(S3Endpoint.parse("ftp://s3.local"))
     }
 }
