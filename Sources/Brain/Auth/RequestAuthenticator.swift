@@ -134,7 +134,7 @@ struct RequestAuthenticator: Sendable {
                 .invalidArgument,
                 "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
         }
-        let signedHeaders = fields.signedHeaders.utf8.split(separator: UInt8(ascii: ";")).map { String(Substring($0)) }
+        let signedHeaders = Self.headerNames(fields.signedHeaders)
         guard signedHeaders.contains("host") else { throw Self.headerMalformed("SignedHeaders must include host") }
         let signingKey = signingKeys.key(secret: key.secretKey, scope: scope)
         try verify(
@@ -219,7 +219,7 @@ struct RequestAuthenticator: Sendable {
         }
         guard nowSeconds <= seconds + expires else { throw S3Error(.accessDenied, "Request has expired") }
         guard let key = keys.key(accessKeyID) else { throw S3Error.invalidAccessKeyId }
-        let signedHeaders = signedHeaderList.split(separator: ";").map(String.init)
+        let signedHeaders = Self.headerNames(signedHeaderList)
         guard signedHeaders.contains("host") else { throw Self.queryError("X-Amz-SignedHeaders must include host") }
         let payloadHash = query["X-Amz-Content-Sha256"] ?? request.headers[.amzContentSHA256] ?? SigV4.unsignedPayload
         let signingKey = signingKeys.key(secret: key.secretKey, scope: scope)
@@ -233,28 +233,37 @@ struct RequestAuthenticator: Sendable {
 
     /// Recomputes the signature over the canonical request and compares. The URI is the path
     /// decoded and encoded the SigV4 way; a client that signed its path exactly as it sent it
-    /// (differently encoded) is accepted too.
+    /// (differently encoded) is accepted too. The canonical request is built as bytes, the header
+    /// values taken in one pass each over the request's fields (no name lookups).
     private func verify(
         _ request: SignedRequestParts, signature: String, key: SigV4.SigningKey, amzDate: String, scope: SigV4.Scope,
-        signedHeaders: [String], canonicalQuery: String?, payloadHash: String
+        signedHeaders: [Substring], canonicalQuery: String?, payloadHash: String
     ) throws {
         guard let canonicalQuery, let decodedPath = PercentEncoding.decode(request.rawPath) else {
             throw S3Error.invalidArgument("the request URI is not valid percent-encoded UTF-8")
         }
-        let headers = SigV4.canonicalHeaders(signedHeaders) { name in
-            if name == "host" { return request.host.map { [$0] } ?? [] }
-            guard let field = HTTPField.Name(name) else { return [] }
-            return request.headers[values: field]
+        let values = { (name: Substring, emit: (String) -> Void) in
+            if name == "host" {
+                if let host = request.host { emit(host) }
+                return
+            }
+            for field in request.headers where field.name.canonicalName == name { emit(field.value) }
         }
         let canonicalPath = PercentEncoding.encode(decodedPath.isEmpty ? "/" : decodedPath)
         for uri in canonicalPath == request.rawPath ? [canonicalPath] : [canonicalPath, request.rawPath] {
-            let canonical = SigV4.canonicalRequest(
-                method: request.method, canonicalURI: uri, canonicalQuery: canonicalQuery, canonicalHeaders: headers,
-                signedHeaders: signedHeaders.joined(separator: ";"), payloadHash: payloadHash)
-            let expected = SigV4.signature(SigV4.stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonical), key: key)
-            if constantTimeEquals(expected, signature.lowercased()) { return }
+            let canonical = SigV4.canonicalRequestBytes(
+                method: request.method, canonicalURI: uri, canonicalQuery: canonicalQuery, signedHeaders: signedHeaders,
+                values: values, payloadHash: payloadHash)
+            let text = SigV4.stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonical)
+            if SigV4.signatureMatches(signature, of: text, key: key) { return }
         }
         throw S3Error.signatureDoesNotMatch
+    }
+
+    /// The names of a SignedHeaders list (`a;b;c`), split on the bytes (splitting the String by
+    /// Character costs a tenth of the authentication).
+    static func headerNames(_ list: String) -> [Substring] {
+        list.utf8.split(separator: UInt8(ascii: ";")).map { Substring($0) }
     }
 
     /// The request's time: X-Amz-Date, else the Date header, as SigV4's text and as epoch seconds.
