@@ -60,11 +60,13 @@ struct PostForm {
 
     /// The object's key: the `key` field, where `${filename}` stands for the file's name.
     func key() throws -> String {
-        guard let key = fields["key"], !key.isEmpty else {
+        guard let field = fields["key"], !field.isEmpty else {
             throw S3Error.invalidArgument(
                 "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.")
         }
-        return key.replacingOccurrences(of: "${filename}", with: file?.filename ?? "")
+        let key = field.replacingOccurrences(of: "${filename}", with: file?.filename ?? "")
+        guard !key.isEmpty else { throw S3Error.invalidArgument("The key is empty: the file has no name for ${filename}.") }
+        return key
     }
 
     /// The request headers the fields stand for: the object's stored headers and user metadata,
