@@ -60,27 +60,8 @@ round() {  # MODE ROUND: one sos server, every figure of MODE (insecure or signe
 for n in $(seq "$ROUNDS"); do
     if [ $((n % 2)) = 1 ]; then round insecure "$n"; round signed "$n"; else round signed "$n"; round insecure "$n"; fi
 done
-python3 - "$FIG" <<'PYTHON'
-import statistics, sys
-figures = {}
-for line in open(sys.argv[1]):
-    parts = line.split()
-    if len(parts) == 2 and parts[0] != "note":
-        figures[parts[0]] = float(parts[1])
-def series(prefix, metric):
-    return [v for k, v in sorted(figures.items()) if k.startswith(prefix + "_") and k.endswith("_" + metric)
-            and k[len(prefix) + 1:-len(metric) - 1].isdigit()]
-print("\nfigure                        insecure (A)           signed (B)             B/A per round       median")
-for label, a, b, metric, target in [
-        ("4 KiB GET @32 ops/s", "insecure_get", "signed_get", "ops", 0.9),
-        ("4 KiB PUT @64 ops/s", "insecure_put", "signed_put", "ops", 0.9),
-        ("1 GiB PUT MB/s, UNSIGNED-PAYLOAD", "insecure_put1g", "signed_unsigned_payload_put1g", "mbs", 0.85),
-        ("1 GiB PUT MB/s, payload hash", "insecure_put1g", "signed_put1g", "mbs", 0.85)]:
-    xs, ys = series(a, metric), series(b, metric)
-    if not xs or not ys:
-        continue
-    ratios = [y / x for x, y in zip(xs, ys)]
-    print(f"{label:32s} {' '.join(f'{x:8.0f}' for x in xs):22s} {' '.join(f'{y:8.0f}' for y in ys):22s} "
-          f"{' '.join(f'{r:5.3f}' for r in ratios):20s} {statistics.median(ratios):.3f} (target >= {target})")
-PYTHON
+"${PY[@]}" ab-table "$FIG" "insecure (A)" "signed (B)" \
+    "4 KiB GET @32 ops/s|insecure_get|signed_get|ops|0.9" "4 KiB PUT @64 ops/s|insecure_put|signed_put|ops|0.9" \
+    "1 GiB PUT MB/s, UNSIGNED-PAYLOAD|insecure_put1g|signed_unsigned_payload_put1g|mbs|0.85" \
+    "1 GiB PUT MB/s, payload hash|insecure_put1g|signed_put1g|mbs|0.85"
 grep '^note' "$FIG" || true

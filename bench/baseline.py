@@ -14,6 +14,7 @@
 import json
 import os
 import socket
+import statistics
 import sys
 import threading
 import time
@@ -303,6 +304,31 @@ def report(figures_path, output):
     print(f"saved: {output}")
 
 
+def ab_table(figures_path, title_a, title_b, *specs):
+    """The table of an interleaved A/B script (auth-ab.sh, tls-ab.sh): each spec is
+    LABEL|A_PREFIX|B_PREFIX|METRIC|TARGET over figures named PREFIX_ROUND_METRIC; prints each round's
+    figures, their B/A ratios and the median ratio."""
+    figures = {}
+    for line in open(figures_path):
+        parts = line.split()
+        if len(parts) == 2 and parts[0] != "note":
+            figures[parts[0]] = float(parts[1])
+
+    def series(prefix, metric):
+        return [v for k, v in sorted(figures.items()) if k.startswith(prefix + "_") and k.endswith("_" + metric)
+                and k[len(prefix) + 1:-len(metric) - 1].isdigit()]
+
+    print(f"\n{'figure':33s} {title_a:22s} {title_b:22s} {'B/A per round':19s} median")
+    for spec in specs:
+        label, a, b, metric, target = spec.split("|")
+        xs, ys = series(a, metric), series(b, metric)
+        if not xs or not ys:
+            continue
+        ratios = [y / x for x, y in zip(xs, ys)]
+        print(f"{label:33s} {' '.join(f'{x:8.0f}' for x in xs):22s} {' '.join(f'{y:8.0f}' for y in ys):22s} "
+              f"{' '.join(f'{r:5.3f}' for r in ratios):19s} {statistics.median(ratios):.3f} (target >= {target})")
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     if command == "free-port":
@@ -321,5 +347,7 @@ if __name__ == "__main__":
         rss_big(args[0], args[1], args[2:])
     elif command == "report":
         report(*args)
+    elif command == "ab-table":
+        ab_table(*args)
     else:
         sys.exit(f"unknown command {command}")

@@ -92,25 +92,6 @@ sos_round() {  # ROUND: a fresh sos server over TLS, signed requests
 for n in $(seq "$ROUNDS"); do
     if [ $((n % 2)) = 1 ]; then nginx_round "$n"; sos_round "$n"; else sos_round "$n"; nginx_round "$n"; fi
 done
-python3 - "$FIG" <<'PYTHON'
-import statistics, sys
-figures = {}
-for line in open(sys.argv[1]):
-    parts = line.split()
-    if len(parts) == 2 and parts[0] != "note":
-        figures[parts[0]] = float(parts[1])
-def series(prefix, metric):
-    return [v for k, v in sorted(figures.items()) if k.startswith(prefix + "_") and k.endswith("_" + metric)
-            and k[len(prefix) + 1:-len(metric) - 1].isdigit()]
-print("\nfigure (over TLS)             nginx (A)              sos (B)                B/A per round       median")
-for label, a, b, metric, target in [
-        ("4 KiB GET @32 ops/s", "nginx_get", "sos_get", "ops", 0.5),
-        ("1 GiB GET @1 MB/s", "nginx_get1g", "sos_get1g", "mbs", 0.5)]:
-    xs, ys = series(a, metric), series(b, metric)
-    if not xs or not ys:
-        continue
-    ratios = [y / x for x, y in zip(xs, ys)]
-    print(f"{label:29s} {' '.join(f'{x:8.0f}' for x in xs):22s} {' '.join(f'{y:8.0f}' for y in ys):22s} "
-          f"{' '.join(f'{r:5.3f}' for r in ratios):20s} {statistics.median(ratios):.3f} (target >= {target})")
-PYTHON
+"${PY[@]}" ab-table "$FIG" "nginx over TLS (A)" "sos over TLS (B)" \
+    "4 KiB GET @32 ops/s|nginx_get|sos_get|ops|0.5" "1 GiB GET @1 MB/s|nginx_get1g|sos_get1g|mbs|0.5"
 grep '^note' "$FIG" || true
