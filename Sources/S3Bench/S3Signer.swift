@@ -86,7 +86,7 @@ public struct S3Signer: Sendable {
         // Sorted by name, values of a repeated name joined in order (a stable sort keeps it).
         var sorted: [(name: String, value: String)] = headers.map { name, value in
             let lower = name.utf8.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") } ? name.lowercased() : name
-            // On the bytes: String.contains("  ") goes through Foundation, a tenth of the signer's time.
+            // On the bytes: String.contains("  ") goes through Foundation (2.3% of sos bench's CPU in perf).
             let bytes = value.utf8
             let needsCollapse = bytes.first == UInt8(ascii: " ") || bytes.last == UInt8(ascii: " ")
                 || zip(bytes, bytes.dropFirst()).contains { $0 == UInt8(ascii: " ") && $1 == UInt8(ascii: " ") }

@@ -261,7 +261,7 @@ struct RequestAuthenticator: Sendable {
     }
 
     /// The names of a SignedHeaders list (`a;b;c`), split on the bytes (splitting the String by
-    /// Character costs a tenth of the authentication).
+    /// Character was 1% of the server's CPU in perf, a tenth of the authentication).
     static func headerNames(_ list: String) -> [Substring] {
         list.utf8.split(separator: UInt8(ascii: ";")).map { Substring($0) }
     }

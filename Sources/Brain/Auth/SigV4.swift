@@ -51,7 +51,7 @@ enum SigV4 {
     }
 
     /// A derived signing key: its bytes, and HMAC-SHA256 under it with the key schedule done (each
-    /// signature copies that instead of starting over: a fifth of a signature's cost).
+    /// signature copies that instead of starting over: the key setup was half of a signature's time in perf).
     struct SigningKey: Sendable, Hashable {
         let bytes: [UInt8]
         private let prepared: PreparedHMAC
