@@ -60,7 +60,7 @@ public final class S3Client: @unchecked Sendable {
 
     public func send(
         _ method: HTTPMethod, bucket: String, key: String? = nil, query: [(String, String)] = [], body: ByteBuffer? = nil,
-        collectBody: Bool = false
+        payloadHash knownHash: String? = nil, collectBody: Bool = false
     ) async throws -> HTTPResponse {
         var path = "/" + S3Signer.uriEncode(bucket)
         if let key { path += "/" + S3Signer.uriEncode(key, keepSlash: true) }
@@ -76,7 +76,9 @@ public final class S3Client: @unchecked Sendable {
         if let signer = endpoint.signer {
             let hash: String
             if let body, body.readableBytes > 0 {
-                hash = endpoint.hashPayload ? body.withUnsafeReadableBytes { S3Signer.hex(SHA256.hash(data: $0)) } : S3Signer.unsignedPayload
+                hash =
+                    endpoint.hashPayload
+                    ? knownHash ?? body.withUnsafeReadableBytes { S3Signer.hex(SHA256.hash(data: $0)) } : S3Signer.unsignedPayload
             } else {
                 hash = S3Signer.emptyPayloadHash
             }

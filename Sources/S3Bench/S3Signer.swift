@@ -43,7 +43,8 @@ public struct S3Signer: Sendable {
     }
 
     /// Adds `x-amz-date`, `x-amz-content-sha256` (unless present) and `authorization` to `headers`.
-    /// `headers` must already hold `host` and every other header to sign.
+    /// `headers` must already hold `host` and every other header to sign. The canonical request,
+    /// the string to sign and the Authorization header are built as bytes in one buffer.
     public func sign(
         method: String, path: String, query: [(String, String)], headers: inout [(String, String)], payloadHash: String,
         date: Date = Date()
@@ -53,15 +54,40 @@ public struct S3Signer: Sendable {
             headers.append(("x-amz-content-sha256", payloadHash))
         }
         headers.append(("x-amz-date", amzDate))
-        let scope = "\(day)/\(region)/\(service)/aws4_request"
-        var (canonical, signedHeaders) = Self.canonicalRequest(
-            method: method, path: path, query: query, headers: headers, payloadHash: payloadHash)
-        var stringToSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(canonical.withUTF8 { Self.hex(SHA256.hash(data: $0)) })"
+        var text: [UInt8] = []
+        text.reserveCapacity(1024)
+        let signedHeaders = Self.appendCanonicalRequest(
+            to: &text, method: method, path: path, query: query, headers: headers, payloadHash: payloadHash)
+        let canonicalEnd = text.count
+        let digest = text.withUnsafeBytes { SHA256.hash(data: $0) }
+        // The string to sign, after the canonical request.
+        Self.append("AWS4-HMAC-SHA256\n", to: &text)
+        Self.append(amzDate, to: &text)
+        text.append(UInt8(ascii: "\n"))
+        let scopeStart = text.count
+        Self.append(day, to: &text)
+        text.append(UInt8(ascii: "/"))
+        Self.append(region, to: &text)
+        text.append(UInt8(ascii: "/"))
+        Self.append(service, to: &text)
+        Self.append("/aws4_request", to: &text)
+        let scopeEnd = text.count
+        text.append(UInt8(ascii: "\n"))
+        Self.appendHex(digest, to: &text)
         var mac = signingKey(day: day)
-        stringToSign.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
-        let signature = Self.hex(mac.finalize())
-        headers.append(
-            ("authorization", "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"))
+        text.withUnsafeBytes { mac.update(data: UnsafeRawBufferPointer(rebasing: $0[canonicalEnd...])) }
+        let signature = mac.finalize()
+        // The Authorization header, after the string to sign.
+        let headerStart = text.count
+        Self.append("AWS4-HMAC-SHA256 Credential=", to: &text)
+        Self.append(accessKey, to: &text)
+        text.append(UInt8(ascii: "/"))
+        text.append(contentsOf: text[scopeStart..<scopeEnd])
+        Self.append(", SignedHeaders=", to: &text)
+        text.append(contentsOf: text[signedHeaders])
+        Self.append(", Signature=", to: &text)
+        Self.appendHex(signature, to: &text)
+        headers.append(("authorization", String(decoding: text[headerStart...], as: UTF8.self)))
     }
 
     /// HMAC-SHA256 under the day's signing key, its key schedule done (copied for each request).
@@ -76,40 +102,112 @@ public struct S3Signer: Sendable {
         return mac
     }
 
-    /// The canonical request and the `SignedHeaders` list.
+    /// The canonical request as text, and the `SignedHeaders` list.
     public static func canonicalRequest(
         method: String, path: String, query: [(String, String)], headers: [(String, String)], payloadHash: String
     ) -> (String, String) {
-        var encoded: [(name: String, value: String)] = query.map { (uriEncode($0.0), uriEncode($0.1)) }
-        encoded.sort { a, b in a.name == b.name ? a.value < b.value : a.name < b.name }
-        let canonicalQuery = encoded.map { pair in pair.name + "=" + pair.value }.joined(separator: "&")
-        // Sorted by name, values of a repeated name joined in order (a stable sort keeps it).
-        var sorted: [(name: String, value: String)] = headers.map { name, value in
-            let lower = name.utf8.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") } ? name.lowercased() : name
-            // On the bytes: String.contains("  ") goes through Foundation (2.3% of sos bench's CPU in perf).
-            let bytes = value.utf8
-            let needsCollapse = bytes.first == UInt8(ascii: " ") || bytes.last == UInt8(ascii: " ")
-                || zip(bytes, bytes.dropFirst()).contains { $0 == UInt8(ascii: " ") && $1 == UInt8(ascii: " ") }
-            return (lower, needsCollapse ? value.split(separator: " ").joined(separator: " ") : value)
-        }
-        sorted = sorted.enumerated().sorted { a, b in a.element.name == b.element.name ? a.offset < b.offset : a.element.name < b.element.name }
-            .map(\.element)
-        var canonical = method + "\n" + (path.isEmpty ? "/" : path) + "\n" + canonicalQuery + "\n"
-        var signedHeaders = ""
-        for (index, header) in sorted.enumerated() {
-            if index > 0 && sorted[index - 1].name == header.name {
-                canonical += "," + header.value
-                continue
+        var text: [UInt8] = []
+        let list = appendCanonicalRequest(to: &text, method: method, path: path, query: query, headers: headers, payloadHash: payloadHash)
+        return (String(decoding: text, as: UTF8.self), String(decoding: text[list], as: UTF8.self))
+    }
+
+    /// Appends the canonical request to `text`: method, path, the query's encoded pairs sorted, each
+    /// header's lowercased `name:value` sorted by name (values trimmed, inner runs of spaces made
+    /// one, a repeated name's values joined by commas in order), the names, the payload hash.
+    /// Returns where the SignedHeaders list is in `text`.
+    static func appendCanonicalRequest(
+        to text: inout [UInt8], method: String, path: String, query: [(String, String)], headers: [(String, String)],
+        payloadHash: String
+    ) -> Range<Int> {
+        let newline = UInt8(ascii: "\n")
+        append(method, to: &text)
+        text.append(newline)
+        append(path.isEmpty ? "/" : path, to: &text)
+        text.append(newline)
+        if !query.isEmpty {
+            var encoded: [(name: String, value: String)] = query.map { (uriEncode($0.0), uriEncode($0.1)) }
+            encoded.sort { a, b in a.name == b.name ? a.value < b.value : a.name < b.name }
+            for (index, pair) in encoded.enumerated() {
+                if index > 0 { text.append(UInt8(ascii: "&")) }
+                append(pair.name, to: &text)
+                text.append(UInt8(ascii: "="))
+                append(pair.value, to: &text)
             }
-            if index > 0 {
-                canonical += "\n"
-                signedHeaders += ";"
-            }
-            canonical += header.name + ":" + header.value
-            signedHeaders += header.name
         }
-        canonical += "\n\n" + signedHeaders + "\n" + payloadHash
-        return (canonical, signedHeaders)
+        text.append(newline)
+        // Lowercased names, sorted with a stable insertion sort (a handful of headers).
+        let names: [String] = headers.map { name, _ in
+            name.utf8.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") } ? name.lowercased() : name
+        }
+        var order = Array(headers.indices)
+        for i in order.indices.dropFirst() {
+            var j = i
+            while j > 0 && names[order[j]].utf8.lexicographicallyPrecedes(names[order[j - 1]].utf8) {
+                order.swapAt(j, j - 1)
+                j -= 1
+            }
+        }
+        var signed: [String] = []
+        signed.reserveCapacity(order.count)
+        for (position, index) in order.enumerated() {
+            if position > 0 && names[order[position - 1]] == names[index] {
+                text.append(UInt8(ascii: ","))
+            } else {
+                if position > 0 { text.append(newline) }
+                append(names[index], to: &text)
+                text.append(UInt8(ascii: ":"))
+                signed.append(names[index])
+            }
+            appendNormalized(headers[index].1, to: &text)
+        }
+        text.append(newline)
+        text.append(newline)
+        let listStart = text.count
+        for (index, name) in signed.enumerated() {
+            if index > 0 { text.append(UInt8(ascii: ";")) }
+            append(name, to: &text)
+        }
+        let list = listStart..<text.count
+        text.append(newline)
+        append(payloadHash, to: &text)
+        return list
+    }
+
+    /// A header value trimmed of spaces, inner runs made one space; most values are copied whole.
+    private static func appendNormalized(_ value: String, to text: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { bytes in
+            let space = UInt8(ascii: " ")
+            let plain = bytes.first != space && bytes.last != space && !zip(bytes, bytes.dropFirst()).contains { $0 == space && $1 == space }
+            if plain {
+                text.append(contentsOf: bytes)
+                return
+            }
+            var pendingSpace = false
+            var started = false
+            for byte in bytes {
+                if byte == space {
+                    pendingSpace = started
+                } else {
+                    if pendingSpace { text.append(space) }
+                    pendingSpace = false
+                    started = true
+                    text.append(byte)
+                }
+            }
+        }
+    }
+
+    private static func append(_ string: String, to text: inout [UInt8]) {
+        var string = string
+        string.withUTF8 { text.append(contentsOf: $0) }
+    }
+
+    private static func appendHex<D: Sequence>(_ bytes: D, to text: inout [UInt8]) where D.Element == UInt8 {
+        for byte in bytes {
+            text.append(hexDigits[Int(byte >> 4)])
+            text.append(hexDigits[Int(byte & 0xF)])
+        }
     }
 
     /// RFC 3986 percent-encoding of everything but unreserved characters (and `/` when `keepSlash`).

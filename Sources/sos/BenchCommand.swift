@@ -14,6 +14,7 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [
             BenchPutCommand.self, BenchGetCommand.self, BenchHeadCommand.self, BenchDeleteCommand.self, BenchListCommand.self,
             BenchMixedCommand.self, BenchMultipartCommand.self, BenchLogStoreCommand.self, BenchMetadataCommand.self,
+            BenchAuthCommand.self,
         ])
 }
 

@@ -231,6 +231,42 @@ final class SigV4Tests: XCTestCase {
         XCTAssertEqual(a, SigV4.signingKey(secret: "secret-one", scope: scope))
     }
 
+    func testPreparedHMACIsSwiftCryptosHMAC() {
+        for keyLength in [0, 1, 32, 63, 64] {
+            let key = (0..<keyLength).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            let prepared = PreparedHMAC(key: key)
+            for messageLength in [0, 1, 55, 56, 64, 65, 1000] {
+                let message = (0..<messageLength).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+                let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+                XCTAssertEqual(message.withUnsafeBytes { Array(prepared.mac($0)) }, expected, "key \(keyLength), message \(messageLength)")
+            }
+        }
+    }
+
+    /// The published GET example's Authorization header written other ways clients write it:
+    /// spaces after the commas, the signature in upper case, a repeated signed header's values.
+    func testAuthorizationHeaderSpellings() throws {
+        let signature = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        let credential = "Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request"
+        let signedHeaders = "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date"
+        for header in [
+            "AWS4-HMAC-SHA256 \(credential), \(signedHeaders), Signature=\(signature)",
+            "AWS4-HMAC-SHA256 \(credential),\(signedHeaders),Signature=\(signature.uppercased())",
+            "AWS4-HMAC-SHA256   \(credential) ,  \(signedHeaders),Signature=\(signature)  ",
+        ] {
+            var get = request(
+                "GET", "/test.txt", headers: [("range", "bytes=0-9"), ("x-amz-content-sha256", empty), ("x-amz-date", "20130524T000000Z")])
+            get.headers[HTTPField.Name("authorization")!] = header
+            XCTAssertEqual(try authenticator.authenticate(get, nowSeconds: Self.exampleSeconds).principal, .key(Self.key), header)
+        }
+        // The same range sent as two fields: their values joined by a comma are what is signed.
+        var split = request(
+            "GET", "/test.txt", headers: [("range", "bytes=0-9"), ("x-amz-content-sha256", empty), ("x-amz-date", "20130524T000000Z")],
+            signature: signature, signedHeaders: "host;range;x-amz-content-sha256;x-amz-date")
+        split.headers.append(HTTPField(name: .range, value: "bytes=20-29"))
+        assertS3Error(.signatureDoesNotMatch) { try authenticator.authenticate(split, nowSeconds: Self.exampleSeconds) }
+    }
+
     func testRootCredentialsFileIsPrivateAndReused() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sos-root-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

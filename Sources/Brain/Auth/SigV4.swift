@@ -1,4 +1,5 @@
 import Crypto
+import HTTPTypes
 import Synchronization
 
 /// AWS Signature Version 4 as S3 uses it (docs: AWS S3 API "Authenticating Requests (AWS
@@ -25,55 +26,51 @@ enum SigV4 {
 
         /// Parses `AKID/DATE/REGION/SERVICE/aws4_request`; nil when it is not one.
         static func parseCredential(_ credential: String) -> (accessKeyID: String, scope: Scope)? {
-            // The slashes found on the bytes, the parts taken as substrings: no array of parts.
-            let utf8 = credential.utf8
-            var slashes: [String.Index] = []
-            slashes.reserveCapacity(4)
-            var index = utf8.startIndex
-            while index != utf8.endIndex {
-                if utf8[index] == UInt8(ascii: "/") {
-                    guard slashes.count < 4 else { return nil }
-                    slashes.append(index)
+            var credential = credential
+            return credential.withUTF8 { parseCredential($0) }
+        }
+
+        /// The same, on the UTF-8 bytes (a slice of an Authorization header).
+        static func parseCredential(_ bytes: UnsafeBufferPointer<UInt8>) -> (accessKeyID: String, scope: Scope)? {
+            var slashes = (0, 0, 0, 0)
+            var found = 0
+            for index in bytes.indices where bytes[index] == UInt8(ascii: "/") {
+                switch found {
+                case 0: slashes.0 = index
+                case 1: slashes.1 = index
+                case 2: slashes.2 = index
+                case 3: slashes.3 = index
+                default: return nil
                 }
-                index = utf8.index(after: index)
+                found += 1
             }
-            guard slashes.count == 4 else { return nil }
-            let key = credential[..<slashes[0]]
-            let date = credential[credential.index(after: slashes[0])..<slashes[1]]
-            let region = credential[credential.index(after: slashes[1])..<slashes[2]]
-            let service = credential[credential.index(after: slashes[2])..<slashes[3]]
-            guard !key.isEmpty, date.utf8.count == 8,
-                date.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), !region.isEmpty,
-                credential[credential.index(after: slashes[3])...] == "aws4_request"
+            guard found == 4 else { return nil }
+            func text(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+            let date = bytes[(slashes.0 + 1)..<slashes.1]
+            guard slashes.0 > 0, date.count == 8, date.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+                slashes.2 > slashes.1 + 1, bytes[(slashes.3 + 1)...].elementsEqual("aws4_request".utf8)
             else { return nil }
-            return (String(key), Scope(date: String(date), region: String(region), service: String(service)))
+            let scope = Scope(
+                date: text((slashes.0 + 1)..<slashes.1), region: text((slashes.1 + 1)..<slashes.2),
+                service: text((slashes.2 + 1)..<slashes.3))
+            return (text(0..<slashes.0), scope)
         }
     }
 
-    /// A derived signing key: its bytes, and HMAC-SHA256 under it with the key schedule done (each
-    /// signature copies that instead of starting over: the key setup was half of a signature's time in perf).
+    /// A derived signing key: its bytes, and HMAC-SHA256 under it with the key's blocks hashed once.
     struct SigningKey: Sendable, Hashable {
         let bytes: [UInt8]
-        private let prepared: PreparedHMAC
+        private let hmac: PreparedHMAC
 
         init(bytes: [UInt8]) {
             self.bytes = bytes
-            prepared = PreparedHMAC(hmac: HMAC<SHA256>(key: SymmetricKey(data: bytes)))
+            hmac = PreparedHMAC(key: bytes)
         }
 
         static func == (a: SigningKey, b: SigningKey) -> Bool { a.bytes == b.bytes }
         func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
 
-        func mac(_ bytes: UnsafeRawBufferPointer) -> HashedAuthenticationCode<SHA256> {
-            var mac = prepared.hmac
-            mac.update(data: bytes)
-            return mac.finalize()
-        }
-    }
-
-    /// HMAC is a value whose hash states copy on write, so one prepared copy may be shared by threads.
-    private struct PreparedHMAC: @unchecked Sendable {
-        let hmac: HMAC<SHA256>
+        func mac(_ message: UnsafeRawBufferPointer) -> SHA256.Digest { hmac.mac(message) }
     }
 
     static func signingKey(secret: String, scope: Scope) -> SigningKey {
@@ -90,96 +87,123 @@ enum SigV4 {
         return text.withUTF8 { hex(key.mac(UnsafeRawBufferPointer($0))) }
     }
 
-    /// Whether `signature` (hex, either case) is the HMAC of `bytes` under `key`, compared in
+    /// Whether `signature` (hex, either case) is the HMAC of `message` under `key`, compared in
     /// constant time, without building the expected text.
-    static func signatureMatches(_ signature: String, of bytes: [UInt8], key: SigningKey) -> Bool {
-        let mac = bytes.withUnsafeBytes { key.mac($0) }
-        guard signature.utf8.count == 64 else { return false }
+    static func signatureMatches(_ signature: UnsafeBufferPointer<UInt8>, of message: UnsafeRawBufferPointer, key: SigningKey) -> Bool {
+        guard signature.count == 64 else { return false }
         var difference: UInt8 = 0
-        var given = signature.utf8.makeIterator()
-        mac.withUnsafeBytes { code in
-            for byte in code {
+        key.mac(message).withUnsafeBytes { code in
+            for (index, byte) in code.enumerated() {
                 // `| 0x20` makes A-F a-f and leaves digits as they are.
-                difference |= (given.next()! | 0x20) ^ hexDigitsLower[Int(byte >> 4)]
-                difference |= (given.next()! | 0x20) ^ hexDigitsLower[Int(byte & 0xF)]
+                difference |= (signature[2 * index] | 0x20) ^ hexDigitsLower[Int(byte >> 4)]
+                difference |= (signature[2 * index + 1] | 0x20) ^ hexDigitsLower[Int(byte & 0xF)]
             }
         }
         return difference == 0
     }
 
-    /// The string to sign of a canonical request given as bytes, as bytes.
-    static func stringToSign(amzDate: String, scope: Scope, canonicalRequest: [UInt8]) -> [UInt8] {
-        var text: [UInt8] = []
-        text.reserveCapacity(160)
-        text += algorithm.utf8
+    /// Whether `signature` signs the canonical request `text` holds: appends the string to sign to
+    /// `text` (one buffer for both) and compares its HMAC with `signature`.
+    static func signatureMatches(
+        _ signature: UnsafeBufferPointer<UInt8>, canonicalRequest text: inout [UInt8], amzDate: String, scope: Scope, key: SigningKey
+    ) -> Bool {
+        let canonicalEnd = text.count
+        let digest = text.withUnsafeBytes { SHA256.hash(data: $0) }
+        append(algorithm, to: &text)
         text.append(UInt8(ascii: "\n"))
-        text += amzDate.utf8
+        append(amzDate, to: &text)
         text.append(UInt8(ascii: "\n"))
-        for part in [scope.date, scope.region, scope.service] {
-            text += part.utf8
-            text.append(UInt8(ascii: "/"))
-        }
-        text += "aws4_request\n".utf8
-        canonicalRequest.withUnsafeBytes { bytes in
-            SHA256.hash(data: bytes).withUnsafeBytes { digest in
-                for byte in digest {
-                    text.append(hexDigitsLower[Int(byte >> 4)])
-                    text.append(hexDigitsLower[Int(byte & 0xF)])
-                }
-            }
-        }
-        return text
+        append(scope.date, to: &text)
+        text.append(UInt8(ascii: "/"))
+        append(scope.region, to: &text)
+        text.append(UInt8(ascii: "/"))
+        append(scope.service, to: &text)
+        append("/aws4_request\n", to: &text)
+        appendHex(digest, to: &text)
+        return text.withUnsafeBytes { signatureMatches(signature, of: UnsafeRawBufferPointer(rebasing: $0[canonicalEnd...]), key: key) }
     }
 
-    /// The canonical request as bytes: method, URI, query, each signed header's `name:value`
-    /// (values from `values`, trimmed, inner spaces squeezed, repeated ones joined by commas), the
-    /// signed header names, the payload hash.
-    static func canonicalRequestBytes(
-        method: String, canonicalURI: String, canonicalQuery: String, signedHeaders: [Substring],
-        values: (Substring, (String) -> Void) -> Void, payloadHash: String
-    ) -> [UInt8] {
-        var text: [UInt8] = []
-        text.reserveCapacity(256 + canonicalURI.utf8.count + canonicalQuery.utf8.count)
+    /// Appends the canonical request to `text`: method, URI, query, a `name:value` line for each
+    /// name of `signedHeaders` (`a;b;c`, copied as the signed list too) with the Host header for
+    /// `host` and otherwise every field of that name, values trimmed, inner runs of spaces made one
+    /// and repeated ones joined by commas; then the payload hash.
+    static func appendCanonicalRequest(
+        to text: inout [UInt8], method: String, canonicalURI: String, canonicalQuery: String,
+        signedHeaders: UnsafeBufferPointer<UInt8>, host: String?, fields: HTTPFields, payloadHash: String
+    ) {
         let newline = UInt8(ascii: "\n")
-        text += method.utf8
+        append(method, to: &text)
         text.append(newline)
-        text += canonicalURI.utf8
+        append(canonicalURI, to: &text)
         text.append(newline)
-        text += canonicalQuery.utf8
+        append(canonicalQuery, to: &text)
         text.append(newline)
-        for name in signedHeaders {
-            text += name.utf8
+        var start = 0
+        while start < signedHeaders.count {
+            var end = start
+            while end < signedHeaders.count && signedHeaders[end] != UInt8(ascii: ";") { end += 1 }
+            let name = UnsafeBufferPointer(rebasing: signedHeaders[start..<end])
+            start = end + 1
+            text.append(contentsOf: name)
             text.append(UInt8(ascii: ":"))
-            var first = true
-            values(name) { value in
-                if !first { text.append(UInt8(ascii: ",")) }
-                first = false
-                appendNormalized(value, to: &text)
+            if sameBytes("host", name) {
+                if let host { appendNormalized(host, to: &text) }
+            } else {
+                var first = true
+                for field in fields where sameBytes(field.name.canonicalName, name) {
+                    if !first { text.append(UInt8(ascii: ",")) }
+                    first = false
+                    appendNormalized(field.value, to: &text)
+                }
             }
             text.append(newline)
         }
         text.append(newline)
-        for (index, name) in signedHeaders.enumerated() {
-            if index > 0 { text.append(UInt8(ascii: ";")) }
-            text += name.utf8
-        }
+        text.append(contentsOf: signedHeaders)
         text.append(newline)
-        text += payloadHash.utf8
-        return text
+        append(payloadHash, to: &text)
     }
 
-    /// A header value trimmed of spaces and tabs, inner runs made one space.
+    /// Appends a string's UTF-8 bytes in one copy.
+    static func append(_ string: String, to text: inout [UInt8]) {
+        var string = string
+        string.withUTF8 { text.append(contentsOf: $0) }
+    }
+
+    /// Whether a string's UTF-8 bytes are `bytes`.
+    static func sameBytes(_ string: String, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard string.utf8.count == bytes.count else { return false }
+        var string = string
+        return string.withUTF8 { $0.elementsEqual(bytes) }
+    }
+
+    /// A header value trimmed of spaces and tabs, inner runs made one space; most values need none
+    /// of that and are copied whole.
     private static func appendNormalized(_ value: String, to text: inout [UInt8]) {
-        var pendingSpace = false
-        var started = false
-        for byte in value.utf8 {
-            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") {
-                pendingSpace = started
-            } else {
-                if pendingSpace { text.append(UInt8(ascii: " ")) }
-                pendingSpace = false
-                started = true
-                text.append(byte)
+        let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
+        var value = value
+        value.withUTF8 { bytes in
+            var plain = bytes.first != space && bytes.last != space
+            var previous: UInt8 = 0
+            for byte in bytes where plain {
+                if byte == tab || (byte == space && previous == space) { plain = false }
+                previous = byte
+            }
+            if plain {
+                text.append(contentsOf: bytes)
+                return
+            }
+            var pendingSpace = false
+            var started = false
+            for byte in bytes {
+                if byte == space || byte == tab {
+                    pendingSpace = started
+                } else {
+                    if pendingSpace { text.append(space) }
+                    pendingSpace = false
+                    started = true
+                    text.append(byte)
+                }
             }
         }
     }
@@ -220,7 +244,13 @@ enum SigV4 {
 
     static func hex(_ digest: some Digest) -> String { digest.withUnsafeBytes { hex($0) } }
 
-    static func hex(_ code: HashedAuthenticationCode<SHA256>) -> String { code.withUnsafeBytes { hex($0) } }
+    static func appendHex(_ digest: SHA256.Digest, to text: inout [UInt8]) {
+        for byte in digest {
+            text.append(hexDigitsLower[Int(byte >> 4)])
+            text.append(hexDigitsLower[Int(byte & 0xF)])
+        }
+    }
+
 
     /// `20130524T000000Z` for a time in seconds since the epoch.
     static func amzDate(seconds: Int64) -> String {

@@ -94,17 +94,24 @@ enum PercentEncoding {
     /// Encodes every byte but `A-Z a-z 0-9 - _ . ~` (and `/` when kept) as `%XX`: S3's
     /// `encoding-type=url`, and SigV4's canonical URI (slashes kept) and query (not kept).
     static func encode(_ text: String, keepSlash: Bool = true) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 {
+        func isKept(_ byte: UInt8) -> Bool {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
                 UInt8(ascii: "~"):
+                return true
+            case UInt8(ascii: "/"): return keepSlash
+            default: return false
+            }
+        }
+        // Most names need no escape: returned as they are, without building a copy.
+        guard !text.utf8.allSatisfy(isKept) else { return text }
+        var out = [UInt8]()
+        out.reserveCapacity(text.utf8.count * 3)
+        for byte in text.utf8 {
+            if isKept(byte) {
                 out.append(byte)
-            case UInt8(ascii: "/") where keepSlash:
-                out.append(byte)
-            default:
+            } else {
                 out.append(UInt8(ascii: "%"))
                 out.append(hexDigitsUpper[Int(byte >> 4)])
                 out.append(hexDigitsUpper[Int(byte & 0xF)])
