@@ -222,6 +222,14 @@ public enum Mutation: Sendable, Equatable {
     case setObjectACL(bucket: String, key: String, acl: CannedACL)
     /// A bucket policy's JSON text, validated before the commit; empty deletes the policy.
     case setBucketPolicy(bucket: String, policy: String)
+    /// A putObject, deleteObject or completeUpload applied only if the object at its key meets
+    /// `condition` when it applies (conditional writes); rejected otherwise, changing nothing.
+    indirect case conditional(WriteCondition, Mutation)
+
+    /// `mutation` under `condition`, or `mutation` itself when there is no condition.
+    public static func with(_ condition: WriteCondition, _ mutation: Mutation) -> Mutation {
+        condition.isEmpty ? mutation : .conditional(condition, mutation)
+    }
 }
 
 /// What applying a mutation did. Applying is deterministic, so a replay reaches the same outcomes.
@@ -245,6 +253,8 @@ public enum MutationRejection: Sendable, Equatable {
     case accessKeyExists
     case noSuchAccessKey
     case noSuchKey
+    /// A conditional mutation's condition did not hold.
+    case preconditionFailed
 }
 
 extension String {

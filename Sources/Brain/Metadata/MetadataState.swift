@@ -113,6 +113,15 @@ struct MetadataState: Sendable {
                     (try? BucketPolicy(parsing: text, bucket: name)) ?? .denyingEverything(text: text)
             }
             return .applied
+        case .conditional(let condition, let mutation):
+            if let target = target(of: mutation), let bucket = buckets[target.bucket] {
+                var deleting = false
+                if case .deleteObject = mutation { deleting = true }
+                if let rejection = condition.rejection(of: bucket.objects[ObjectKey(target.key)], deleting: deleting) {
+                    return .rejected(rejection)
+                }
+            }
+            return apply(mutation)
         case .setObjectACL(let bucket, let key, let acl):
             guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
             guard var object = buckets[bucket]!.objects[ObjectKey(key)] else { return .rejected(.noSuchKey) }
@@ -139,6 +148,17 @@ struct MetadataState: Sendable {
             buckets[bucket]!.replaceChunk(of: ObjectKey(key), at: index, with: chunk)
         case .part(let uploadID, let partNumber, let index):
             uploads[uploadID]!.parts[partNumber]!.chunks[index] = chunk
+        }
+    }
+
+    /// The object key a conditional mutation's condition is about: a put's or a delete's, or the
+    /// key of the upload a completion finishes (nil when that upload is gone: the completion is
+    /// then rejected by itself).
+    private func target(of mutation: Mutation) -> (bucket: String, key: String)? {
+        switch mutation {
+        case .putObject(let bucket, let key, _), .deleteObject(let bucket, let key): return (bucket, key)
+        case .completeUpload(let uploadID, _, _, _): return uploads[uploadID].map { ($0.bucket, $0.key) }
+        default: return nil
         }
     }
 

@@ -26,6 +26,7 @@ public enum MutationCodec {
         case setBucketACL = 18
         case setObjectACL = 19
         case setBucketPolicy = 20
+        case conditional = 21
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
@@ -158,6 +159,16 @@ public enum MutationCodec {
             out.writeShortString(bucket)
             out.writeShortString(key)
             out.writeInteger(acl.rawValue)
+        case .conditional(let condition, let inner):
+            out.writeInteger(Tag.conditional.rawValue)
+            let flags: UInt8 =
+                (condition.mustNotExist ? 1 : 0) | (condition.etag != nil ? 2 : 0) | (condition.size != nil ? 4 : 0)
+                | (condition.lastModifiedSeconds != nil ? 8 : 0)
+            out.writeInteger(flags)
+            if let etag = condition.etag { out.writeShortString(etag) }
+            if let size = condition.size { out.writeInteger(UInt64(bitPattern: size)) }
+            if let seconds = condition.lastModifiedSeconds { out.writeInteger(UInt64(bitPattern: seconds)) }
+            write(inner, to: &out)
         case .setBucketPolicy(let bucket, let policy):
             out.writeInteger(Tag.setBucketPolicy.rawValue)
             out.writeShortString(bucket)
@@ -171,9 +182,42 @@ public enum MutationCodec {
 
     private static func decode(_ reader: MutationReader) throws -> Mutation {
         var input = reader
+        var tag = try readTag(&input)
+        var condition: WriteCondition?
+        if tag == .conditional {
+            condition = try readCondition(&input)
+            tag = try readTag(&input)
+            guard [.putObject, .deleteObject, .completeUpload].contains(tag) else {
+                throw ClusterProtocolError.malformed("a condition on mutation tag \(tag.rawValue)")
+            }
+        }
+        let mutation = try decode(tag, from: &input)
+        guard input.readableBytes == 0 else { throw ClusterProtocolError.malformed("trailing bytes after mutation") }
+        return condition.map { .conditional($0, mutation) } ?? mutation
+    }
+
+    private static func readTag(_ input: inout MutationReader) throws -> Tag {
         guard let raw: UInt8 = input.readInteger(), let tag = Tag(rawValue: raw) else {
             throw ClusterProtocolError.malformed("unknown mutation tag")
         }
+        return tag
+    }
+
+    /// A conditional mutation's condition: flags (1 must not exist, 2 ETag, 4 size, 8 last
+    /// modified), then the values the flags name, in that order.
+    private static func readCondition(_ input: inout MutationReader) throws -> WriteCondition {
+        guard let flags: UInt8 = input.readInteger(), flags & ~0x0F == 0 else {
+            throw ClusterProtocolError.malformed("condition flags")
+        }
+        var condition = WriteCondition(mustNotExist: flags & 1 != 0)
+        if flags & 2 != 0 { condition.etag = try input.readShortString() }
+        if flags & 4 != 0 { condition.size = try input.readInt64("condition size") }
+        if flags & 8 != 0 { condition.lastModifiedSeconds = try input.readInt64("condition last modified") }
+        return condition
+    }
+
+    /// The fields of the mutation `tag` names.
+    private static func decode(_ tag: Tag, from input: inout MutationReader) throws -> Mutation {
         let mutation: Mutation
         switch tag {
         case .createBucket:
@@ -272,8 +316,9 @@ public enum MutationCodec {
         case .setBucketPolicy:
             let bucket = try input.readShortString()
             mutation = .setBucketPolicy(bucket: bucket, policy: try input.readShortString())
+        case .conditional:
+            throw ClusterProtocolError.malformed("a condition on a condition")
         }
-        guard input.readableBytes == 0 else { throw ClusterProtocolError.malformed("trailing bytes after mutation") }
         return mutation
     }
 }

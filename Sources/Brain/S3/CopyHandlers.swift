@@ -45,6 +45,8 @@ extension ObjectHandlers {
         try Self.validateKey(s3.key)
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
         let acl = try Self.cannedACL(request.headers) ?? .private
+        let condition = try Preconditions.writeCondition(from: request.headers)  // on the destination
+        try check(condition, s3)
         let source = try copySource(request.headers)
         let directive = request.headers[.amzMetadataDirective]?.uppercased() ?? "COPY"
         guard directive == "COPY" || directive == "REPLACE" else {
@@ -65,7 +67,7 @@ extension ObjectHandlers {
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
             headers: headers, checksum: stored.digests.checksum, chunks: stored.placements)
         try await commit(
-            .putObject(bucket: s3.bucket, key: s3.key, object: object), bucket: s3.bucket, newChunks: object.chunks)
+            .with(condition, .putObject(bucket: s3.bucket, key: s3.key, object: object)), bucket: s3.bucket, newChunks: object.chunks)
         var xml = XMLWriter()
         xml.open("CopyObjectResult")
         xml.element("LastModified", HTTPDate.iso8601(ms: object.lastModifiedMs))

@@ -16,21 +16,21 @@ extension ObjectHandlers {
         let root = try await XMLNode.parse(request, bytesMax: Self.deleteObjectsBodyBytesMax)
         guard root.name == "Delete" else { throw XMLNode.malformed }
         let quiet = root.child("Quiet")?.trimmedText.lowercased() == "true"
-        let keys = try root.all("Object").map { node -> String in
+        // Each key with its conditions (ETag, Size, LastModifiedTime), as the XML gives them.
+        let entries = try root.all("Object").map { node -> (key: String, etag: String?, size: String?, time: String?) in
             guard let key = node.child("Key")?.text else { throw XMLNode.malformed }
-            return key
+            return (key, node.child("ETag")?.trimmedText, node.child("Size")?.trimmedText, node.child("LastModifiedTime")?.trimmedText)
         }
-        guard !keys.isEmpty, keys.count <= Self.deleteObjectsKeysMax else { throw XMLNode.malformed }
+        guard !entries.isEmpty, entries.count <= Self.deleteObjectsKeysMax else { throw XMLNode.malformed }
 
         var xml = XMLWriter()
         xml.open("DeleteResult")
-        for key in keys {
+        for (key, etag, size, time) in entries {
             do {
                 try Self.validateKey(key)
                 guard mayDelete(key) else { throw S3Error.accessDenied }
-                if metadata.object(bucket: s3.bucket, key: key) != nil {
-                    try await commit(.deleteObject(bucket: s3.bucket, key: key), bucket: s3.bucket)
-                }
+                let condition = try Preconditions.deleteCondition(etag: etag, size: size, lastModifiedTime: time)
+                try await deleteObject(s3.bucket, key, condition: condition)
                 if !quiet {
                     xml.open("Deleted", namespace: false)
                     xml.element("Key", key)

@@ -67,6 +67,8 @@ extension ObjectHandlers {
         guard let upload = try? self.upload(uploadID, s3) else {
             return try await repeatedCompletion(s3, request: request, uploadID: uploadID)
         }
+        let condition = try Preconditions.writeCondition(from: request.headers)
+        try check(condition, s3)
         let requested = try await Self.requestedParts(request)
         var parts: [PartRecord] = []
         for (number, etag) in requested {
@@ -83,9 +85,9 @@ extension ObjectHandlers {
             headers: upload.headers, checksum: Self.compositeChecksum(upload.checksumAlgorithm, parts: parts),
             partSizes: parts.map(\.size), chunks: parts.flatMap(\.chunks))
         do {
-            try await commit(
-                .completeUpload(uploadID: uploadID, partNumbers: requested.map(\.number), partETags: parts.map(\.etag), object: object),
-                bucket: s3.bucket, uploadID: uploadID)
+            let completion = Mutation.completeUpload(
+                uploadID: uploadID, partNumbers: requested.map(\.number), partETags: parts.map(\.etag), object: object)
+            try await commit(.with(condition, completion), bucket: s3.bucket, uploadID: uploadID)
         } catch let error as S3Error where error.code == .noSuchUpload {
             // A concurrent copy of this request (a client's retry) completed the upload first.
             guard let completed = completedObject(s3, parts: requested) else { throw error }

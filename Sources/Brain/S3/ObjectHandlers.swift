@@ -31,6 +31,8 @@ struct ObjectHandlers: Sendable {
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
         let headers = ObjectRecord.headers(
             try ObjectHeaders.storable(from: request.headers), withACL: try Self.cannedACL(request.headers) ?? .private)
+        let condition = try Preconditions.writeCondition(from: request.headers)
+        try check(condition, s3)  // before the body is stored; checked again, atomically, when committed
         let stored = try await storer.store(
             request.body, framing: try BodyStorer.Framing(headers: request.headers, signatures: s3.chunkSignatures),
             expectations: try BodyDigests.expectations(from: request.headers), sizeMax: Self.putBytesMax, headers: headers)
@@ -38,18 +40,32 @@ struct ObjectHandlers: Sendable {
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
             headers: headers, checksum: stored.digests.checksum, chunks: stored.placements)
         try await commit(
-            .putObject(bucket: s3.bucket, key: s3.key, object: object), bucket: s3.bucket, newChunks: object.chunks)
+            .with(condition, .putObject(bucket: s3.bucket, key: s3.key, object: object)), bucket: s3.bucket, newChunks: object.chunks)
         var fields: HTTPFields = [.eTag: object.etag, .contentLength: "0"]
         if let checksum = object.checksum { fields[checksum.algorithm.headerField] = checksum.value }
         return Response(status: .ok, headers: fields)
     }
 
-    func deleteObject(_ s3: S3Request) async throws -> Response {
+    func deleteObject(_ s3: S3Request, request: Request) async throws -> Response {
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
-        if metadata.object(bucket: s3.bucket, key: s3.key) != nil {
-            try await commit(.deleteObject(bucket: s3.bucket, key: s3.key), bucket: s3.bucket)
-        }
+        try await deleteObject(s3.bucket, s3.key, condition: try Preconditions.deleteCondition(from: request.headers))
         return Response(status: .noContent)
+    }
+
+    /// Deletes an object if there is one and it meets `condition` (S3: deleting nothing succeeds).
+    func deleteObject(_ bucket: String, _ key: String, condition: WriteCondition) async throws {
+        guard let object = metadata.object(bucket: bucket, key: key) else { return }
+        if let rejection = condition.rejection(of: object, deleting: true) { throw Self.s3Error(for: rejection, bucket: bucket) }
+        try await commit(.with(condition, .deleteObject(bucket: bucket, key: key)), bucket: bucket)
+    }
+
+    /// Refuses a conditional write early, before its data is stored, when the object at its key
+    /// already fails the condition.
+    func check(_ condition: WriteCondition, _ s3: S3Request) throws {
+        guard !condition.isEmpty,
+            let rejection = condition.rejection(of: metadata.object(bucket: s3.bucket, key: s3.key), deleting: false)
+        else { return }
+        throw Self.s3Error(for: rejection, bucket: s3.bucket)
     }
 
     /// Commits a mutation, discards the chunks it made garbage, and maps a rejection to its S3 error.
@@ -75,16 +91,22 @@ struct ObjectHandlers: Sendable {
             chunks.discard(garbage)
         case .rejected(let rejection):
             chunks.discard(newChunks)
-            switch rejection {
-            case .noSuchBucket: throw S3Error.noSuchBucket(bucket)
-            case .noSuchUpload: throw S3Error.noSuchUpload(uploadID)
-            case .invalidPart: throw S3Error.invalidPart
-            case .bucketNotEmpty: throw S3Error.bucketNotEmpty(bucket)
-            case .bucketAlreadyExists: throw S3Error.bucketAlreadyOwnedByYou(bucket)
-            case .noSuchAccessKey: throw S3Error.accessDenied  // the key was deleted meanwhile
-            case .noSuchKey: throw S3Error(.noSuchKey, "The specified key does not exist.")
-            case .staleChunk, .noSuchAgent, .accessKeyExists: throw S3Error.internalError("unexpected rejection \(rejection)")
-            }
+            throw Self.s3Error(for: rejection, bucket: bucket, uploadID: uploadID)
+        }
+    }
+
+    /// The S3 error of a rejected mutation.
+    static func s3Error(for rejection: MutationRejection, bucket: String, uploadID: String = "") -> S3Error {
+        switch rejection {
+        case .noSuchBucket: S3Error.noSuchBucket(bucket)
+        case .noSuchUpload: S3Error.noSuchUpload(uploadID)
+        case .invalidPart: S3Error.invalidPart
+        case .bucketNotEmpty: S3Error.bucketNotEmpty(bucket)
+        case .bucketAlreadyExists: S3Error.bucketAlreadyOwnedByYou(bucket)
+        case .noSuchAccessKey: S3Error.accessDenied  // the key was deleted meanwhile
+        case .noSuchKey: S3Error(.noSuchKey, "The specified key does not exist.")
+        case .preconditionFailed: Preconditions.preconditionFailed
+        case .staleChunk, .noSuchAgent, .accessKeyExists: S3Error.internalError("unexpected rejection \(rejection)")
         }
     }
 

@@ -88,7 +88,7 @@ struct S3Router: HTTPResponder {
         case .copyObject: return try await objects.copyObject(s3, request: request)
         case .getObject: return try await objects.getObject(s3, request: request, headOnly: false)
         case .headObject: return try await objects.getObject(s3, request: request, headOnly: true)
-        case .deleteObject: return try await objects.deleteObject(s3)
+        case .deleteObject: return try await objects.deleteObject(s3, request: request)
         case .createMultipartUpload: return try await objects.createMultipartUpload(s3, request: request)
         case .uploadPart: return try await objects.uploadPart(s3, request: request, uploadID: uploadID)
         case .uploadPartCopy: return try await objects.uploadPartCopy(s3, request: request, uploadID: uploadID)
