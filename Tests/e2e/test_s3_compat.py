@@ -101,7 +101,7 @@ def test_every_response_has_a_request_id_and_head_errors_have_no_body(cluster, b
 
 def test_unimplemented_features_answer_501(s3, bucket):
     with pytest.raises(ClientError) as e:
-        s3.get_bucket_tagging(Bucket=bucket)
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
     assert code(e) == "NotImplemented" and status(e) == 501
     with pytest.raises(ClientError) as e:
         s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="log-delivery-write")
@@ -569,3 +569,42 @@ def test_virtual_hosted_style_addressing(tmp_path):
         assert b"<Key>dir/key.txt</Key>" in body
     finally:
         c.stop()
+
+
+def test_list_buckets_pages_by_prefix_and_token(cluster, s3):
+    names = [f"paged-{c}" for c in "abcde"]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    first = s3.list_buckets(Prefix="paged-", MaxBuckets=2)
+    assert [b["Name"] for b in first["Buckets"]] == names[:2] and first["Prefix"] == "paged-"
+    second = s3.list_buckets(Prefix="paged-", MaxBuckets=2, ContinuationToken=first["ContinuationToken"])
+    third = s3.list_buckets(Prefix="paged-", MaxBuckets=2, ContinuationToken=second["ContinuationToken"])
+    assert [b["Name"] for b in second["Buckets"] + third["Buckets"]] == names[2:]
+    assert "ContinuationToken" not in third
+    pages = s3.get_paginator("list_buckets").paginate(Prefix="paged-", PaginationConfig={"PageSize": 3})
+    assert [b["Name"] for page in pages for b in page["Buckets"]] == names
+    assert "ContinuationToken" not in s3.list_buckets()  # every bucket fits one page
+    with pytest.raises(ClientError) as e:
+        s3.list_buckets(ContinuationToken="!!")
+    assert code(e) == "InvalidArgument" and status(e) == 400
+    for query in ("max-buckets=0", "max-buckets=10001", "max-buckets=x"):  # boto3 would refuse to send these
+        response, body = raw_request(cluster, "GET", "/?" + query)
+        assert response.status == 400 and b"<Code>InvalidArgument</Code>" in body
+
+
+def test_a_plain_put_without_content_length_is_411(cluster, s3, bucket):
+    """Transfer-Encoding: chunked with no Content-Length and no aws-chunked framing, as S3 refuses it."""
+    conn = http.client.HTTPConnection("127.0.0.1", cluster.s3_port, timeout=30)
+    signed = sigv4_headers("PUT", f"/{bucket}/streamed", f"127.0.0.1:{cluster.s3_port}")
+    conn.putrequest("PUT", f"/{bucket}/streamed", skip_host=True, skip_accept_encoding=True)
+    for name, value in {"Host": f"127.0.0.1:{cluster.s3_port}", **signed, "Transfer-Encoding": "chunked"}.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    conn.send(b"5\r\nhello\r\n0\r\n\r\n")
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    assert response.status == 411 and b"<Code>MissingContentLength</Code>" in body
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="streamed")
+    assert status(e) == 404

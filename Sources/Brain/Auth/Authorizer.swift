@@ -57,13 +57,13 @@ struct Authorizer: Sendable {
     private static func allowedWithoutPolicy(_ operation: S3Operation, _ s3: S3Request, _ access: Access) -> Bool {
         switch operation {
         case .deleteBucket, .getBucketAcl, .putBucketAcl, .getBucketPolicy, .putBucketPolicy, .deleteBucketPolicy,
-            .getBucketPolicyStatus:
+            .getBucketPolicyStatus, .getBucketTagging, .putBucketTagging, .deleteBucketTagging:
             return access.held(s3.bucket).contains(.owner)
         case .listObjects, .listObjectsV2, .listObjectVersions, .listMultipartUploads, .headBucket, .getBucketLocation:
             return access.canList(s3.bucket)
         case .getObject, .headObject: return access.canRead(s3.bucket, s3.key)
-        case .getObjectAcl: return access.held(s3.bucket).contains(.read)
-        case .putObjectAcl: return access.held(s3.bucket).contains(.write)
+        case .getObjectAcl, .getObjectTagging: return access.held(s3.bucket).contains(.read)
+        case .putObjectAcl, .putObjectTagging, .deleteObjectTagging: return access.held(s3.bucket).contains(.write)
         case .putObject, .postObject, .deleteObject, .deleteObjects, .createMultipartUpload, .uploadPart, .completeMultipartUpload,
             .abortMultipartUpload, .listParts:
             return access.canWrite(s3.bucket)

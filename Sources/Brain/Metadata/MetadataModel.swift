@@ -134,6 +134,20 @@ public struct ObjectRecord: Sendable, Equatable {
         return result
     }
 
+    /// The name under which an object's tags are kept among its headers, as URL query text
+    /// (`k1=v1&k2=v2`, encoded; never returned on GET/HEAD, which give `x-amz-tagging-count`).
+    public static let taggingHeaderName = "x-amz-tagging"
+
+    /// The object's tags as kept (empty: none).
+    public var tagging: String { headers.first { $0.name == Self.taggingHeaderName }?.value ?? "" }
+
+    /// `headers` with the tags set to `tagging` (no entry for none).
+    public static func headers(_ headers: [StoredHeader], withTagging tagging: String) -> [StoredHeader] {
+        var result = headers.filter { $0.name != taggingHeaderName }
+        if !tagging.isEmpty { result.append(StoredHeader(name: taggingHeaderName, value: tagging)) }
+        return result
+    }
+
     /// Quoted hex of an MD5 digest, the form of a single-PUT ETag.
     public static func etag(md5: some Sequence<UInt8>) -> String {
         StoredETag(md5: md5).text
@@ -188,6 +202,8 @@ public struct BucketInfo: Sendable, Equatable {
     public var creationDateMs: Int64
     public var acl = CannedACL.private
     public var policy: BucketPolicy?
+    /// The bucket's tags as URL query text, as objects keep theirs (empty: none).
+    public var tagging = ""
 }
 
 /// One change to the metadata; the write-ahead log is a sequence of these.
@@ -225,6 +241,11 @@ public enum Mutation: Sendable, Equatable {
     /// A putObject, deleteObject or completeUpload applied only if the object at its key meets
     /// `condition` when it applies (conditional writes); rejected otherwise, changing nothing.
     indirect case conditional(WriteCondition, Mutation)
+    /// An object's tags (URL query text, checked before the commit; empty removes them), kept among
+    /// its stored headers as `x-amz-tagging`.
+    case setObjectTagging(bucket: String, key: String, tagging: String)
+    /// A bucket's tags, as objects keep theirs; empty removes them.
+    case setBucketTagging(bucket: String, tagging: String)
 
     /// `mutation` under `condition`, or `mutation` itself when there is no condition.
     public static func with(_ condition: WriteCondition, _ mutation: Mutation) -> Mutation {

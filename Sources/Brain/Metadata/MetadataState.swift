@@ -122,6 +122,16 @@ struct MetadataState: Sendable {
                 }
             }
             return apply(mutation)
+        case .setObjectTagging(let bucket, let key, let tagging):
+            guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
+            guard var object = buckets[bucket]!.objects[ObjectKey(key)] else { return .rejected(.noSuchKey) }
+            object.headers = ObjectRecord.headers(object.headers, withTagging: tagging)
+            _ = buckets[bucket]!.put(ObjectKey(key), object)  // the same chunks: no garbage
+            return .applied
+        case .setBucketTagging(let name, let tagging):
+            guard buckets[name] != nil else { return .rejected(.noSuchBucket) }
+            buckets[name]!.info.tagging = tagging
+            return .applied
         case .setObjectACL(let bucket, let key, let acl):
             guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
             guard var object = buckets[bucket]!.objects[ObjectKey(key)] else { return .rejected(.noSuchKey) }

@@ -27,6 +27,8 @@ public enum MutationCodec {
         case setObjectACL = 19
         case setBucketPolicy = 20
         case conditional = 21
+        case setObjectTagging = 22
+        case setBucketTagging = 23
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
@@ -169,6 +171,15 @@ public enum MutationCodec {
             if let size = condition.size { out.writeInteger(UInt64(bitPattern: size)) }
             if let seconds = condition.lastModifiedSeconds { out.writeInteger(UInt64(bitPattern: seconds)) }
             write(inner, to: &out)
+        case .setObjectTagging(let bucket, let key, let tagging):
+            out.writeInteger(Tag.setObjectTagging.rawValue)
+            out.writeShortString(bucket)
+            out.writeShortString(key)
+            out.writeShortString(tagging)
+        case .setBucketTagging(let bucket, let tagging):
+            out.writeInteger(Tag.setBucketTagging.rawValue)
+            out.writeShortString(bucket)
+            out.writeShortString(tagging)
         case .setBucketPolicy(let bucket, let policy):
             out.writeInteger(Tag.setBucketPolicy.rawValue)
             out.writeShortString(bucket)
@@ -316,6 +327,13 @@ public enum MutationCodec {
         case .setBucketPolicy:
             let bucket = try input.readShortString()
             mutation = .setBucketPolicy(bucket: bucket, policy: try input.readShortString())
+        case .setObjectTagging:
+            let bucket = try input.readShortString()
+            let key = try input.readShortString()
+            mutation = .setObjectTagging(bucket: bucket, key: key, tagging: try input.readShortString())
+        case .setBucketTagging:
+            let bucket = try input.readShortString()
+            mutation = .setBucketTagging(bucket: bucket, tagging: try input.readShortString())
         case .conditional:
             throw ClusterProtocolError.malformed("a condition on a condition")
         }

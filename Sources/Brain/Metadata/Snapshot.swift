@@ -28,6 +28,7 @@ enum Snapshot {
             mutations.append(.createBucket(name: info.name, creationDateMs: info.creationDateMs))
             if info.acl != .private { mutations.append(.setBucketACL(bucket: info.name, acl: info.acl)) }
             if let policy = info.policy { mutations.append(.setBucketPolicy(bucket: info.name, policy: policy.text)) }
+            if !info.tagging.isEmpty { mutations.append(.setBucketTagging(bucket: info.name, tagging: info.tagging)) }
             for (key, object) in state.bucket(info.name)!.objects {
                 mutations.append(.putObject(bucket: info.name, key: key.string, object: object))
             }

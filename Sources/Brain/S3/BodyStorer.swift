@@ -28,6 +28,10 @@ struct BodyStorer: Sendable {
             let encoding = headers[.contentEncoding] ?? ""
             let sha = headers[.amzContentSHA256] ?? ""
             guard encoding.contains("aws-chunked") || sha.hasPrefix("STREAMING-") else {
+                // S3 takes a plain body only with its length (no Transfer-Encoding: chunked alone).
+                guard headers[.contentLength] != nil else {
+                    throw S3Error(.missingContentLength, "You must provide the Content-Length HTTP header.")
+                }
                 self = .plain
                 return
             }

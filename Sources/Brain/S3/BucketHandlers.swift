@@ -9,13 +9,34 @@ struct BucketHandlers: Sendable {
     /// For dropping the parts of uploads that die with their bucket.
     let chunks: ChunkRouter
 
-    /// The root key sees every bucket; another key those it has a permission on.
-    func listBuckets(for principal: Principal) -> Response {
-        var visible = metadata.buckets
-        if case .key(let key) = principal, !key.isRoot {
+    /// ListBuckets returns at most this many buckets a page (`max-buckets`, S3's limit and default).
+    static let listBucketsMax = 10_000
+
+    /// The root key sees every bucket; another key those it has a permission on. Paged as S3 pages
+    /// it: `max-buckets`, `continuation-token` (opaque to clients: base64 of the last name listed),
+    /// `prefix`; buckets in name order.
+    func listBuckets(_ s3: S3Request) throws -> Response {
+        var maxBuckets = Self.listBucketsMax
+        if let text = s3.query["max-buckets"] {
+            guard let value = Int(text), (1...Self.listBucketsMax).contains(value) else {
+                throw S3Error.invalidArgument("max-buckets must be an integer from 1 to \(Self.listBucketsMax)")
+            }
+            maxBuckets = value
+        }
+        var after = ""
+        if let token = s3.query["continuation-token"] {
+            guard let data = Data(base64Encoded: token), let name = String(data: data, encoding: .utf8), !name.isEmpty else {
+                throw S3Error.invalidArgument("The continuation token provided is incorrect")
+            }
+            after = name
+        }
+        let prefix = s3.query["prefix"] ?? ""
+        var visible = metadata.buckets.filter { $0.name > after && $0.name.hasPrefix(prefix) }
+        if case .key(let key) = s3.principal, !key.isRoot {
             let reachable = metadata.accessKey(key.accessKeyID)?.buckets ?? [:]
             visible = visible.filter { reachable[$0.name] != nil }
         }
+        let page = visible.prefix(maxBuckets)
         var xml = XMLWriter()
         xml.open("ListAllMyBucketsResult")
         xml.open("Owner", namespace: false)
@@ -23,13 +44,17 @@ struct BucketHandlers: Sendable {
         xml.element("DisplayName", "sos")
         xml.close("Owner")
         xml.open("Buckets", namespace: false)
-        for bucket in visible {
+        for bucket in page {
             xml.open("Bucket", namespace: false)
             xml.element("Name", bucket.name)
             xml.element("CreationDate", HTTPDate.iso8601(ms: bucket.creationDateMs))
             xml.close("Bucket")
         }
         xml.close("Buckets")
+        if visible.count > page.count, let last = page.last {
+            xml.element("ContinuationToken", Data(last.name.utf8).base64EncodedString())
+        }
+        if s3.query["prefix"] != nil { xml.element("Prefix", prefix) }
         xml.close("ListAllMyBucketsResult")
         return S3Router.xmlResponse(xml.text)
     }

@@ -55,9 +55,17 @@ extension ObjectHandlers {
         if directive == "COPY" && source.bucket == s3.bucket && source.key == s3.key {
             throw S3Error(.invalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         }
-        // The copy's ACL is the request's (private by default), never the source's.
+        let taggingDirective = request.headers[TagSet.directiveHeader]?.uppercased() ?? "COPY"
+        guard taggingDirective == "COPY" || taggingDirective == "REPLACE" else {
+            throw S3Error.invalidArgument("Unknown tagging directive.")
+        }
+        // The copy's ACL is the request's (private by default), never the source's; its tags the
+        // source's, or with the REPLACE tagging directive the request's.
+        let tagging = taggingDirective == "COPY" ? source.object.tagging : try TagSet.fromHeader(request.headers)?.queryText ?? ""
         let headers = ObjectRecord.headers(
-            directive == "COPY" ? source.object.headers : try ObjectHeaders.storable(from: request.headers), withACL: acl)
+            ObjectRecord.headers(
+                directive == "COPY" ? source.object.headers : try ObjectHeaders.storable(from: request.headers), withACL: acl),
+            withTagging: tagging)
         var expectations = BodyDigests.Expectations()
         expectations.checksumAlgorithm = source.object.checksum?.algorithm
         let stored = try await storer.store(

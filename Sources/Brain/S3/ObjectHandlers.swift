@@ -29,8 +29,7 @@ struct ObjectHandlers: Sendable {
     func putObject(_ s3: S3Request, request: Request) async throws -> Response {
         try Self.validateKey(s3.key)
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
-        let headers = ObjectRecord.headers(
-            try ObjectHeaders.storable(from: request.headers), withACL: try Self.cannedACL(request.headers) ?? .private)
+        let headers = try Self.storedHeaders(request.headers)
         let condition = try Preconditions.writeCondition(from: request.headers)
         try check(condition, s3)  // before the body is stored; checked again, atomically, when committed
         let stored = try await storer.store(
@@ -114,6 +113,13 @@ struct ObjectHandlers: Sendable {
         guard key.utf8.count <= keyBytesMax else {
             throw S3Error(.keyTooLongError, "Your key is too long")
         }
+    }
+
+    /// What a new object keeps of its request's headers: the storable ones, the canned ACL
+    /// (private by default) and the tags of `x-amz-tagging`.
+    static func storedHeaders(_ headers: HTTPFields) throws -> [StoredHeader] {
+        let stored = ObjectRecord.headers(try ObjectHeaders.storable(from: headers), withACL: try cannedACL(headers) ?? .private)
+        return ObjectRecord.headers(stored, withTagging: try TagSet.fromHeader(headers)?.queryText ?? "")
     }
 
     /// The canned ACL `x-amz-acl` names, if any. Grants (`x-amz-grant-*`) and ACLs SOS does not

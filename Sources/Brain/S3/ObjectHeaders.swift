@@ -58,8 +58,13 @@ enum ObjectHeaders {
         fields[.eTag] = object.etag
         fields[.lastModified] = HTTPDate.rfc1123(ms: object.lastModifiedMs)
         fields[.acceptRanges] = "bytes"
-        for header in object.headers where header.name != ObjectRecord.aclHeaderName {
-            fields[HTTPField.Name(header.name)!] = header.value
+        for header in object.headers {
+            switch header.name {
+            case ObjectRecord.aclHeaderName: continue
+            case ObjectRecord.taggingHeaderName:
+                fields[TagSet.countHeader] = String(TagSet(queryText: header.value)?.tags.count ?? 0)
+            default: fields[HTTPField.Name(header.name)!] = header.value
+            }
         }
         for (queryName, headerName) in responseOverrides {
             if let value = query[queryName] { fields[HTTPField.Name(headerName)!] = value }

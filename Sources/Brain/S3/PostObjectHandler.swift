@@ -31,8 +31,7 @@ extension ObjectHandlers {
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
 
         let requestHeaders = form.objectHeaders()
-        let headers = ObjectRecord.headers(
-            try ObjectHeaders.storable(from: requestHeaders), withACL: try Self.cannedACL(requestHeaders) ?? .private)
+        let headers = try Self.storedHeaders(requestHeaders)
         let stored = try await storer.store(
             reader.partContent, framing: .plain, expectations: try BodyDigests.expectations(from: requestHeaders),
             sizeMax: sizes.maximum, headers: headers)

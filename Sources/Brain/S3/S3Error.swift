@@ -25,6 +25,7 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     case invalidPartOrder = "InvalidPartOrder"
     case invalidRange = "InvalidRange"
     case invalidRequest = "InvalidRequest"
+    case invalidTag = "InvalidTag"
     case keyTooLongError = "KeyTooLongError"
     case malformedPOSTRequest = "MalformedPOSTRequest"
     case malformedPolicy = "MalformedPolicy"
@@ -32,10 +33,12 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     case maxPostPreDataLengthExceeded = "MaxPostPreDataLengthExceededError"
     case metadataTooLarge = "MetadataTooLarge"
     case methodNotAllowed = "MethodNotAllowed"
+    case missingContentLength = "MissingContentLength"
     case missingSecurityHeader = "MissingSecurityHeader"
     case noSuchBucket = "NoSuchBucket"
     case noSuchBucketPolicy = "NoSuchBucketPolicy"
     case noSuchKey = "NoSuchKey"
+    case noSuchTagSet = "NoSuchTagSet"
     case noSuchUpload = "NoSuchUpload"
     case notImplemented = "NotImplemented"
     case preconditionFailed = "PreconditionFailed"
@@ -52,13 +55,14 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
         case .internalError: .internalServerError
         case .invalidPartNumber, .invalidRange: .rangeNotSatisfiable
         case .methodNotAllowed: .methodNotAllowed
-        case .noSuchBucket, .noSuchBucketPolicy, .noSuchKey, .noSuchUpload: .notFound
+        case .missingContentLength: HTTPResponse.Status(code: 411, reasonPhrase: "Length Required")
+        case .noSuchBucket, .noSuchBucketPolicy, .noSuchKey, .noSuchTagSet, .noSuchUpload: .notFound
         case .notImplemented: .notImplemented
         case .preconditionFailed: .preconditionFailed
         case .serviceUnavailable: .serviceUnavailable
         case .authorizationHeaderMalformed, .authorizationQueryParametersError, .badDigest, .entityTooLarge,
             .entityTooSmall, .incompleteBody, .incorrectNumberOfFilesInPostRequest, .invalidArgument,
-            .invalidBucketName, .invalidDigest, .invalidPart, .invalidPartOrder, .invalidPolicyDocument, .invalidRequest,
+            .invalidBucketName, .invalidDigest, .invalidPart, .invalidPartOrder, .invalidPolicyDocument, .invalidRequest, .invalidTag,
             .keyTooLongError, .malformedPOSTRequest, .malformedPolicy, .malformedXML, .maxPostPreDataLengthExceeded,
             .metadataTooLarge, .missingSecurityHeader, .requestTimeout, .xAmzContentSHA256Mismatch:
             .badRequest

@@ -35,6 +35,12 @@ enum S3Operation: String, Sendable, CaseIterable {
     case putBucketPolicy = "PutBucketPolicy"
     case deleteBucketPolicy = "DeleteBucketPolicy"
     case getBucketPolicyStatus = "GetBucketPolicyStatus"
+    case getObjectTagging = "GetObjectTagging"
+    case putObjectTagging = "PutObjectTagging"
+    case deleteObjectTagging = "DeleteObjectTagging"
+    case getBucketTagging = "GetBucketTagging"
+    case putBucketTagging = "PutBucketTagging"
+    case deleteBucketTagging = "DeleteBucketTagging"
 
     var name: String { rawValue }
 
@@ -62,6 +68,11 @@ enum S3Operation: String, Sendable, CaseIterable {
         case .putBucketPolicy: "s3:PutBucketPolicy"
         case .deleteBucketPolicy: "s3:DeleteBucketPolicy"
         case .getBucketPolicyStatus: "s3:GetBucketPolicyStatus"
+        case .getObjectTagging: "s3:GetObjectTagging"
+        case .putObjectTagging: "s3:PutObjectTagging"
+        case .deleteObjectTagging: "s3:DeleteObjectTagging"
+        case .getBucketTagging: "s3:GetBucketTagging"
+        case .putBucketTagging, .deleteBucketTagging: "s3:PutBucketTagging"  // AWS has no DeleteBucketTagging action
         }
     }
 
@@ -69,7 +80,7 @@ enum S3Operation: String, Sendable, CaseIterable {
     var isRead: Bool {
         switch self {
         case .listBuckets, .headBucket, .getBucketLocation, .listObjects, .listObjectsV2, .listObjectVersions,
-            .listMultipartUploads, .getObject, .headObject, .listParts, .getObjectAcl:
+            .listMultipartUploads, .getObject, .headObject, .listParts, .getObjectAcl, .getObjectTagging, .getBucketTagging:
             true
         default: false
         }
@@ -89,6 +100,15 @@ enum S3Operation: String, Sendable, CaseIterable {
             case (.put, true): self = .putBucketPolicy
             case (.delete, true): self = .deleteBucketPolicy
             case (.get, false): self = .getBucketPolicyStatus
+            default: throw S3Error.methodNotAllowed
+            }
+            return
+        }
+        if query["tagging"] != nil, !s3.bucket.isEmpty {
+            switch method {
+            case .get: self = s3.key.isEmpty ? .getBucketTagging : .getObjectTagging
+            case .put: self = s3.key.isEmpty ? .putBucketTagging : .putObjectTagging
+            case .delete: self = s3.key.isEmpty ? .deleteBucketTagging : .deleteObjectTagging
             default: throw S3Error.methodNotAllowed
             }
             return

@@ -13,6 +13,7 @@ struct S3Router: HTTPResponder {
     let objects: ObjectHandlers
     let acls: ACLHandlers
     let policies: PolicyHandlers
+    let tagging: TaggingHandlers
     /// With a domain such as `s3.example.com`, `BUCKET.s3.example.com` addresses BUCKET (virtual-hosted style).
     let virtualHostDomain: String?
     /// Nil only with `--insecure-no-auth`: every request is then served as the root key's.
@@ -67,7 +68,7 @@ struct S3Router: HTTPResponder {
     private func dispatch(_ operation: S3Operation, _ s3: S3Request, _ request: Request) async throws -> Response {
         let uploadID = s3.query["uploadId"] ?? ""
         switch operation {
-        case .listBuckets: return buckets.listBuckets(for: s3.principal)
+        case .listBuckets: return try buckets.listBuckets(s3)
         case .createBucket: return try await buckets.createBucket(s3, request: request)
         case .deleteBucket: return try await buckets.deleteBucket(s3)
         case .headBucket: return try buckets.headBucket(s3)
@@ -104,6 +105,12 @@ struct S3Router: HTTPResponder {
         case .putBucketPolicy: return try await policies.putBucketPolicy(s3, request: request)
         case .deleteBucketPolicy: return try await policies.deleteBucketPolicy(s3)
         case .getBucketPolicyStatus: return try policies.getBucketPolicyStatus(s3)
+        case .getObjectTagging: return try tagging.getObjectTagging(s3)
+        case .putObjectTagging: return try await tagging.putObjectTagging(s3, request: request)
+        case .deleteObjectTagging: return try await tagging.deleteObjectTagging(s3)
+        case .getBucketTagging: return try tagging.getBucketTagging(s3)
+        case .putBucketTagging: return try await tagging.putBucketTagging(s3, request: request)
+        case .deleteBucketTagging: return try await tagging.deleteBucketTagging(s3)
         }
     }
 
