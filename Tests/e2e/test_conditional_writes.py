@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from harness import Cluster
+from test_keys import refused
 
 BUCKET = "cond"
 
@@ -19,14 +20,6 @@ def cluster(tmp_path_factory):
     c.boto3().create_bucket(Bucket=BUCKET)
     yield c
     c.stop()
-
-
-def refused(call, code, status):
-    with pytest.raises(ClientError) as e:
-        call()
-    assert e.value.response["Error"]["Code"] == code, e.value.response
-    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
-    return e.value
 
 
 def body(s3, key):

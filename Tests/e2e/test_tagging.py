@@ -5,10 +5,9 @@ what; tags kept across a restart."""
 import json
 
 import pytest
-from botocore.exceptions import ClientError
 
 from harness import Cluster, admin
-from test_keys import client
+from test_keys import client, refused
 
 BUCKET = "tags"
 
@@ -19,13 +18,6 @@ def cluster(tmp_path_factory):
     c.boto3().create_bucket(Bucket=BUCKET)
     yield c
     c.stop()
-
-
-def refused(call, code, status):
-    with pytest.raises(ClientError) as e:
-        call()
-    assert e.value.response["Error"]["Code"] == code, e.value.response
-    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
 
 
 def tags_of(s3, key):
