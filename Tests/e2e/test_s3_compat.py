@@ -608,3 +608,42 @@ def test_a_plain_put_without_content_length_is_411(cluster, s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="streamed")
     assert status(e) == 404
+
+
+def test_non_ascii_metadata_and_repeated_headers(cluster, s3, bucket):
+    """Non-ASCII user metadata comes back as an RFC 2047 encoded word, whether it was sent as raw
+    UTF-8 or encoded; a header sent twice is stored with its values joined by ", "."""
+    for key, sent in (("raw", "café".encode()), ("word", b"=?UTF-8?B?Y2Fmw6k=?=")):
+        conn = http.client.HTTPConnection("127.0.0.1", cluster.s3_port, timeout=30)
+        signed = sigv4_headers("PUT", f"/{bucket}/{key}", f"127.0.0.1:{cluster.s3_port}")
+        conn.putrequest("PUT", f"/{bucket}/{key}", skip_host=True, skip_accept_encoding=True)
+        for name, value in {"Host": f"127.0.0.1:{cluster.s3_port}", **signed, "Content-Length": "1"}.items():
+            conn.putheader(name, value)
+        conn.putheader("x-amz-meta-city", sent)
+        conn.putheader("x-amz-meta-ascii", "plain")
+        conn.putheader("Cache-Control", "no-cache")
+        conn.putheader("Cache-Control", "no-store")
+        conn.endheaders()
+        conn.send(b"x")
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        assert response.status == 200, key
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert head["Metadata"] == {"city": "=?UTF-8?B?Y2Fmw6k=?=", "ascii": "plain"}, key
+        assert head["CacheControl"] == "no-cache, no-store"
+
+
+def test_a_part_uploaded_again_after_later_parts_is_the_one_completed(s3, bucket):
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="reupload")["UploadId"]
+    first = s3.upload_part(Bucket=bucket, Key="reupload", UploadId=upload, PartNumber=1, Body=b"a" * (5 * MiB))["ETag"]
+    second = s3.upload_part(Bucket=bucket, Key="reupload", UploadId=upload, PartNumber=2, Body=b"tail")["ETag"]
+    again = s3.upload_part(Bucket=bucket, Key="reupload", UploadId=upload, PartNumber=1, Body=b"b" * (5 * MiB))["ETag"]
+    assert again != first
+    stale = {"Parts": [{"PartNumber": 1, "ETag": first}, {"PartNumber": 2, "ETag": second}]}
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="reupload", UploadId=upload, MultipartUpload=stale)
+    assert code(e) == "InvalidPart"
+    current = {"Parts": [{"PartNumber": 1, "ETag": again}, {"PartNumber": 2, "ETag": second}]}
+    s3.complete_multipart_upload(Bucket=bucket, Key="reupload", UploadId=upload, MultipartUpload=current)
+    assert s3.get_object(Bucket=bucket, Key="reupload")["Body"].read() == b"b" * (5 * MiB) + b"tail"

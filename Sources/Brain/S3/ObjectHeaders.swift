@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 
 /// Which request headers are kept with an object, and how GET/HEAD give them back.
@@ -19,16 +20,17 @@ enum ObjectHeaders {
             if name == "content-encoding" {
                 // aws-chunked is transfer framing, not a property of the object.
                 value = value.split(separator: ",").map { $0.trimmingCharacters() }.filter { $0 != "aws-chunked" }
-                    .joined(separator: ",")
+                    .joined(separator: ", ")
                 if value.isEmpty { continue }
             }
             if name.hasPrefix("x-amz-meta-") {
+                value = MIMEWord.decoded(value)
                 userMetadataBytes += name.utf8.count - "x-amz-meta-".utf8.count + value.utf8.count
             } else if !storedNames.contains(name) {
                 continue
             }
             if let index = stored.firstIndex(where: { $0.name == name }) {
-                stored[index].value += "," + value
+                stored[index].value += ", " + value  // a repeated header's values, joined as HTTP joins them
             } else {
                 stored.append(StoredHeader(name: name, value: value))
             }
@@ -63,7 +65,9 @@ enum ObjectHeaders {
             case ObjectRecord.aclHeaderName: continue
             case ObjectRecord.taggingHeaderName:
                 fields[TagSet.countHeader] = String(TagSet(queryText: header.value)?.tags.count ?? 0)
-            default: fields[HTTPField.Name(header.name)!] = header.value
+            default:
+                let isUserMetadata = header.name.hasPrefix("x-amz-meta-")
+                fields[HTTPField.Name(header.name)!] = isUserMetadata ? MIMEWord.encoded(header.value) : header.value
             }
         }
         for (queryName, headerName) in responseOverrides {
