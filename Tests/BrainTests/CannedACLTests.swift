@@ -5,7 +5,7 @@ import XCTest
 final class CannedACLTests: XCTestCase {
     func testACLMutationsRoundTripAndApply() throws {
         for mutation: Mutation in [
-            .setBucketACL(bucket: "b", acl: .publicRead), .setObjectACL(bucket: "b", key: "k", acl: .authenticatedRead),
+            .setBucketACL(bucket: "b", acl: .publicRead), .setObjectACL(bucket: "b", key: "k", versionID: .null, acl: .authenticatedRead),
         ] {
             XCTAssertEqual(try MutationCodec.decode(MutationCodec.encode(mutation)), mutation)
         }
@@ -18,16 +18,16 @@ final class CannedACLTests: XCTestCase {
         _ = state.apply(.createBucket(name: "b", creationDateMs: 1))
         XCTAssertEqual(state.apply(.setBucketACL(bucket: "b", acl: .publicReadWrite)), .applied)
         XCTAssertEqual(state.bucket("b")?.info.acl, .publicReadWrite)
-        XCTAssertEqual(state.apply(.setObjectACL(bucket: "b", key: "k", acl: .publicRead)), .rejected(.noSuchKey))
+        XCTAssertEqual(state.apply(.setObjectACL(bucket: "b", key: "k", versionID: .null, acl: .publicRead)), .rejected(.noSuchKey))
         let object = ObjectRecord(
             size: 1, etag: "\"e\"", lastModifiedMs: 1, headers: [StoredHeader(name: "content-type", value: "a/b")],
             chunks: [ChunkPlacement(id: .random(), length: 1, agents: ["a"])])
         _ = state.apply(.putObject(bucket: "b", key: "k", object: object))
         // Changing an ACL keeps the object's chunks: nothing becomes garbage.
-        XCTAssertEqual(state.apply(.setObjectACL(bucket: "b", key: "k", acl: .publicRead)), .applied(garbage: []))
+        XCTAssertEqual(state.apply(.setObjectACL(bucket: "b", key: "k", versionID: .null, acl: .publicRead)), .applied(garbage: []))
         XCTAssertEqual(state.bucket("b")?.objects[ObjectKey("k")]?.acl, .publicRead)
         XCTAssertEqual(state.bucket("b")?.objects[ObjectKey("k")]?.chunks, object.chunks)
-        _ = state.apply(.setObjectACL(bucket: "b", key: "k", acl: .private))
+        _ = state.apply(.setObjectACL(bucket: "b", key: "k", versionID: .null, acl: .private))
         XCTAssertEqual(state.bucket("b")?.objects[ObjectKey("k")]?.headers, object.headers)
     }
 

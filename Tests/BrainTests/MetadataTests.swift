@@ -32,7 +32,7 @@ final class MetadataStoreTests: XCTestCase {
         let mutations: [Mutation] = [
             .createBucket(name: "b", creationDateMs: 42),
             .putObject(bucket: "b", key: "ünï/köy", object: object(10)),
-            .deleteObject(bucket: "b", key: "k"),
+            .deleteObject(bucket: "b", key: "k", marker: .null, markerTimeMs: 0),
             .deleteBucket(name: "b"),
             .createUpload(MultipartUpload(
                 uploadID: "u1", bucket: "b", key: "k", initiatedMs: 7, headers: [StoredHeader(name: "content-type", value: "x/y")],
@@ -43,7 +43,7 @@ final class MetadataStoreTests: XCTestCase {
             .abortUpload(uploadID: "u1"),
             .registerAgent(AgentMember(clientID: "agent-7", zone: "rack-2")),
             .setChunkReplicas(
-                location: .object(bucket: "b", key: "k", index: 3), chunkID: .random(), previousAgents: ["a"], agents: ["a", "b"]),
+                location: .object(bucket: "b", key: "k", version: .null, index: 3), chunkID: .random(), previousAgents: ["a"], agents: ["a", "b"]),
             .setChunkReplicas(
                 location: .part(uploadID: "u", partNumber: 2, index: 0), chunkID: .random(), previousAgents: ["d"], agents: ["c"]),
             .setAgentDraining(clientID: "agent-7", draining: true),
@@ -66,14 +66,24 @@ final class MetadataStoreTests: XCTestCase {
     func testAPutObjectIsEncodedByteForByteAsSpecified() throws {
         let etag = "\"" + String(repeating: "ab", count: 16) + "-2\""
         let chunk = ChunkPlacement(id: ChunkID(high: 1, low: 2), length: 3, agents: ["a"])
-        let object = ObjectRecord(
+        var object = ObjectRecord(
             size: 5, etag: etag, lastModifiedMs: 6, headers: [StoredHeader(name: "n", value: "v")], partSizes: [5], chunks: [chunk])
-        var expected: [UInt8] = [3, 0, 1, UInt8(ascii: "b"), 0, 1, UInt8(ascii: "k")]
-        expected += [0, 0, 0, 0, 0, 0, 0, 5] + [0, 36] + Array(etag.utf8) + [0, 0, 0, 0, 0, 0, 0, 6]
-        expected += [0, 1, 0, 1, UInt8(ascii: "n"), 0, 1, UInt8(ascii: "v")] + [0]  // headers; no checksum
-        expected += [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5]  // part sizes
-        expected += [0, 0, 0, 1] + [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2] + [0, 0, 0, 3] + [1, 0, 1, UInt8(ascii: "a")]
-        XCTAssertEqual(MutationCodec.encode(.putObject(bucket: "b", key: "k", object: object)), expected)
+        var fields: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 5] + [0, 36] + Array(etag.utf8) + [0, 0, 0, 0, 0, 0, 0, 6]
+        fields += [0, 1, 0, 1, UInt8(ascii: "n"), 0, 1, UInt8(ascii: "v")] + [0]  // headers; no checksum
+        fields += [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5]  // part sizes
+        fields += [0, 0, 0, 1] + [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2] + [0, 0, 0, 3] + [1, 0, 1, UInt8(ascii: "a")]
+        // Format version 1 (no version byte, no version id): the null version.
+        let version1: [UInt8] = [3, 0, 1, UInt8(ascii: "b"), 0, 1, UInt8(ascii: "k")] + fields
+        XCTAssertEqual(try MutationCodec.decode(version1), .putObject(bucket: "b", key: "k", object: object))
+        // Format version 2: 0x82, the tag, then the version id and flags before the same fields.
+        object.versionID = VersionID(high: 7, low: 8)
+        var version2: [UInt8] = [0x82, 3, 0, 1, UInt8(ascii: "b"), 0, 1, UInt8(ascii: "k")]
+        version2 += [0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 8] + [0] + fields
+        XCTAssertEqual(MutationCodec.encode(.putObject(bucket: "b", key: "k", object: object)), version2)
+        XCTAssertEqual(try MutationCodec.decode(version2), .putObject(bucket: "b", key: "k", object: object))
+        // A format this brain does not know is refused, not guessed at.
+        version2[0] = 0x83
+        XCTAssertThrowsError(try MutationCodec.decode(version2))
     }
 
     func testReplayRebuildsTheStateThatWasAcknowledged() async throws {
@@ -88,7 +98,7 @@ final class MetadataStoreTests: XCTestCase {
         XCTAssertEqual(outcome4, .applied)
         let outcome5 = try await store.commit(.deleteBucket(name: "b"))
         XCTAssertEqual(outcome5, .rejected(.bucketNotEmpty))
-        _ = try await store.commit(.deleteObject(bucket: "b", key: "x"))
+        _ = try await store.commit(.deleteObject(bucket: "b", key: "x", marker: .null, markerTimeMs: 0))
         let outcome6 = try await store.commit(.putObject(bucket: "missing", key: "z", object: object(1)))
         XCTAssertEqual(outcome6, .rejected(.noSuchBucket))
 
@@ -145,7 +155,7 @@ final class MetadataStoreTests: XCTestCase {
             }
             try await group.waitForAll()
         }
-        _ = try await store.commit(.deleteObject(bucket: "b", key: "key-7"))
+        _ = try await store.commit(.deleteObject(bucket: "b", key: "key-7", marker: .null, markerTimeMs: 0))
         let path = store.walPath
         let size = try WALFileTesting.recordsEnd(path)
         XCTAssertGreaterThan(size, RecordPipeline.threadedBytesMin)
@@ -206,7 +216,7 @@ final class MetadataStoreTests: XCTestCase {
         let original = object(4)
         _ = try await store.commit(.putObject(bucket: "b", key: "k", object: original))
         let chunk = original.chunks[0]
-        let location = ChunkLocation.object(bucket: "b", key: "k", index: 0)
+        let location = ChunkLocation.object(bucket: "b", key: "k", version: .null, index: 0)
         let moved = try await store.commit(
             .setChunkReplicas(location: location, chunkID: chunk.id, previousAgents: chunk.agents, agents: ["agent-2", "agent-3"]))
         XCTAssertEqual(moved, .applied(garbage: [ChunkPlacement(id: chunk.id, length: chunk.length, agents: ["agent-1"])]))
@@ -397,7 +407,7 @@ final class SnapshotTests: XCTestCase {
             size: 1, etag: "\"p\"", lastModifiedMs: 1, checksum: "x", chunks: object(1).chunks)))
         try await store.snapshotNow()
         XCTAssertEqual(try files(), ["snapshot-00000002.snap", "wal-00000001.log", "wal-00000002.log"])
-        _ = try await store.commit(.deleteObject(bucket: "b", key: "k3"))
+        _ = try await store.commit(.deleteObject(bucket: "b", key: "k3", marker: .null, markerTimeMs: 0))
         try await store.snapshotNow()
         _ = try await store.commit(.putObject(bucket: "b", key: "after", object: object(9)))
         try await store.snapshotNow()

@@ -34,7 +34,7 @@ final class TaggingTests: XCTestCase {
 
     func testTaggingMutationsRoundTripAndSnapshotsKeepBucketTags() throws {
         let mutations: [Mutation] = [
-            .setObjectTagging(bucket: "b", key: "k", tagging: "a=1"), .setObjectTagging(bucket: "b", key: "k", tagging: ""),
+            .setObjectTagging(bucket: "b", key: "k", versionID: .null, tagging: "a=1"), .setObjectTagging(bucket: "b", key: "k", versionID: .null, tagging: ""),
             .setBucketTagging(bucket: "b", tagging: "env=prod"),
         ]
         for mutation in mutations { XCTAssertEqual(try MutationCodec.decode(MutationCodec.encode(mutation)), mutation) }
@@ -42,10 +42,10 @@ final class TaggingTests: XCTestCase {
         var state = MetadataState()
         XCTAssertEqual(state.apply(.setBucketTagging(bucket: "b", tagging: "x=1")), .rejected(.noSuchBucket))
         _ = state.apply(.createBucket(name: "b", creationDateMs: 1))
-        XCTAssertEqual(state.apply(.setObjectTagging(bucket: "b", key: "k", tagging: "x=1")), .rejected(.noSuchKey))
+        XCTAssertEqual(state.apply(.setObjectTagging(bucket: "b", key: "k", versionID: .null, tagging: "x=1")), .rejected(.noSuchKey))
         let object = ObjectRecord(size: 1, etag: "\"e\"", lastModifiedMs: 1, chunks: [])
         _ = state.apply(.putObject(bucket: "b", key: "k", object: object))
-        XCTAssertEqual(state.apply(.setObjectTagging(bucket: "b", key: "k", tagging: "x=1")), .applied)
+        XCTAssertEqual(state.apply(.setObjectTagging(bucket: "b", key: "k", versionID: .null, tagging: "x=1")), .applied)
         XCTAssertEqual(state.apply(.setBucketTagging(bucket: "b", tagging: "env=prod")), .applied)
         XCTAssertEqual(state.bucket("b")?.objects[ObjectKey("k")]?.tagging, "x=1")
 

@@ -29,7 +29,7 @@ final class WriteConditionTests: XCTestCase {
             WriteCondition(etag: "e", size: 5, lastModifiedSeconds: 1_700_000_000), WriteCondition(size: 0),
         ]
         let inner: [Mutation] = [
-            .putObject(bucket: "b", key: "k", object: object("x")), .deleteObject(bucket: "b", key: "k"),
+            .putObject(bucket: "b", key: "k", object: object("x")), .deleteObject(bucket: "b", key: "k", marker: .null, markerTimeMs: 0),
             .completeUpload(uploadID: "u", partNumbers: [1], partETags: ["\"e\""], object: object("y")),
         ]
         for condition in conditions {
@@ -38,14 +38,14 @@ final class WriteConditionTests: XCTestCase {
                 XCTAssertEqual(try MutationCodec.decode(MutationCodec.encode(conditional)), conditional)
             }
         }
-        XCTAssertEqual(Mutation.with(WriteCondition(), .deleteObject(bucket: "b", key: "k")), .deleteObject(bucket: "b", key: "k"))
+        XCTAssertEqual(Mutation.with(WriteCondition(), .deleteObject(bucket: "b", key: "k", marker: .null, markerTimeMs: 0)), .deleteObject(bucket: "b", key: "k", marker: .null, markerTimeMs: 0))
         // A condition only on the mutations that have an object to check, never nested, no unknown flags.
         let onBucket = MutationCodec.encode(.conditional(WriteCondition(mustNotExist: true), .createBucket(name: "b", creationDateMs: 1)))
         XCTAssertThrowsError(try MutationCodec.decode(onBucket))
-        let nested = MutationCodec.encode(.conditional(WriteCondition(mustNotExist: true), .conditional(WriteCondition(size: 1), .deleteObject(bucket: "b", key: "k"))))
+        let nested = MutationCodec.encode(.conditional(WriteCondition(mustNotExist: true), .conditional(WriteCondition(size: 1), .deleteObject(bucket: "b", key: "k", marker: .null, markerTimeMs: 0))))
         XCTAssertThrowsError(try MutationCodec.decode(nested))
-        var unknownFlag = MutationCodec.encode(.conditional(WriteCondition(mustNotExist: true), .deleteObject(bucket: "b", key: "k")))
-        unknownFlag[1] |= 0x10
+        var unknownFlag = MutationCodec.encode(.conditional(WriteCondition(mustNotExist: true), .deleteObject(bucket: "b", key: "k", marker: .null, markerTimeMs: 0)))
+        unknownFlag[2] |= 0x10  // after the format version and the tag
         XCTAssertThrowsError(try MutationCodec.decode(unknownFlag))
     }
 
@@ -81,7 +81,7 @@ final class WriteConditionTests: XCTestCase {
         XCTAssertEqual(swapped, .applied(garbage: first.chunks))
         let stale = try await store.commit(.with(swap, .putObject(bucket: "b", key: "k", object: first)))
         XCTAssertEqual(stale, .rejected(.preconditionFailed))
-        let wrongSize = try await store.commit(.with(WriteCondition(size: 99), .deleteObject(bucket: "b", key: "k")))
+        let wrongSize = try await store.commit(.with(WriteCondition(size: 99), .deleteObject(bucket: "b", key: "k", marker: .null, markerTimeMs: 0)))
         XCTAssertEqual(wrongSize, .rejected(.preconditionFailed))
         // Many racing creators of one key: exactly one is applied.
         let racers = (0..<16).map { object("w\($0)") }

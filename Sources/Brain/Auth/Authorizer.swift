@@ -19,7 +19,8 @@ struct Authorizer: Sendable {
         }
         let access = Access(metadata: metadata, record: record)
         var policyRequest = BucketPolicy.Request(
-            action: operation.iamAction, resource: Self.arn(s3.bucket, s3.key), accessKeyID: record?.accessKeyID,
+            action: operation.iamAction(versionNamed: s3.query["versionId"] != nil), resource: Self.arn(s3.bucket, s3.key),
+            accessKeyID: record?.accessKeyID,
             sourceIP: s3.sourceIP, secureTransport: s3.isSecureTransport, prefix: nil)
         if operation == .listObjects || operation == .listObjectsV2 || operation == .listObjectVersions {
             policyRequest.prefix = s3.query["prefix"] ?? ""
@@ -33,7 +34,7 @@ struct Authorizer: Sendable {
         case .copyObject, .uploadPartCopy:
             let source = try ObjectHandlers.copySourceName(headers)
             var read = policyRequest
-            read.action = S3Operation.getObject.iamAction
+            read.action = S3Operation.getObject.iamAction(versionNamed: source.versionID != nil)
             read.resource = Self.arn(source.bucket, source.key)
             guard access.decide(source.bucket, read, otherwise: access.canRead(source.bucket, source.key)) else {
                 throw denied(source.bucket)
@@ -47,9 +48,10 @@ struct Authorizer: Sendable {
 
     /// DeleteObjects names its keys in its body: each is authorized as a DeleteObject of that key, so
     /// that a policy denying some keys holds there too.
-    func mayDelete(_ principal: Principal, _ s3: S3Request, key: String) -> Bool {
+    func mayDelete(_ principal: Principal, _ s3: S3Request, key: String, versionNamed: Bool) -> Bool {
         var one = s3
         one.key = key
+        if versionNamed { one.query["versionId"] = "" }
         return (try? authorize(principal, .deleteObject, one, headers: [:])) != nil
     }
 
@@ -57,12 +59,12 @@ struct Authorizer: Sendable {
     private static func allowedWithoutPolicy(_ operation: S3Operation, _ s3: S3Request, _ access: Access) -> Bool {
         switch operation {
         case .deleteBucket, .getBucketAcl, .putBucketAcl, .getBucketPolicy, .putBucketPolicy, .deleteBucketPolicy,
-            .getBucketPolicyStatus, .getBucketTagging, .putBucketTagging, .deleteBucketTagging:
+            .getBucketPolicyStatus, .getBucketTagging, .putBucketTagging, .deleteBucketTagging, .putBucketVersioning:
             return access.held(s3.bucket).contains(.owner)
         case .listObjects, .listObjectsV2, .listObjectVersions, .listMultipartUploads, .headBucket, .getBucketLocation:
             return access.canList(s3.bucket)
         case .getObject, .headObject: return access.canRead(s3.bucket, s3.key)
-        case .getObjectAcl, .getObjectTagging: return access.held(s3.bucket).contains(.read)
+        case .getObjectAcl, .getObjectTagging, .getBucketVersioning: return access.held(s3.bucket).contains(.read)
         case .putObjectAcl, .putObjectTagging, .deleteObjectTagging: return access.held(s3.bucket).contains(.write)
         case .putObject, .postObject, .deleteObject, .deleteObjects, .createMultipartUpload, .uploadPart, .completeMultipartUpload,
             .abortMultipartUpload, .listParts:

@@ -31,7 +31,7 @@ public struct AgentMember: Sendable, Equatable {
 
 /// Where a chunk is referenced from: the i-th chunk of an object, or of an upload's part.
 public enum ChunkLocation: Sendable, Equatable, Hashable {
-    case object(bucket: String, key: String, index: Int)
+    case object(bucket: String, key: String, version: VersionID, index: Int)
     case part(uploadID: String, partNumber: Int, index: Int)
 }
 
@@ -92,17 +92,23 @@ public struct StoredChecksum: Sendable, Equatable {
 public struct ObjectRecord: Sendable, Equatable {
     public var size: Int64
     private(set) var storedETag: StoredETag
+    /// A delete marker: a version that says the key was deleted (no data, no headers).
+    /// Declared here so that it takes padding after the ETag, not 8 more bytes per object.
+    public var isDeleteMarker = false
     public var lastModifiedMs: Int64
     public var headers: [StoredHeader]
     public var checksum: StoredChecksum?
     /// Sizes of the parts of a multipart object, in order; empty for a single PUT.
     public var partSizes: [Int64]
     public var chunks: [ChunkPlacement]
+    /// Which version of its key this is (`null` in a bucket that never had versioning).
+    public var versionID = VersionID.null
 
     public init(
         size: Int64, etag: String, lastModifiedMs: Int64, headers: [StoredHeader] = [], checksum: StoredChecksum? = nil,
-        partSizes: [Int64] = [], chunks: [ChunkPlacement]
+        partSizes: [Int64] = [], chunks: [ChunkPlacement], versionID: VersionID = .null
     ) {
+        self.versionID = versionID
         self.size = size
         self.storedETag = StoredETag(etag)
         self.lastModifiedMs = lastModifiedMs
@@ -116,6 +122,16 @@ public struct ObjectRecord: Sendable, Equatable {
     public var etag: String {
         get { storedETag.text }
         set { storedETag = StoredETag(newValue) }
+    }
+
+    /// Bit of an encoded object's flags (docs/formats.md, "object").
+    static let deleteMarkerFlag: UInt8 = 1
+
+    /// A delete marker with id `versionID`, made at `timeMs`.
+    public static func deleteMarker(_ versionID: VersionID, timeMs: Int64) -> ObjectRecord {
+        var marker = ObjectRecord(size: 0, etag: "", lastModifiedMs: timeMs, chunks: [], versionID: versionID)
+        marker.isDeleteMarker = true
+        return marker
     }
 
     public var contentType: String { headers.first { $0.name == "content-type" }?.value ?? "binary/octet-stream" }
@@ -204,14 +220,25 @@ public struct BucketInfo: Sendable, Equatable {
     public var policy: BucketPolicy?
     /// The bucket's tags as URL query text, as objects keep theirs (empty: none).
     public var tagging = ""
+    public var versioning = BucketVersioning.unversioned
 }
 
 /// One change to the metadata; the write-ahead log is a sequence of these.
 public enum Mutation: Sendable, Equatable {
     case createBucket(name: String, creationDateMs: Int64)
     case deleteBucket(name: String)
+    /// Stores `object` as a version of its key: it replaces the version with the same id (the
+    /// `null` version: in a bucket that never had versioning, the object), or else becomes the
+    /// newest, the previous latest kept as a noncurrent version.
     case putObject(bucket: String, key: String, object: ObjectRecord)
-    case deleteObject(bucket: String, key: String)
+    /// DeleteObject without a version id. In a bucket that never had versioning it removes the
+    /// object; otherwise it removes the `null` version if `marker` is `null`, and a delete marker
+    /// with id `marker`, made at `markerTimeMs`, becomes the key's latest version.
+    case deleteObject(bucket: String, key: String, marker: VersionID, markerTimeMs: Int64)
+    /// Removes one version of a key for good (the newest remaining one becomes the latest);
+    /// rejected if there is no such version.
+    case deleteVersion(bucket: String, key: String, versionID: VersionID)
+    case setBucketVersioning(bucket: String, versioning: BucketVersioning)
     case createUpload(MultipartUpload)
     case putPart(uploadID: String, partNumber: Int, part: PartRecord)
     /// Completes an upload with `object`, built from the parts numbered `partNumbers` whose ETags
@@ -235,7 +262,7 @@ public enum Mutation: Sendable, Equatable {
     case createOwnedBucket(name: String, creationDateMs: Int64, owner: String)
     case setBucketACL(bucket: String, acl: CannedACL)
     /// An object's ACL, kept among its stored headers as `x-amz-acl` (absent: private).
-    case setObjectACL(bucket: String, key: String, acl: CannedACL)
+    case setObjectACL(bucket: String, key: String, versionID: VersionID, acl: CannedACL)
     /// A bucket policy's JSON text, validated before the commit; empty deletes the policy.
     case setBucketPolicy(bucket: String, policy: String)
     /// A putObject, deleteObject or completeUpload applied only if the object at its key meets
@@ -243,7 +270,7 @@ public enum Mutation: Sendable, Equatable {
     indirect case conditional(WriteCondition, Mutation)
     /// An object's tags (URL query text, checked before the commit; empty removes them), kept among
     /// its stored headers as `x-amz-tagging`.
-    case setObjectTagging(bucket: String, key: String, tagging: String)
+    case setObjectTagging(bucket: String, key: String, versionID: VersionID, tagging: String)
     /// A bucket's tags, as objects keep theirs; empty removes them.
     case setBucketTagging(bucket: String, tagging: String)
 
@@ -274,6 +301,7 @@ public enum MutationRejection: Sendable, Equatable {
     case accessKeyExists
     case noSuchAccessKey
     case noSuchKey
+    case noSuchVersion
     /// A conditional mutation's condition did not hold.
     case preconditionFailed
 }

@@ -24,10 +24,21 @@ struct MetadataState: Sendable {
             return .applied(garbage: orphaned.flatMap { $0.parts.values.flatMap(\.chunks) })
         case .putObject(let bucket, let key, let object):
             guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
-            return .applied(garbage: buckets[bucket]!.put(ObjectKey(key), object)?.chunks ?? [])
-        case .deleteObject(let bucket, let key):
+            return .applied(garbage: buckets[bucket]!.put(ObjectKey(key), object))
+        case .deleteObject(let bucket, let key, let marker, let markerTimeMs):
+            guard let index = buckets[bucket] else { return .rejected(.noSuchBucket) }
+            if index.info.versioning == .unversioned {
+                return .applied(garbage: buckets[bucket]!.removeVersion(ObjectKey(key), .null)?.chunks ?? [])
+            }
+            return .applied(garbage: buckets[bucket]!.put(ObjectKey(key), .deleteMarker(marker, timeMs: markerTimeMs)))
+        case .deleteVersion(let bucket, let key, let versionID):
             guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
-            return .applied(garbage: buckets[bucket]!.remove(ObjectKey(key))?.chunks ?? [])
+            guard let removed = buckets[bucket]!.removeVersion(ObjectKey(key), versionID) else { return .rejected(.noSuchVersion) }
+            return .applied(garbage: removed.chunks)
+        case .setBucketVersioning(let name, let versioning):
+            guard buckets[name] != nil else { return .rejected(.noSuchBucket) }
+            buckets[name]!.info.versioning = versioning
+            return .applied
         case .createUpload(let upload):
             guard buckets[upload.bucket] != nil else { return .rejected(.noSuchBucket) }
             uploads[upload.uploadID] = upload
@@ -53,7 +64,7 @@ struct MetadataState: Sendable {
             uploads[uploadID] = nil
             let used = Set(partNumbers)
             let unusedParts = upload.parts.filter { !used.contains($0.key) }.values.flatMap(\.chunks)
-            let replaced = buckets[upload.bucket]!.put(ObjectKey(upload.key), object)?.chunks ?? []
+            let replaced = buckets[upload.bucket]!.put(ObjectKey(upload.key), object)
             return .applied(garbage: unusedParts + replaced)
         case .abortUpload(let uploadID):
             guard let upload = uploads.removeValue(forKey: uploadID) else { return .rejected(.noSuchUpload) }
@@ -66,7 +77,13 @@ struct MetadataState: Sendable {
             guard let old = chunk(at: location), old.id == chunkID, old.agents == previousAgents, !newAgents.isEmpty else {
                 return .rejected(.staleChunk)
             }
-            setChunk(ChunkPlacement(id: chunkID, length: old.length, agents: newAgents), at: location)
+            let moved = ChunkPlacement(id: chunkID, length: old.length, agents: newAgents)
+            switch location {
+            case .object(let bucket, let key, let version, let index):
+                _ = buckets[bucket]!.modifyVersion(ObjectKey(key), version) { $0.chunks[index] = moved }
+            case .part(let uploadID, let partNumber, let index):
+                uploads[uploadID]!.parts[partNumber]!.chunks[index] = moved
+            }
             let dropped = old.agents.filter { !newAgents.contains($0) }
             return .applied(garbage: dropped.isEmpty ? [] : [ChunkPlacement(id: chunkID, length: old.length, agents: dropped)])
         case .setAgentDraining(let clientID, let draining):
@@ -117,47 +134,42 @@ struct MetadataState: Sendable {
             if let target = target(of: mutation), let bucket = buckets[target.bucket] {
                 var deleting = false
                 if case .deleteObject = mutation { deleting = true }
-                if let rejection = condition.rejection(of: bucket.objects[ObjectKey(target.key)], deleting: deleting) {
+                if let rejection = condition.rejection(of: bucket.current(ObjectKey(target.key)), deleting: deleting) {
                     return .rejected(rejection)
                 }
             }
             return apply(mutation)
-        case .setObjectTagging(let bucket, let key, let tagging):
-            guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
-            guard var object = buckets[bucket]!.objects[ObjectKey(key)] else { return .rejected(.noSuchKey) }
-            object.headers = ObjectRecord.headers(object.headers, withTagging: tagging)
-            _ = buckets[bucket]!.put(ObjectKey(key), object)  // the same chunks: no garbage
-            return .applied
+        case .setObjectTagging(let bucket, let key, let versionID, let tagging):
+            return changeHeaders(bucket, key, versionID) { ObjectRecord.headers($0, withTagging: tagging) }
         case .setBucketTagging(let name, let tagging):
             guard buckets[name] != nil else { return .rejected(.noSuchBucket) }
             buckets[name]!.info.tagging = tagging
             return .applied
-        case .setObjectACL(let bucket, let key, let acl):
-            guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
-            guard var object = buckets[bucket]!.objects[ObjectKey(key)] else { return .rejected(.noSuchKey) }
-            object.headers = ObjectRecord.headers(object.headers, withACL: acl)
-            _ = buckets[bucket]!.put(ObjectKey(key), object)  // the same chunks: no garbage
-            return .applied
+        case .setObjectACL(let bucket, let key, let versionID, let acl):
+            return changeHeaders(bucket, key, versionID) { ObjectRecord.headers($0, withACL: acl) }
         }
+    }
+
+    /// Sets the stored headers of one version (its tags or ACL; a delete marker has none: NoSuchKey).
+    private mutating func changeHeaders(
+        _ bucket: String, _ key: String, _ versionID: VersionID, _ change: ([StoredHeader]) -> [StoredHeader]
+    ) -> MutationOutcome {
+        guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
+        guard let version = buckets[bucket]!.version(ObjectKey(key), versionID), !version.isDeleteMarker else {
+            return .rejected(versionID.isNull ? .noSuchKey : .noSuchVersion)
+        }
+        _ = buckets[bucket]!.modifyVersion(ObjectKey(key), versionID) { $0.headers = change($0.headers) }
+        return .applied  // the same chunks: no garbage
     }
 
     func chunk(at location: ChunkLocation) -> ChunkPlacement? {
         switch location {
-        case .object(let bucket, let key, let index):
-            guard let chunks = buckets[bucket]?.objects[ObjectKey(key)]?.chunks, chunks.indices.contains(index) else { return nil }
+        case .object(let bucket, let key, let version, let index):
+            guard let chunks = buckets[bucket]?.version(ObjectKey(key), version)?.chunks, chunks.indices.contains(index) else { return nil }
             return chunks[index]
         case .part(let uploadID, let partNumber, let index):
             guard let chunks = uploads[uploadID]?.parts[partNumber]?.chunks, chunks.indices.contains(index) else { return nil }
             return chunks[index]
-        }
-    }
-
-    private mutating func setChunk(_ chunk: ChunkPlacement, at location: ChunkLocation) {
-        switch location {
-        case .object(let bucket, let key, let index):
-            buckets[bucket]!.replaceChunk(of: ObjectKey(key), at: index, with: chunk)
-        case .part(let uploadID, let partNumber, let index):
-            uploads[uploadID]!.parts[partNumber]!.chunks[index] = chunk
         }
     }
 
@@ -166,7 +178,7 @@ struct MetadataState: Sendable {
     /// then rejected by itself).
     private func target(of mutation: Mutation) -> (bucket: String, key: String)? {
         switch mutation {
-        case .putObject(let bucket, let key, _), .deleteObject(let bucket, let key): return (bucket, key)
+        case .putObject(let bucket, let key, _), .deleteObject(let bucket, let key, _, _): return (bucket, key)
         case .completeUpload(let uploadID, _, _, _): return uploads[uploadID].map { ($0.bucket, $0.key) }
         default: return nil
         }
@@ -186,8 +198,14 @@ struct MetadataState: Sendable {
     /// Every referenced chunk with where it is referenced from.
     func forEachChunkLocation(_ body: (ChunkLocation, ChunkPlacement) -> Void) {
         for (name, bucket) in buckets {
-            for (key, object) in bucket.objects {
-                for (index, chunk) in object.chunks.enumerated() { body(.object(bucket: name, key: key.string, index: index), chunk) }
+            func visit(_ key: ObjectKey, _ version: ObjectRecord) {
+                for (index, chunk) in version.chunks.enumerated() {
+                    body(.object(bucket: name, key: key.string, version: version.versionID, index: index), chunk)
+                }
+            }
+            for (key, latest) in bucket.objects { visit(key, latest) }
+            for (key, versions) in bucket.noncurrent {
+                for version in versions { visit(key, version) }
             }
         }
         for upload in uploads.values {

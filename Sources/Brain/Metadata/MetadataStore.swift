@@ -344,9 +344,21 @@ public final class MetadataStore: Sendable {
 
     public func bucketExists(_ name: String) -> Bool { read { $0.bucket(name) != nil } }
 
+    /// The object a GET without a version id reads: nil when there is none or the latest version is a delete marker.
     public func object(bucket: String, key: String) -> ObjectRecord? {
-        read { $0.bucket(bucket)?.objects[ObjectKey(key)] }
+        read { $0.bucket(bucket)?.current(ObjectKey(key)) }
     }
+
+    /// The latest version of a key, which may be a delete marker.
+    public func latestVersion(bucket: String, key: String) -> ObjectRecord? {
+        read { $0.bucket(bucket)?.latest(ObjectKey(key)) }
+    }
+
+    public func version(bucket: String, key: String, versionID: VersionID) -> ObjectRecord? {
+        read { $0.bucket(bucket)?.version(ObjectKey(key), versionID) }
+    }
+
+    public func versioning(bucket: String) -> BucketVersioning? { read { $0.bucket(bucket)?.info.versioning } }
 
     public var buckets: [BucketInfo] { read { $0.bucketInfos } }
 

@@ -71,7 +71,15 @@ struct MutationBytes {
         writeInteger(id.low)
     }
 
+    mutating func writeVersionID(_ id: VersionID) {
+        writeInteger(id.high)
+        writeInteger(id.low)
+    }
+
+    /// An object in the layout of format version 2: its version id and flags, then the fields of version 1.
     mutating func writeObject(_ object: ObjectRecord) {
+        writeVersionID(object.versionID)
+        writeInteger(object.isDeleteMarker ? ObjectRecord.deleteMarkerFlag : 0)
         writeInteger(object.size)
         object.storedETag.write(to: &self)
         writeInteger(object.lastModifiedMs)

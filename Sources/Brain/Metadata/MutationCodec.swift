@@ -4,7 +4,14 @@ import NIOCore
 
 /// Binary encoding of a `Mutation` as a WAL record payload (docs/formats.md, "WAL mutations").
 /// Integers are big-endian; strings are a 2-byte length and UTF-8 bytes.
+///
+/// A payload starts with `0x80 | formatVersion`, then the tag. Payloads of format version 1
+/// (before object versions) start with the tag itself, which is below 0x80: they still decode,
+/// and the next snapshot rewrites them in the current version.
 public enum MutationCodec {
+    static let formatVersion: UInt8 = 2
+    static let formatVersionFlag: UInt8 = 0x80
+
     enum Tag: UInt8 {
         case createBucket = 1
         case deleteBucket = 2
@@ -29,20 +36,27 @@ public enum MutationCodec {
         case conditional = 21
         case setObjectTagging = 22
         case setBucketTagging = 23
+        case setBucketVersioning = 24
+        case deleteVersion = 25
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
-        MutationBytes.serialize { write(mutation, to: &$0) }
+        MutationBytes.serialize { writeVersioned(mutation, to: &$0) }
     }
 
     /// The mutation as a WAL record, ready to append: serialized after room for the record header,
     /// in one buffer (every commit makes one).
     public static func encodeRecord(_ mutation: Mutation) throws -> [UInt8] {
-        var record = MutationBytes.serialize(headerRoom: RecordFormat.headerByteCount) { write(mutation, to: &$0) }
+        var record = MutationBytes.serialize(headerRoom: RecordFormat.headerByteCount) { writeVersioned(mutation, to: &$0) }
         let payloadCount = record.count - RecordFormat.headerByteCount
         guard payloadCount <= RecordFormat.payloadBytesMax else { throw MetadataError.mutationTooLarge(bytes: payloadCount) }
         Record.seal(&record, type: .walMutation)
         return record
+    }
+
+    private static func writeVersioned(_ mutation: Mutation, to out: inout MutationBytes) {
+        out.writeInteger(formatVersionFlag | formatVersion)
+        write(mutation, to: &out)
     }
 
     private static func write(_ mutation: Mutation, to out: inout MutationBytes) {
@@ -59,10 +73,21 @@ public enum MutationCodec {
             out.writeShortString(bucket)
             out.writeShortString(key)
             out.writeObject(object)
-        case .deleteObject(let bucket, let key):
+        case .deleteObject(let bucket, let key, let marker, let markerTimeMs):
             out.writeInteger(Tag.deleteObject.rawValue)
             out.writeShortString(bucket)
             out.writeShortString(key)
+            out.writeVersionID(marker)
+            out.writeInteger(markerTimeMs)
+        case .deleteVersion(let bucket, let key, let versionID):
+            out.writeInteger(Tag.deleteVersion.rawValue)
+            out.writeShortString(bucket)
+            out.writeShortString(key)
+            out.writeVersionID(versionID)
+        case .setBucketVersioning(let bucket, let versioning):
+            out.writeInteger(Tag.setBucketVersioning.rawValue)
+            out.writeShortString(bucket)
+            out.writeInteger(versioning.rawValue)
         case .createUpload(let upload):
             out.writeInteger(Tag.createUpload.rawValue)
             out.writeShortString(upload.uploadID)
@@ -99,10 +124,11 @@ public enum MutationCodec {
         case .setChunkReplicas(let location, let chunkID, let previousAgents, let agents):
             out.writeInteger(Tag.setChunkReplicas.rawValue)
             switch location {
-            case .object(let bucket, let key, let index):
+            case .object(let bucket, let key, let version, let index):
                 out.writeInteger(UInt8(0))
                 out.writeShortString(bucket)
                 out.writeShortString(key)
+                out.writeVersionID(version)
                 out.writeInteger(UInt32(index))
             case .part(let uploadID, let partNumber, let index):
                 out.writeInteger(UInt8(1))
@@ -156,10 +182,11 @@ public enum MutationCodec {
             out.writeInteger(Tag.setBucketACL.rawValue)
             out.writeShortString(bucket)
             out.writeInteger(acl.rawValue)
-        case .setObjectACL(let bucket, let key, let acl):
+        case .setObjectACL(let bucket, let key, let versionID, let acl):
             out.writeInteger(Tag.setObjectACL.rawValue)
             out.writeShortString(bucket)
             out.writeShortString(key)
+            out.writeVersionID(versionID)
             out.writeInteger(acl.rawValue)
         case .conditional(let condition, let inner):
             out.writeInteger(Tag.conditional.rawValue)
@@ -171,10 +198,11 @@ public enum MutationCodec {
             if let size = condition.size { out.writeInteger(UInt64(bitPattern: size)) }
             if let seconds = condition.lastModifiedSeconds { out.writeInteger(UInt64(bitPattern: seconds)) }
             write(inner, to: &out)
-        case .setObjectTagging(let bucket, let key, let tagging):
+        case .setObjectTagging(let bucket, let key, let versionID, let tagging):
             out.writeInteger(Tag.setObjectTagging.rawValue)
             out.writeShortString(bucket)
             out.writeShortString(key)
+            out.writeVersionID(versionID)
             out.writeShortString(tagging)
         case .setBucketTagging(let bucket, let tagging):
             out.writeInteger(Tag.setBucketTagging.rawValue)
@@ -193,7 +221,18 @@ public enum MutationCodec {
 
     private static func decode(_ reader: MutationReader) throws -> Mutation {
         var input = reader
-        var tag = try readTag(&input)
+        guard let first: UInt8 = input.readInteger() else { throw ClusterProtocolError.malformed("empty mutation") }
+        var tag: Tag
+        if first & formatVersionFlag != 0 {
+            input.formatVersion = first & ~formatVersionFlag
+            guard input.formatVersion == formatVersion else {
+                throw ClusterProtocolError.malformed("mutation format version \(input.formatVersion) (this brain knows 1 and \(formatVersion))")
+            }
+            tag = try readTag(&input)
+        } else {
+            guard let known = Tag(rawValue: first) else { throw ClusterProtocolError.malformed("unknown mutation tag") }
+            tag = known
+        }
         var condition: WriteCondition?
         if tag == .conditional {
             condition = try readCondition(&input)
@@ -242,7 +281,19 @@ public enum MutationCodec {
             mutation = .putObject(bucket: bucket, key: key, object: try input.readObject())
         case .deleteObject:
             let bucket = try input.readShortString()
-            mutation = .deleteObject(bucket: bucket, key: try input.readShortString())
+            let key = try input.readShortString()
+            let marker = try input.readVersionID()
+            let markerTimeMs = input.formatVersion >= 2 ? try input.readInt64("marker time") : 0
+            mutation = .deleteObject(bucket: bucket, key: key, marker: marker, markerTimeMs: markerTimeMs)
+        case .deleteVersion:
+            let bucket = try input.readShortString()
+            let key = try input.readShortString()
+            mutation = .deleteVersion(bucket: bucket, key: key, versionID: try input.readVersionID())
+        case .setBucketVersioning:
+            let bucket = try input.readShortString()
+            guard let raw: UInt8 = input.readInteger(), let versioning = BucketVersioning(rawValue: raw), versioning != .unversioned
+            else { throw ClusterProtocolError.malformed("bucket versioning") }
+            mutation = .setBucketVersioning(bucket: bucket, versioning: versioning)
         case .createUpload:
             var upload = MultipartUpload(
                 uploadID: try input.readShortString(), bucket: try input.readShortString(), key: try input.readShortString(),
@@ -280,7 +331,7 @@ public enum MutationCodec {
             switch kind {
             case 0:
                 location = .object(
-                    bucket: try input.readShortString(), key: try input.readShortString(),
+                    bucket: try input.readShortString(), key: try input.readShortString(), version: try input.readVersionID(),
                     index: Int(try input.readUInt32("chunk index")))
             case 1:
                 location = .part(
@@ -323,14 +374,16 @@ public enum MutationCodec {
         case .setObjectACL:
             let bucket = try input.readShortString()
             let key = try input.readShortString()
-            mutation = .setObjectACL(bucket: bucket, key: key, acl: try input.readACL())
+            let versionID = try input.readVersionID()
+            mutation = .setObjectACL(bucket: bucket, key: key, versionID: versionID, acl: try input.readACL())
         case .setBucketPolicy:
             let bucket = try input.readShortString()
             mutation = .setBucketPolicy(bucket: bucket, policy: try input.readShortString())
         case .setObjectTagging:
             let bucket = try input.readShortString()
             let key = try input.readShortString()
-            mutation = .setObjectTagging(bucket: bucket, key: key, tagging: try input.readShortString())
+            let versionID = try input.readVersionID()
+            mutation = .setObjectTagging(bucket: bucket, key: key, versionID: versionID, tagging: try input.readShortString())
         case .setBucketTagging:
             let bucket = try input.readShortString()
             mutation = .setBucketTagging(bucket: bucket, tagging: try input.readShortString())

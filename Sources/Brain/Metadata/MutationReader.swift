@@ -7,6 +7,8 @@ import ClusterProtocol
 struct MutationReader {
     private let bytes: UnsafeRawBufferPointer
     private var offset = 0
+    /// The layout version of the payload (`MutationCodec.formatVersion`); a payload without one is version 1.
+    var formatVersion: UInt8 = 1
 
     init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
@@ -60,7 +62,21 @@ struct MutationReader {
         return count
     }
 
+    /// A version id from format version 2 on; `null` before (there were no versions).
+    mutating func readVersionID() throws -> VersionID {
+        guard formatVersion >= 2 else { return .null }
+        return VersionID(high: try readUInt64("version id"), low: try readUInt64("version id"))
+    }
+
     mutating func readObject() throws -> ObjectRecord {
+        let versionID = try readVersionID()
+        var isDeleteMarker = false
+        if formatVersion >= 2 {
+            guard let flags: UInt8 = readInteger(), flags & ~ObjectRecord.deleteMarkerFlag == 0 else {
+                throw ClusterProtocolError.malformed("object flags")
+            }
+            isDeleteMarker = flags & ObjectRecord.deleteMarkerFlag != 0
+        }
         let size = try readInt64("size")
         let etag = try readShortString()
         let lastModified = try readInt64("last modified")
@@ -74,9 +90,11 @@ struct MutationReader {
         var partSizes: [Int64] = []
         partSizes.reserveCapacity(partCount)
         for _ in 0..<partCount { partSizes.append(try readInt64("part size")) }
-        return ObjectRecord(
+        var object = ObjectRecord(
             size: size, etag: etag, lastModifiedMs: lastModified, headers: headers, checksum: checksum,
-            partSizes: partSizes, chunks: try readChunks())
+            partSizes: partSizes, chunks: try readChunks(), versionID: versionID)
+        object.isDeleteMarker = isDeleteMarker
+        return object
     }
 
     mutating func readHeaders() throws -> [StoredHeader] {

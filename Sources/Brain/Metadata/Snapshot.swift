@@ -5,7 +5,9 @@ import NIOCore
 /// framing of the WAL. The state is written as the mutations that rebuild it from nothing, between
 /// a header and an end record (docs/formats.md, "Snapshots").
 enum Snapshot {
-    static let formatVersion: UInt8 = 1
+    /// 2 since object versions (its mutations in `MutationCodec.formatVersion` 2); a snapshot of version 1 still loads.
+    static let formatVersion: UInt8 = 2
+    static let formatVersionsReadable: ClosedRange<UInt8> = 1...2
 
     static func fileName(generation: UInt64) -> String { "snapshot-" + String(generation).leftPadded(8) + ".snap" }
 
@@ -29,8 +31,16 @@ enum Snapshot {
             if info.acl != .private { mutations.append(.setBucketACL(bucket: info.name, acl: info.acl)) }
             if let policy = info.policy { mutations.append(.setBucketPolicy(bucket: info.name, policy: policy.text)) }
             if !info.tagging.isEmpty { mutations.append(.setBucketTagging(bucket: info.name, tagging: info.tagging)) }
-            for (key, object) in state.bucket(info.name)!.objects {
-                mutations.append(.putObject(bucket: info.name, key: key.string, object: object))
+            if info.versioning != .unversioned {
+                mutations.append(.setBucketVersioning(bucket: info.name, versioning: info.versioning))
+            }
+            let index = state.bucket(info.name)!
+            for (key, latest) in index.objects {
+                // Oldest first: each putObject makes the one before it noncurrent.
+                for version in (index.noncurrent[key] ?? []).reversed() {
+                    mutations.append(.putObject(bucket: info.name, key: key.string, object: version))
+                }
+                mutations.append(.putObject(bucket: info.name, key: key.string, object: latest))
             }
         }
         // After the buckets their permissions name.

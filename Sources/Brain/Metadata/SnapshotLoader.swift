@@ -73,7 +73,7 @@ enum SnapshotLoader {
                 switch item {
                 case .header(let payload):
                     var header = ByteBuffer(bytes: payload)
-                    guard !sawHeader, header.readInteger(as: UInt8.self) == Snapshot.formatVersion,
+                    guard !sawHeader, let version = header.readInteger(as: UInt8.self), Snapshot.formatVersionsReadable.contains(version),
                         header.readInteger(as: UInt64.self) == generation
                     else { throw invalid("bad header") }
                     sawHeader = true

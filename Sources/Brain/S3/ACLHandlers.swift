@@ -29,18 +29,18 @@ struct ACLHandlers: Sendable {
     }
 
     func getObjectACL(_ s3: S3Request) throws -> Response {
-        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
-        guard let object = metadata.object(bucket: s3.bucket, key: s3.key) else { throw S3Error.noSuchKey(s3.bucket, s3.key) }
+        let object = try ObjectVersions.readable(
+            metadata, bucket: s3.bucket, key: s3.key, versionID: try ObjectVersions.requested(s3)).object
         return S3Router.xmlResponse(Self.policyXML(object.acl))
     }
 
     func putObjectACL(_ s3: S3Request, request: Request) async throws -> Response {
-        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        let object = try ObjectVersions.readable(
+            metadata, bucket: s3.bucket, key: s3.key, versionID: try ObjectVersions.requested(s3)).object
         let acl = try await Self.requestedACL(request)
-        switch try await metadata.commit(.setObjectACL(bucket: s3.bucket, key: s3.key, acl: acl)) {
+        switch try await metadata.commit(.setObjectACL(bucket: s3.bucket, key: s3.key, versionID: object.versionID, acl: acl)) {
         case .applied: return Response(status: .ok, headers: [.contentLength: "0"])
-        case .rejected(.noSuchBucket): throw S3Error.noSuchBucket(s3.bucket)
-        case .rejected: throw S3Error.noSuchKey(s3.bucket, s3.key)
+        case .rejected(let rejection): throw ObjectHandlers.s3Error(for: rejection, bucket: s3.bucket)
         }
     }
 

@@ -9,28 +9,42 @@ extension ObjectHandlers {
         var bucket: String
         var key: String
         var object: ObjectRecord
+        /// Whether the request named the version to copy.
+        var isVersionNamed: Bool
+        /// Whether `x-amz-copy-source-version-id` names the version copied (the source's bucket
+        /// has had versioning, or a version was named).
+        var namesVersion: Bool
     }
 
-    /// The bucket and key `x-amz-copy-source` names (`/bucket/key` or `bucket/key`, URL-encoded).
-    static func copySourceName(_ headers: HTTPFields) throws -> (bucket: String, key: String) {
+    /// The bucket, key and version `x-amz-copy-source` names (`/bucket/key` or `bucket/key`,
+    /// URL-encoded, optionally followed by `?versionId=ID`).
+    static func copySourceName(_ headers: HTTPFields) throws -> (bucket: String, key: String, versionID: VersionID?) {
         guard let raw = headers[.amzCopySource] else { throw S3Error.invalidArgument("missing x-amz-copy-source") }
-        var text = raw.split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
-        if let versionID = raw.split(separator: "?", maxSplits: 1).dropFirst().first, versionID != "versionId=null" {
-            throw S3Error.notImplemented("copying a version other than null")
+        let pieces = raw.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        var versionID: VersionID?
+        if pieces.count == 2 {
+            guard pieces[1].hasPrefix("versionId=") else { throw S3Error.invalidArgument("x-amz-copy-source is not valid") }
+            versionID = try ObjectVersions.parse(String(pieces[1].dropFirst("versionId=".count)))
         }
-        guard let decoded = PercentEncoding.decode(text) else { throw S3Error.invalidArgument("x-amz-copy-source is not valid") }
-        text = String(decoded.drop(while: { $0 == "/" }))
+        guard let decoded = PercentEncoding.decode(String(pieces[0])) else {
+            throw S3Error.invalidArgument("x-amz-copy-source is not valid")
+        }
+        let text = decoded.drop(while: { $0 == "/" })
         guard let slash = text.firstIndex(of: "/") else {
             throw S3Error.invalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
         }
-        return (String(text[..<slash]), String(text[text.index(after: slash)...]))
+        return (String(text[..<slash]), String(text[text.index(after: slash)...]), versionID)
     }
 
     /// Resolves `x-amz-copy-source` to its object, and checks its conditions.
     func copySource(_ headers: HTTPFields) throws -> CopySource {
-        let (bucket, key) = try Self.copySourceName(headers)
-        guard metadata.bucketExists(bucket) else { throw S3Error.noSuchBucket(bucket) }
-        guard let object = metadata.object(bucket: bucket, key: key) else { throw S3Error.noSuchKey(bucket, key) }
+        let (bucket, key, versionID) = try Self.copySourceName(headers)
+        let object: ObjectRecord, versioning: BucketVersioning
+        do {
+            (object, versioning) = try ObjectVersions.readable(metadata, bucket: bucket, key: key, versionID: versionID)
+        } catch let error as S3Error where error.code == .methodNotAllowed {
+            throw S3Error(.invalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+        }
         let conditions = Preconditions.copySourceConditions(from: headers)
         guard Preconditions.evaluate(conditions, etag: object.etag, lastModifiedMs: object.lastModifiedMs) == .proceed else {
             throw Preconditions.preconditionFailed
@@ -38,12 +52,14 @@ extension ObjectHandlers {
         guard chunks.canRead(object.chunks) else {
             throw S3Error.serviceUnavailable("An agent holding the source object's data is not connected; try again later.")
         }
-        return CopySource(bucket: bucket, key: key, object: object)
+        return CopySource(
+            bucket: bucket, key: key, object: object, isVersionNamed: versionID != nil,
+            namesVersion: ObjectVersions.namesVersions(versioning, object))
     }
 
     func copyObject(_ s3: S3Request, request: Request) async throws -> Response {
         try Self.validateKey(s3.key)
-        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        guard let versioning = metadata.versioning(bucket: s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
         let acl = try Self.cannedACL(request.headers) ?? .private
         let condition = try Preconditions.writeCondition(from: request.headers)  // on the destination
         try check(condition, s3)
@@ -52,7 +68,8 @@ extension ObjectHandlers {
         guard directive == "COPY" || directive == "REPLACE" else {
             throw S3Error.invalidArgument("Unknown metadata directive.")
         }
-        if directive == "COPY" && source.bucket == s3.bucket && source.key == s3.key {
+        // Copying a given version over its key is how an old version is restored.
+        if directive == "COPY" && source.bucket == s3.bucket && source.key == s3.key && !source.isVersionNamed {
             throw S3Error(.invalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         }
         let taggingDirective = request.headers[TagSet.directiveHeader]?.uppercased() ?? "COPY"
@@ -73,7 +90,8 @@ extension ObjectHandlers {
             expectations: expectations, sizeMax: Self.putBytesMax, headers: headers)
         let object = ObjectRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
-            headers: headers, checksum: stored.digests.checksum, chunks: stored.placements)
+            headers: headers, checksum: stored.digests.checksum, chunks: stored.placements,
+            versionID: versioning.newVersionID())
         try await commit(
             .with(condition, .putObject(bucket: s3.bucket, key: s3.key, object: object)), bucket: s3.bucket, newChunks: object.chunks)
         var xml = XMLWriter()
@@ -82,7 +100,10 @@ extension ObjectHandlers {
         xml.element("ETag", object.etag)
         if let checksum = object.checksum { xml.element("Checksum" + checksum.algorithm.name, checksum.value) }
         xml.close("CopyObjectResult")
-        return S3Router.xmlResponse(xml.text)
+        var response = S3Router.xmlResponse(xml.text)
+        if source.namesVersion { response.headers[.amzCopySourceVersionID] = source.object.versionID.text }
+        if !object.versionID.isNull { response.headers[.amzVersionID] = object.versionID.text }
+        return response
     }
 
     func uploadPartCopy(_ s3: S3Request, request: Request, uploadID: String) async throws -> Response {
@@ -115,6 +136,8 @@ extension ObjectHandlers {
         xml.element("ETag", part.etag)
         if let checksum = stored.digests.checksum { xml.element("Checksum" + checksum.algorithm.name, checksum.value) }
         xml.close("CopyPartResult")
-        return S3Router.xmlResponse(xml.text)
+        var response = S3Router.xmlResponse(xml.text)
+        if source.namesVersion { response.headers[.amzCopySourceVersionID] = source.object.versionID.text }
+        return response
     }
 }

@@ -6,11 +6,10 @@ import NIOCore
 /// GetObject and HeadObject: whole objects, one byte range, or one part; conditional requests.
 extension ObjectHandlers {
     func getObject(_ s3: S3Request, request: Request, headOnly: Bool) async throws -> Response {
-        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
-        guard let object = metadata.object(bucket: s3.bucket, key: s3.key) else {
-            throw S3Error.noSuchKey(s3.bucket, s3.key)
-        }
+        let (object, versioning) = try ObjectVersions.readable(
+            metadata, bucket: s3.bucket, key: s3.key, versionID: try ObjectVersions.requested(s3))
         var fields = ObjectHeaders.response(for: object, query: s3.query)
+        if ObjectVersions.namesVersions(versioning, object) { fields[.amzVersionID] = object.versionID.text }
         switch Preconditions.evaluate(
             Preconditions.conditions(from: request.headers), etag: object.etag, lastModifiedMs: object.lastModifiedMs)
         {

@@ -82,7 +82,8 @@ extension ObjectHandlers {
         let object = ObjectRecord(
             size: parts.reduce(0) { $0 + $1.size }, etag: Self.multipartETag(parts.map(\.etag)), lastModifiedMs: Clock.nowMs(),
             headers: upload.headers, checksum: Self.compositeChecksum(upload.checksumAlgorithm, parts: parts),
-            partSizes: parts.map(\.size), chunks: parts.flatMap(\.chunks))
+            partSizes: parts.map(\.size), chunks: parts.flatMap(\.chunks),
+            versionID: metadata.versioning(bucket: s3.bucket)?.newVersionID() ?? .null)
         do {
             let completion = Mutation.completeUpload(
                 uploadID: uploadID, partNumbers: requested.map(\.number), partETags: parts.map(\.etag), object: object)
@@ -143,7 +144,9 @@ extension ObjectHandlers {
             xml.element("ChecksumType", "COMPOSITE")
         }
         xml.close("CompleteMultipartUploadResult")
-        return S3Router.xmlResponse(xml.text)
+        var response = S3Router.xmlResponse(xml.text)
+        if !object.versionID.isNull { response.headers[.amzVersionID] = object.versionID.text }
+        return response
     }
 
     func abortMultipartUpload(_ s3: S3Request, uploadID: String) async throws -> Response {

@@ -28,7 +28,7 @@ struct ObjectHandlers: Sendable {
 
     func putObject(_ s3: S3Request, request: Request) async throws -> Response {
         try Self.validateKey(s3.key)
-        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        guard let versioning = metadata.versioning(bucket: s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
         let headers = try Self.storedHeaders(request.headers)
         let condition = try Preconditions.writeCondition(from: request.headers)
         try check(condition, s3)  // before the body is stored; checked again, atomically, when committed
@@ -37,25 +37,61 @@ struct ObjectHandlers: Sendable {
             expectations: try BodyDigests.expectations(from: request.headers), sizeMax: Self.putBytesMax, headers: headers)
         let object = ObjectRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
-            headers: headers, checksum: stored.digests.checksum, chunks: stored.placements)
+            headers: headers, checksum: stored.digests.checksum, chunks: stored.placements,
+            versionID: versioning.newVersionID())
         try await commit(
             .with(condition, .putObject(bucket: s3.bucket, key: s3.key, object: object)), bucket: s3.bucket, newChunks: object.chunks)
         var fields: HTTPFields = [.eTag: object.etag, .contentLength: "0"]
         if let checksum = object.checksum { fields[checksum.algorithm.headerField] = checksum.value }
+        if !object.versionID.isNull { fields[.amzVersionID] = object.versionID.text }
         return Response(status: .ok, headers: fields)
     }
 
     func deleteObject(_ s3: S3Request, request: Request) async throws -> Response {
-        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
-        try await deleteObject(s3.bucket, s3.key, condition: try Preconditions.deleteCondition(from: request.headers))
-        return Response(status: .noContent)
+        let deleted = try await deleteObject(
+            s3.bucket, s3.key, versionID: try ObjectVersions.requested(s3),
+            condition: try Preconditions.deleteCondition(from: request.headers))
+        var fields = HTTPFields()
+        if let versionID = deleted.versionID { fields[.amzVersionID] = versionID.text }
+        if deleted.isDeleteMarker { fields[.amzDeleteMarker] = "true" }
+        return Response(status: .noContent, headers: fields)
     }
 
-    /// Deletes an object if there is one and it meets `condition` (S3: deleting nothing succeeds).
-    func deleteObject(_ bucket: String, _ key: String, condition: WriteCondition) async throws {
-        guard let object = metadata.object(bucket: bucket, key: key) else { return }
-        if let rejection = condition.rejection(of: object, deleting: true) { throw Self.s3Error(for: rejection, bucket: bucket) }
-        try await commit(.with(condition, .deleteObject(bucket: bucket, key: key)), bucket: bucket)
+    /// What a delete did, as DeleteObject's headers and DeleteObjects' entries tell it.
+    struct Deletion {
+        /// The version removed, or the delete marker made; nil in a bucket that never had versioning.
+        var versionID: VersionID?
+        /// Whether that version is a delete marker.
+        var isDeleteMarker = false
+    }
+
+    /// Deletes version `versionID` of a key, or (nil) the key: removes the object of a bucket
+    /// that never had versioning, or else makes a delete marker its latest version, provided the
+    /// object meets `condition`. Deleting nothing succeeds, as in S3.
+    func deleteObject(_ bucket: String, _ key: String, versionID: VersionID?, condition: WriteCondition) async throws -> Deletion {
+        guard let versioning = metadata.versioning(bucket: bucket) else { throw S3Error.noSuchBucket(bucket) }
+        if let versionID {
+            guard condition.isEmpty else { throw S3Error.notImplemented("conditions on deleting a given version") }
+            guard let version = metadata.version(bucket: bucket, key: key, versionID: versionID) else {
+                return Deletion(versionID: versionID)
+            }
+            do {
+                try await commit(.deleteVersion(bucket: bucket, key: key, versionID: versionID), bucket: bucket)
+            } catch let error as S3Error where error.code == .noSuchVersion {}  // deleted meanwhile: done all the same
+            return Deletion(versionID: versionID, isDeleteMarker: version.isDeleteMarker)
+        }
+        let current = metadata.object(bucket: bucket, key: key)
+        if let rejection = condition.rejection(of: current, deleting: true) { throw Self.s3Error(for: rejection, bucket: bucket) }
+        if versioning == .unversioned {
+            guard current != nil else { return Deletion() }
+            try await commit(.with(condition, .deleteObject(bucket: bucket, key: key, marker: .null, markerTimeMs: 0)), bucket: bucket)
+            return Deletion()
+        }
+        // In a versioned bucket even a key without objects gets its delete marker, as in S3.
+        let marker = versioning.newVersionID()
+        try await commit(
+            .with(condition, .deleteObject(bucket: bucket, key: key, marker: marker, markerTimeMs: Clock.nowMs())), bucket: bucket)
+        return Deletion(versionID: marker, isDeleteMarker: true)
     }
 
     /// Refuses a conditional write early, before its data is stored, when the object at its key
@@ -104,6 +140,7 @@ struct ObjectHandlers: Sendable {
         case .bucketAlreadyExists: S3Error.bucketAlreadyOwnedByYou(bucket)
         case .noSuchAccessKey: S3Error.accessDenied  // the key was deleted meanwhile
         case .noSuchKey: S3Error(.noSuchKey, "The specified key does not exist.")
+        case .noSuchVersion: S3Error(.noSuchVersion, "The specified version does not exist.")
         case .preconditionFailed: Preconditions.preconditionFailed
         case .staleChunk, .noSuchAgent, .accessKeyExists: S3Error.internalError("unexpected rejection \(rejection)")
         }

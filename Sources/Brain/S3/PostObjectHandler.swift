@@ -50,7 +50,8 @@ extension ObjectHandlers {
         }
         let object = ObjectRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
-            headers: headers, checksum: stored.digests.checksum, chunks: stored.placements)
+            headers: headers, checksum: stored.digests.checksum, chunks: stored.placements,
+            versionID: metadata.versioning(bucket: s3.bucket)?.newVersionID() ?? .null)
         try await commit(
             .putObject(bucket: s3.bucket, key: target.key, object: object), bucket: s3.bucket, newChunks: object.chunks)
         return Self.postResponse(form, target, etag: object.etag, host: request.head.authority)

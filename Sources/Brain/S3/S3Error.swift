@@ -13,6 +13,7 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     case entityTooLarge = "EntityTooLarge"
     case entityTooSmall = "EntityTooSmall"
     case incompleteBody = "IncompleteBody"
+    case illegalVersioningConfiguration = "IllegalVersioningConfigurationException"
     case incorrectNumberOfFilesInPostRequest = "IncorrectNumberOfFilesInPostRequest"
     case internalError = "InternalError"
     case invalidAccessKeyId = "InvalidAccessKeyId"
@@ -40,6 +41,7 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     case noSuchKey = "NoSuchKey"
     case noSuchTagSet = "NoSuchTagSet"
     case noSuchUpload = "NoSuchUpload"
+    case noSuchVersion = "NoSuchVersion"
     case notImplemented = "NotImplemented"
     case preconditionFailed = "PreconditionFailed"
     case requestTimeTooSkewed = "RequestTimeTooSkewed"
@@ -56,12 +58,12 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
         case .invalidPartNumber, .invalidRange: .rangeNotSatisfiable
         case .methodNotAllowed: .methodNotAllowed
         case .missingContentLength: HTTPResponse.Status(code: 411, reasonPhrase: "Length Required")
-        case .noSuchBucket, .noSuchBucketPolicy, .noSuchKey, .noSuchTagSet, .noSuchUpload: .notFound
+        case .noSuchBucket, .noSuchBucketPolicy, .noSuchKey, .noSuchTagSet, .noSuchUpload, .noSuchVersion: .notFound
         case .notImplemented: .notImplemented
         case .preconditionFailed: .preconditionFailed
         case .serviceUnavailable: .serviceUnavailable
         case .authorizationHeaderMalformed, .authorizationQueryParametersError, .badDigest, .entityTooLarge,
-            .entityTooSmall, .incompleteBody, .incorrectNumberOfFilesInPostRequest, .invalidArgument,
+            .entityTooSmall, .illegalVersioningConfiguration, .incompleteBody, .incorrectNumberOfFilesInPostRequest, .invalidArgument,
             .invalidBucketName, .invalidDigest, .invalidPart, .invalidPartOrder, .invalidPolicyDocument, .invalidRequest, .invalidTag,
             .keyTooLongError, .malformedPOSTRequest, .malformedPolicy, .malformedXML, .maxPostPreDataLengthExceeded,
             .metadataTooLarge, .missingSecurityHeader, .requestTimeout, .xAmzContentSHA256Mismatch:

@@ -16,6 +16,9 @@ extension HTTPField.Name {
     static let amzChecksumMode = Self("x-amz-checksum-mode")!
     static let amzMPPartsCount = Self("x-amz-mp-parts-count")!
     static let amzRequestID = Self("x-amz-request-id")!
+    static let amzVersionID = Self("x-amz-version-id")!
+    static let amzDeleteMarker = Self("x-amz-delete-marker")!
+    static let amzCopySourceVersionID = Self("x-amz-copy-source-version-id")!
     static let contentMD5 = Self("content-md5")!
     /// The grant headers, which SOS refuses rather than ignores (it has canned ACLs only).
     static let amzGrants = ["x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp", "x-amz-grant-write-acp", "x-amz-grant-full-control"]

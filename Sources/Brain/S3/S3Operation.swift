@@ -41,6 +41,8 @@ enum S3Operation: String, Sendable, CaseIterable {
     case getBucketTagging = "GetBucketTagging"
     case putBucketTagging = "PutBucketTagging"
     case deleteBucketTagging = "DeleteBucketTagging"
+    case getBucketVersioning = "GetBucketVersioning"
+    case putBucketVersioning = "PutBucketVersioning"
 
     var name: String { rawValue }
 
@@ -73,6 +75,23 @@ enum S3Operation: String, Sendable, CaseIterable {
         case .deleteObjectTagging: "s3:DeleteObjectTagging"
         case .getBucketTagging: "s3:GetBucketTagging"
         case .putBucketTagging, .deleteBucketTagging: "s3:PutBucketTagging"  // AWS has no DeleteBucketTagging action
+        case .getBucketVersioning: "s3:GetBucketVersioning"
+        case .putBucketVersioning: "s3:PutBucketVersioning"
+        }
+    }
+
+    /// The IAM action of the operation on a version named by `versionId` (s3:GetObjectVersion, ...).
+    func iamAction(versionNamed: Bool) -> String {
+        guard versionNamed else { return iamAction }
+        switch self {
+        case .getObject, .headObject: return "s3:GetObjectVersion"
+        case .deleteObject: return "s3:DeleteObjectVersion"
+        case .getObjectAcl: return "s3:GetObjectVersionAcl"
+        case .putObjectAcl: return "s3:PutObjectVersionAcl"
+        case .getObjectTagging: return "s3:GetObjectVersionTagging"
+        case .putObjectTagging: return "s3:PutObjectVersionTagging"
+        case .deleteObjectTagging: return "s3:DeleteObjectVersionTagging"
+        default: return iamAction
         }
     }
 
@@ -80,7 +99,8 @@ enum S3Operation: String, Sendable, CaseIterable {
     var isRead: Bool {
         switch self {
         case .listBuckets, .headBucket, .getBucketLocation, .listObjects, .listObjectsV2, .listObjectVersions,
-            .listMultipartUploads, .getObject, .headObject, .listParts, .getObjectAcl, .getObjectTagging, .getBucketTagging:
+            .listMultipartUploads, .getObject, .headObject, .listParts, .getObjectAcl, .getObjectTagging, .getBucketTagging,
+            .getBucketVersioning:
             true
         default: false
         }
@@ -109,6 +129,14 @@ enum S3Operation: String, Sendable, CaseIterable {
             case .get: self = s3.key.isEmpty ? .getBucketTagging : .getObjectTagging
             case .put: self = s3.key.isEmpty ? .putBucketTagging : .putObjectTagging
             case .delete: self = s3.key.isEmpty ? .deleteBucketTagging : .deleteObjectTagging
+            default: throw S3Error.methodNotAllowed
+            }
+            return
+        }
+        if query["versioning"] != nil, !s3.bucket.isEmpty, s3.key.isEmpty {
+            switch method {
+            case .get: self = .getBucketVersioning
+            case .put: self = .putBucketVersioning
             default: throw S3Error.methodNotAllowed
             }
             return

@@ -62,7 +62,7 @@ struct S3Request {
         "accelerate", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
         "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock",
         "ownershipControls", "publicAccessBlock", "replication",
-        "requestPayment", "restore", "retention", "select", "torrent", "versioning", "website",
+        "requestPayment", "restore", "retention", "select", "torrent", "website",
     ]
 
     var unimplementedSubresource: String? {

@@ -77,8 +77,8 @@ struct S3Router: HTTPResponder {
         case .listObjectVersions: return try buckets.listObjectVersions(s3)
         case .listMultipartUploads: return try buckets.listMultipartUploads(s3)
         case .deleteObjects:
-            return try await objects.deleteObjects(s3, request: request) { key in
-                authorizer.mayDelete(s3.principal, s3, key: key)
+            return try await objects.deleteObjects(s3, request: request) { key, versionNamed in
+                authorizer.mayDelete(s3.principal, s3, key: key, versionNamed: versionNamed)
             }
         case .putObject: return try await objects.putObject(s3, request: request)
         case .postObject:
@@ -111,6 +111,8 @@ struct S3Router: HTTPResponder {
         case .getBucketTagging: return try tagging.getBucketTagging(s3)
         case .putBucketTagging: return try await tagging.putBucketTagging(s3, request: request)
         case .deleteBucketTagging: return try await tagging.deleteBucketTagging(s3)
+        case .getBucketVersioning: return try buckets.getBucketVersioning(s3)
+        case .putBucketVersioning: return try await buckets.putBucketVersioning(s3, request: request)
         }
     }
 

@@ -10,22 +10,31 @@ struct TaggingHandlers: Sendable {
     static let bodyBytesMax = 64 << 10
 
     func getObjectTagging(_ s3: S3Request) throws -> Response {
-        let object = try existingObject(s3)
-        return S3Router.xmlResponse(TagSet(queryText: object.tagging)?.xml ?? TagSet().xml)
+        let (object, versioning) = try ObjectVersions.readable(
+            metadata, bucket: s3.bucket, key: s3.key, versionID: try ObjectVersions.requested(s3))
+        var response = S3Router.xmlResponse(TagSet(queryText: object.tagging)?.xml ?? TagSet().xml)
+        if ObjectVersions.namesVersions(versioning, object) { response.headers[.amzVersionID] = object.versionID.text }
+        return response
     }
 
     func putObjectTagging(_ s3: S3Request, request: Request) async throws -> Response {
-        _ = try existingObject(s3)
+        let version = try ObjectVersions.readable(
+            metadata, bucket: s3.bucket, key: s3.key, versionID: try ObjectVersions.requested(s3))
         let tags = try TagSet(xml: try await XMLNode.parse(request, bytesMax: Self.bodyBytesMax))
         try tags.check(tagsMax: TagSet.objectTagsMax)
-        try await commitObjectTagging(s3, tags.queryText)
-        return Response(status: .ok, headers: [.contentLength: "0"])
+        try await commitObjectTagging(s3, version.object, tags.queryText)
+        var fields: HTTPFields = [.contentLength: "0"]
+        if ObjectVersions.namesVersions(version.versioning, version.object) { fields[.amzVersionID] = version.object.versionID.text }
+        return Response(status: .ok, headers: fields)
     }
 
     func deleteObjectTagging(_ s3: S3Request) async throws -> Response {
-        _ = try existingObject(s3)
-        try await commitObjectTagging(s3, "")
-        return Response(status: .noContent)
+        let version = try ObjectVersions.readable(
+            metadata, bucket: s3.bucket, key: s3.key, versionID: try ObjectVersions.requested(s3))
+        try await commitObjectTagging(s3, version.object, "")
+        var fields = HTTPFields()
+        if ObjectVersions.namesVersions(version.versioning, version.object) { fields[.amzVersionID] = version.object.versionID.text }
+        return Response(status: .noContent, headers: fields)
     }
 
     func getBucketTagging(_ s3: S3Request) throws -> Response {
@@ -50,17 +59,11 @@ struct TaggingHandlers: Sendable {
         return Response(status: .noContent)
     }
 
-    private func existingObject(_ s3: S3Request) throws -> ObjectRecord {
-        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
-        guard let object = metadata.object(bucket: s3.bucket, key: s3.key) else { throw S3Error.noSuchKey(s3.bucket, s3.key) }
-        return object
-    }
-
-    private func commitObjectTagging(_ s3: S3Request, _ tagging: String) async throws {
-        switch try await metadata.commit(.setObjectTagging(bucket: s3.bucket, key: s3.key, tagging: tagging)) {
+    private func commitObjectTagging(_ s3: S3Request, _ version: ObjectRecord, _ tagging: String) async throws {
+        let change = Mutation.setObjectTagging(bucket: s3.bucket, key: s3.key, versionID: version.versionID, tagging: tagging)
+        switch try await metadata.commit(change) {
         case .applied: return
-        case .rejected(.noSuchBucket): throw S3Error.noSuchBucket(s3.bucket)
-        case .rejected: throw S3Error.noSuchKey(s3.bucket, s3.key)  // deleted meanwhile
+        case .rejected(let rejection): throw ObjectHandlers.s3Error(for: rejection, bucket: s3.bucket)  // deleted meanwhile
         }
     }
 

@@ -1,54 +1,8 @@
 import Hummingbird
 import HummingbirdCore
 
-/// ListObjectVersions for unversioned buckets (each object is its only version, `null`) and
 /// ListMultipartUploads.
 extension BucketHandlers {
-    func listObjectVersions(_ s3: S3Request) throws -> Response {
-        let prefix = s3.query["prefix"] ?? ""
-        let delimiter = s3.query["delimiter"] ?? ""
-        let maxKeys = min(try ObjectHandlers.integer(s3.query["max-keys"], name: "max-keys") ?? 1000, Self.maxKeysLimit)
-        let urlEncoded = s3.query["encoding-type"] == "url"
-        let encode = { (text: String) in urlEncoded ? PercentEncoding.encode(text) : text }
-        let keyMarker = s3.query["key-marker"] ?? ""
-        guard let bucket = metadata.read({ $0.bucket(s3.bucket) }) else { throw S3Error.noSuchBucket(s3.bucket) }
-        let marker = keyMarker.isEmpty ? nil : ListMarker(v1Marker: keyMarker, prefix: prefix, delimiter: delimiter)
-        let page = maxKeys == 0
-            ? BucketIndex.ListPage() : bucket.list(prefix: prefix, delimiter: delimiter, marker: marker, maxKeys: maxKeys)
-
-        var xml = XMLWriter()
-        xml.open("ListVersionsResult")
-        xml.element("Name", s3.bucket)
-        xml.element("Prefix", encode(prefix))
-        xml.element("KeyMarker", encode(keyMarker))
-        xml.element("VersionIdMarker", s3.query["version-id-marker"] ?? "")
-        xml.element("MaxKeys", maxKeys)
-        if !delimiter.isEmpty { xml.element("Delimiter", encode(delimiter)) }
-        xml.element("IsTruncated", page.isTruncated)
-        if page.isTruncated, let resume = page.resumeMarker {
-            switch resume {
-            case .key(let key), .commonPrefix(let key): xml.element("NextKeyMarker", encode(key))
-            }
-            xml.element("NextVersionIdMarker", "null")
-        }
-        if urlEncoded { xml.element("EncodingType", "url") }
-        for (key, object) in page.objects {
-            xml.open("Version", namespace: false)
-            xml.element("Key", encode(key.string))
-            xml.element("VersionId", "null")
-            xml.element("IsLatest", true)
-            xml.element("LastModified", HTTPDate.iso8601(ms: object.lastModifiedMs))
-            xml.element("ETag", object.etag)
-            xml.element("Size", object.size)
-            ObjectHandlers.writeOwner(&xml, as: "Owner")
-            xml.element("StorageClass", "STANDARD")
-            xml.close("Version")
-        }
-        xml.commonPrefixes(page.commonPrefixes, encode: encode)
-        xml.close("ListVersionsResult")
-        return S3Router.xmlResponse(xml.text)
-    }
-
     func listMultipartUploads(_ s3: S3Request) throws -> Response {
         guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
         let prefix = s3.query["prefix"] ?? ""
