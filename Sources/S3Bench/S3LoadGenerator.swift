@@ -28,6 +28,8 @@ public struct LoadConfiguration: Sendable {
     public var mix: [(S3Operation, Int)]
     public var cleanup: Bool
     public var progress: Bool
+    /// Turn versioning on in the bucket first (every PUT is a new version; cleanup removes every version).
+    public var versioned = false
 
     public init(
         endpoint: S3Endpoint, endpointText: String, workload: Workload, bucket: String?, sizes: SizeDistribution, concurrency: Int,
@@ -141,7 +143,12 @@ public struct S3LoadGenerator: Sendable {
         if config.cleanup {
             let count = workers.reduce(0) { $0 + $1.objects.count }
             status("deleting \(count) objects")
-            workers = (try? await forEach(workers) { w in await removeObjects(&w) }) ?? workers
+            if config.versioned {
+                try? await removeVersions(admin)
+                for index in workers.indices { workers[index].objects = [] }
+            } else {
+                workers = (try? await forEach(workers) { w in await removeObjects(&w) }) ?? workers
+            }
             if config.bucket == nil {
                 _ = try? await admin.send(.DELETE, bucket: bucket).expect([200, 204], "delete bucket \(bucket)")
             }
@@ -160,8 +167,36 @@ public struct S3LoadGenerator: Sendable {
                 string: "<CreateBucketConfiguration><LocationConstraint>\(region)</LocationConstraint></CreateBucketConfiguration>")
         }
         let response = try await client.send(.PUT, bucket: bucket, body: body)
-        if config.bucket != nil, response.status.code == 409 { return }  // already there (and ours, or the PUTs will say)
-        try response.expect([200], "create bucket \(bucket)")
+        if config.bucket == nil || response.status.code != 409 {  // 409: already there (and ours, or the PUTs will say)
+            try response.expect([200], "create bucket \(bucket)")
+        }
+        if config.versioned {
+            let enable = ByteBuffer(string: "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>")
+            try await client.send(.PUT, bucket: bucket, query: [("versioning", "")], body: enable).expect([200], "enable versioning")
+        }
+    }
+
+    /// Deletes every version and delete marker under the run's prefix, a listing page at a time.
+    private func removeVersions(_ client: S3Client) async throws {
+        while true {
+            let listing = try await client.send(
+                .GET, bucket: bucket, query: [("versions", ""), ("prefix", prefix)], collectBody: true
+            ).expect([200], "list versions")
+            let xml = listing.body.map { String(buffer: $0) } ?? ""
+            var entries: [(key: String, versionID: String)] = []
+            var rest = xml[...]
+            while let key = rest.range(of: "<Key>"), let keyEnd = rest.range(of: "</Key>", range: key.upperBound..<rest.endIndex),
+                let version = rest.range(of: "<VersionId>", range: keyEnd.upperBound..<rest.endIndex),
+                let versionEnd = rest.range(of: "</VersionId>", range: version.upperBound..<rest.endIndex)
+            {
+                entries.append((String(rest[key.upperBound..<keyEnd.lowerBound]), String(rest[version.upperBound..<versionEnd.lowerBound])))
+                rest = rest[versionEnd.upperBound...]
+            }
+            if entries.isEmpty { return }
+            for (key, versionID) in entries {
+                try await client.send(.DELETE, bucket: bucket, key: key, query: [("versionId", versionID)]).expect([204], "DELETE \(key) version")
+            }
+        }
     }
 
     /// Runs `body` on every worker concurrently and returns the workers (with their objects).

@@ -41,6 +41,9 @@ struct S3LoadOptions: ParsableArguments {
     @Flag(help: "Send UNSIGNED-PAYLOAD instead of each body's SHA-256 in signed requests.")
     var unsignedPayload = false
 
+    @Flag(help: "Enable versioning on the bucket first (every PUT makes a version; cleanup deletes every version).")
+    var versioned = false
+
     @Flag(help: "Keep the objects (and the bucket) the run created.")
     var noCleanup = false
 
@@ -84,11 +87,12 @@ struct S3LoadOptions: ParsableArguments {
         if let access = accessKey ?? environment["AWS_ACCESS_KEY_ID"], let secret = secretKey ?? environment["AWS_SECRET_ACCESS_KEY"] {
             signer = S3Signer(accessKey: access, secretKey: secret, region: region)
         }
-        let configuration = LoadConfiguration(
+        var configuration = LoadConfiguration(
             endpoint: S3Endpoint(host: host, port: port, signer: signer, hashPayload: !unsignedPayload, tls: tls),
             endpointText: endpoint,
             workload: workload, bucket: bucket, sizes: SizeDistribution(parsing: size)!, concurrency: concurrency, seconds: duration,
             operations: operations, objects: objects, partSize: partSize, mix: mix, cleanup: !noCleanup, progress: !quiet)
+        configuration.versioned = versioned
         let report = try await S3LoadGenerator(configuration).run()
         print(json ? try report.json() : report.table())
         if report.total.ops == 0 && report.total.errors > 0 { throw ExitCode.failure }

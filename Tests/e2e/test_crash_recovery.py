@@ -6,6 +6,10 @@ the end. SOS_CRASH_SEED fixes the random choices (workload and killer) to replay
 varies); SOS_CRASH_WORKERS sets the number of workload threads (6); SOS_CRASH_KEEP=1 keeps the agents'
 segment files of a failed run (otherwise deleted).
 
+A second, versioned bucket takes a smaller workload of its own (crash_versions.py): new versions,
+delete markers and deletions of given versions; after recovery no acknowledged version or marker is
+lost, none whose deletion was acknowledged comes back, and every version reads back byte-exact.
+
 Checks after every process is back up: every acknowledged PUT / multipart upload reads back
 byte-exact, every acknowledged DELETE stays deleted, unacknowledged operations are all-or-nothing (a
 key holds exactly one version ever written to it, never a partial or mixed body), listings agree with
@@ -26,6 +30,7 @@ import threading
 import time
 
 from crash_harness import Ledger, Worker, s3_client, segment_bytes, verify
+from crash_versions import VersionedWorker, VersionLedger, verify_versions
 from crash_killer import REPLICATION, Killer, ensure_all_up, make_crash_cluster, poll, set_flag
 from harness import status, wait_for
 
@@ -33,6 +38,8 @@ KILLS = int(os.environ.get("SOS_CRASH_KILLS", "10"))
 SEED = int(os.environ.get("SOS_CRASH_SEED", str(random.randrange(1 << 30))))
 WORKERS = int(os.environ.get("SOS_CRASH_WORKERS", "6"))
 BUCKET = "crash"
+VERSIONED_BUCKET = "crash-versioned"
+VERSIONED_WORKERS = 2
 DISK_RATIO_MAX = 1.5
 
 
@@ -91,9 +98,15 @@ def test_kill_loop_loses_nothing_acknowledged(tmp_path):
     killer = None
     passed = False
     try:
-        s3_client(cluster.endpoint).create_bucket(Bucket=BUCKET)
+        s3 = s3_client(cluster.endpoint)
+        s3.create_bucket(Bucket=BUCKET)
+        s3.create_bucket(Bucket=VERSIONED_BUCKET)
+        s3.put_bucket_versioning(Bucket=VERSIONED_BUCKET, VersioningConfiguration={"Status": "Enabled"})
         rng = random.Random(SEED)
         workers = [Worker(i, cluster.endpoint, BUCKET, ledger, stop, rng.randrange(1 << 30)) for i in range(WORKERS)]
+        version_ledger = VersionLedger()
+        workers += [VersionedWorker(i, cluster.endpoint, VERSIONED_BUCKET, version_ledger, stop,
+                                    random.Random(rng.randrange(1 << 30))) for i in range(VERSIONED_WORKERS)]
         for worker in workers:
             worker.start()
         killer = Killer(cluster, KILLS, random.Random(rng.randrange(1 << 30)), stop)
@@ -116,11 +129,15 @@ def test_kill_loop_loses_nothing_acknowledged(tmp_path):
         run_seconds = time.monotonic() - started
 
         first = verify(cluster, ledger, BUCKET)
+        first_versions, first_seen = verify_versions(cluster.endpoint, version_ledger, VERSIONED_BUCKET)
         # A clean restart of everything: what was visible must have been durable. No upload is in
         # flight any more, so orphans need no long grace from now on.
         set_flag(cluster.brain, "--orphan-grace", 3)
         cluster.restart()
         second = verify(cluster, ledger, BUCKET)
+        second_versions, second_seen = verify_versions(cluster.endpoint, version_ledger, VERSIONED_BUCKET)
+        if not first_versions and not second_versions and first_seen != second_seen:
+            second_versions.append("the versioned bucket's versions changed across a clean restart")
         # Kills during snapshot writing leave .tmp files; the brain's start must have removed them.
         leftovers = sorted(p.name for p in (tmp_path / "brain" / "metadata").glob("*.tmp"))
         if leftovers:
@@ -137,7 +154,8 @@ def test_kill_loop_loses_nothing_acknowledged(tmp_path):
         except AssertionError as e:  # still report what the run found
             before, sizes, reclaim_failures = "failed", [segment_bytes(cluster)], [f"reclaim: {e}"]
         disk = agent_disk_bytes(cluster)
-        replicated = REPLICATION * second.live_bytes
+        versioned_bytes = sum(size for versions in second_seen.values() for _, _, size in versions)
+        replicated = REPLICATION * (second.live_bytes + versioned_bytes)
         ratio = disk / max(replicated, 1)
         record_bytes = sum(a["usedBytes"] for a in status(cluster)["agents"])
         acked = {k: v for k, v in sorted(ledger.counts.items())}
@@ -145,8 +163,10 @@ def test_kill_loop_loses_nothing_acknowledged(tmp_path):
         print(f"  kill rounds: {killer.done}; processes killed: {killer.by_kind}")
         print("  kills landed: " + ", ".join(f"{n} {moment}" for moment, n in sorted(killer.moments.items())))
         print(f"  operations: {acked}")
+        print(f"  versioned bucket: {dict(sorted(version_ledger.counts.items()))}, "
+              f"{sum(len(v) for v in second_seen.values())} versions verified")
         print(f"  keys verified: {len(set(ledger.history))}, present {len(second.present)}, "
-              f"live bytes {second.live_bytes} (x R={REPLICATION}: {replicated})")
+              f"live bytes {second.live_bytes} + {versioned_bytes} in versions (x R={REPLICATION}: {replicated})")
         print(f"  reclaim: at the start {before}; then segment bytes per compaction round {sizes}; "
               f"{time.monotonic() - reclaim_started:.1f}s")
         print(f"  agents' files {disk} bytes = {ratio:.3f}x live bytes x R (at most {DISK_RATIO_MAX}); segments "
@@ -154,14 +174,18 @@ def test_kill_loop_loses_nothing_acknowledged(tmp_path):
         print(f"  run {run_seconds:.1f}s, total {time.monotonic() - started:.1f}s")
         # Data problems first (they matter most), then processes that exited on their own.
         problems = ledger.problems + first.failures + [f"after clean restart: {f}" for f in second.failures] + \
+            version_ledger.problems + first_versions + [f"after clean restart: {f}" for f in second_versions] + \
             killer.unexpected_exits + reclaim_failures
-        print(f"  problems: {len(ledger.problems)} during the run, {len(first.failures)} + {len(second.failures)} "
-              f"in verification, {len(killer.unexpected_exits)} processes exited on their own, "
+        print(f"  problems: {len(ledger.problems) + len(version_ledger.problems)} during the run, "
+              f"{len(first.failures) + len(first_versions)} + {len(second.failures) + len(second_versions)} in verification, {len(killer.unexpected_exits)} processes exited on their own, "
               f"{len(reclaim_failures)} in reclaiming")
         assert not problems, f"{len(problems)} problems (seed {SEED}):\n" + "\n".join(problems[:40])
-        assert ratio <= DISK_RATIO_MAX, f"agents use {disk} bytes for {second.live_bytes} live bytes x R={REPLICATION}"
+        assert ratio <= DISK_RATIO_MAX, \
+            f"agents use {disk} bytes for {second.live_bytes} + {versioned_bytes} live bytes x R={REPLICATION}"
         assert killer.done == KILLS
         assert ledger.counts.get("put acked", 0) > 0 and ledger.counts.get("delete acked", 0) > 0
+        assert version_ledger.counts.get("versioned put acked", 0) > 0
+        assert version_ledger.counts.get("versioned delete-version acked", 0) > 0
         passed = True
     finally:
         stop.set()

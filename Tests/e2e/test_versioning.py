@@ -7,6 +7,7 @@ import collections
 import json
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from harness import Cluster, admin
@@ -356,6 +357,26 @@ def test_versioning_permissions(cluster):
     assert body(reader, "guarded", "k", VersionId=old) == b"old"
     refused(lambda: reader.delete_object(Bucket="guarded", Key="k", VersionId=old), "AccessDenied", 403)
     assert body(s3, "guarded", "k", VersionId=old) == b"old"
+
+
+def test_each_version_has_its_own_acl(cluster):
+    s3 = cluster.boto3()
+    versioned(s3, "acls")
+    public = s3.put_object(Bucket="acls", Key="k", Body=b"public", ACL="public-read")["VersionId"]
+    private = put(s3, "acls", "k", b"private")
+    url = f"{cluster.endpoint}/acls/k"
+    assert requests.get(url, params={"versionId": public}).content == b"public"
+    assert requests.get(url, params={"versionId": private}).status_code == 403
+    assert requests.get(url).status_code == 403  # the current version is private
+    s3.put_object_acl(Bucket="acls", Key="k", VersionId=private, ACL="public-read")
+    assert requests.get(url).content == b"private"
+    s3.put_object_acl(Bucket="acls", Key="k", VersionId=public, ACL="private")
+    assert requests.get(url, params={"versionId": public}).status_code == 403
+
+    def group_grants(version_id):
+        grants = s3.get_object_acl(Bucket="acls", Key="k", VersionId=version_id)["Grants"]
+        return [g["Permission"] for g in grants if g["Grantee"].get("URI", "").endswith("/AllUsers")]
+    assert group_grants(private) == ["READ"] and group_grants(public) == []
 
 
 def test_versions_markers_and_status_survive_a_restart(cluster):

@@ -36,7 +36,8 @@ struct Authorizer: Sendable {
             var read = policyRequest
             read.action = S3Operation.getObject.iamAction(versionNamed: source.versionID != nil)
             read.resource = Self.arn(source.bucket, source.key)
-            guard access.decide(source.bucket, read, otherwise: access.canRead(source.bucket, source.key)) else {
+            let version = source.versionID?.text
+            guard access.decide(source.bucket, read, otherwise: access.canRead(source.bucket, source.key, version: version)) else {
                 throw denied(source.bucket)
             }
             allowed = access.decide(s3.bucket, policyRequest, otherwise: access.canWrite(s3.bucket))
@@ -63,7 +64,7 @@ struct Authorizer: Sendable {
             return access.held(s3.bucket).contains(.owner)
         case .listObjects, .listObjectsV2, .listObjectVersions, .listMultipartUploads, .headBucket, .getBucketLocation:
             return access.canList(s3.bucket)
-        case .getObject, .headObject: return access.canRead(s3.bucket, s3.key)
+        case .getObject, .headObject: return access.canRead(s3.bucket, s3.key, version: s3.query["versionId"])
         case .getObjectAcl, .getObjectTagging, .getBucketVersioning: return access.held(s3.bucket).contains(.read)
         case .putObjectAcl, .putObjectTagging, .deleteObjectTagging: return access.held(s3.bucket).contains(.write)
         case .putObject, .postObject, .deleteObject, .deleteObjects, .createMultipartUpload, .uploadPart, .completeMultipartUpload,
@@ -93,9 +94,16 @@ struct Authorizer: Sendable {
             held(bucket).contains(.read) || bucketACL(bucket).grantsRead(authenticated: authenticated)
         }
 
-        func canRead(_ bucket: String, _ key: String) -> Bool {
+        /// A key with read permission, or the ACL of the version read (`versionText`: a named one; nil: the current object).
+        func canRead(_ bucket: String, _ key: String, version versionText: String?) -> Bool {
             if held(bucket).contains(.read) { return true }
-            return metadata.object(bucket: bucket, key: key)?.acl.grantsRead(authenticated: authenticated) ?? false
+            let object: ObjectRecord?
+            if let versionText {
+                object = VersionID(text: versionText).flatMap { metadata.version(bucket: bucket, key: key, versionID: $0) }
+            } else {
+                object = metadata.object(bucket: bucket, key: key)
+            }
+            return object?.acl.grantsRead(authenticated: authenticated) ?? false
         }
 
         func canWrite(_ bucket: String) -> Bool { held(bucket).contains(.write) || bucketACL(bucket).grantsWrite }

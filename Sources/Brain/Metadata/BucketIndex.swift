@@ -2,8 +2,10 @@
 /// versions of the keys that have any beside it, so that a bucket without versioning pays nothing
 /// for them.
 ///
-/// Listing is O(log n + page): the start is found by binary search, and each common prefix is
-/// stepped over with another binary search instead of walking the keys under it.
+/// Listing is O(log n + page) in a bucket without delete markers: the start is found by binary
+/// search, and each common prefix is stepped over with another binary search instead of walking the
+/// keys under it. ListObjects steps over keys whose latest version is a delete marker one by one
+/// (and walks a common prefix until a key with a current object), as many as there are.
 struct BucketIndex: Sendable {
     var info: BucketInfo
     /// Each key's latest version, which may be a delete marker.

@@ -376,6 +376,18 @@ public final class MetadataStore: Sendable {
         }
     }
 
+    /// One ListObjectVersions page's size, resuming after `keyMarker` (for benchmarks).
+    public func listVersionPageCounts(bucket: String, keyMarker: String?, maxKeys: Int)
+        -> (versions: Int, commonPrefixes: Int, isTruncated: Bool)?
+    {
+        read { state in
+            guard let index = state.bucket(bucket) else { return nil }
+            let page = index.listVersions(
+                prefix: "", delimiter: "", marker: keyMarker.map { ListMarker.key($0) }, versionIDMarker: nil, maxKeys: maxKeys)
+            return (page.versions.count, page.commonPrefixes.count, page.isTruncated)
+        }
+    }
+
     public func uploads(in bucket: String) -> [MultipartUpload] { read { $0.uploads(in: bucket) } }
 
     public var agentMembers: [AgentMember] { read { Array($0.agents.values) } }

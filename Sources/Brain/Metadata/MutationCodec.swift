@@ -226,11 +226,15 @@ public enum MutationCodec {
         if first & formatVersionFlag != 0 {
             input.formatVersion = first & ~formatVersionFlag
             guard input.formatVersion == formatVersion else {
-                throw ClusterProtocolError.malformed("mutation format version \(input.formatVersion) (this brain knows 1 and \(formatVersion))")
+                throw ClusterProtocolError.malformed(
+                    "mutation format version \(input.formatVersion) (this brain writes \(formatVersion), and reads 1 without a version byte)")
             }
             tag = try readTag(&input)
         } else {
-            guard let known = Tag(rawValue: first) else { throw ClusterProtocolError.malformed("unknown mutation tag") }
+            // Format version 1 knew tags 1 to 23.
+            guard let known = Tag(rawValue: first), known.rawValue <= Tag.setBucketTagging.rawValue else {
+                throw ClusterProtocolError.malformed("unknown mutation tag")
+            }
             tag = known
         }
         var condition: WriteCondition?

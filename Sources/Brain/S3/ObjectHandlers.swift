@@ -84,7 +84,9 @@ struct ObjectHandlers: Sendable {
         if let rejection = condition.rejection(of: current, deleting: true) { throw Self.s3Error(for: rejection, bucket: bucket) }
         if versioning == .unversioned {
             guard current != nil else { return Deletion() }
-            try await commit(.with(condition, .deleteObject(bucket: bucket, key: key, marker: .null, markerTimeMs: 0)), bucket: bucket)
+            // A marker's fields are used only if versioning was enabled meanwhile.
+            let delete = Mutation.deleteObject(bucket: bucket, key: key, marker: .null, markerTimeMs: Clock.nowMs())
+            try await commit(.with(condition, delete), bucket: bucket)
             return Deletion()
         }
         // In a versioned bucket even a key without objects gets its delete marker, as in S3.

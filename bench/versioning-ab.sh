@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Issue 26's versioning speed target as interleaved A/B pairs against one `sos server` (release build),
+# signed requests: A into a bucket that never had versioning, B into a bucket with versioning enabled
+# (every PUT a new version, the previous one kept):
+#   4 KiB GET @32 and PUT @64: target B/A >= 0.9
+# Rounds alternate A and B so that the machine's drift falls on both. Prints each round's figures and
+# the median ratios. Not run by CI; see docs/benchmarks.md.
+#
+#   bench/versioning-ab.sh [--seconds N] [--rounds N]     (defaults: 10 s, 3 rounds)
+# Env: SOS_BIN (default .build/release/sos).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=(python3 "$ROOT/bench/baseline.py")
+SOS=${SOS_BIN:-$ROOT/.build/release/sos}
+SECONDS_EACH=10 ROUNDS=3
+while [ $# -gt 0 ]; do
+    case $1 in
+        --seconds) SECONDS_EACH=${2:?}; shift 2 ;;
+        --rounds) ROUNDS=${2:?}; shift 2 ;;
+        *) echo "usage: bench/versioning-ab.sh [--seconds N] [--rounds N]" >&2; exit 1 ;;
+    esac
+done
+[ -x "$SOS" ] || { echo "no sos binary at $SOS: swift build -c release, or set SOS_BIN" >&2; exit 1; }
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+export SOS_ROOT_ACCESS_KEY="ABBENCH$RANDOM$RANDOM" SOS_ROOT_SECRET_KEY="ab-bench-secret-$RANDOM$RANDOM"
+KEYS=(--access-key "$SOS_ROOT_ACCESS_KEY" --secret-key "$SOS_ROOT_SECRET_KEY")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sos-versioning-ab.XXXXXX")
+FIG=$WORK/figures
+touch "$FIG"
+QUICK=0
+# shellcheck source=bench/baseline-lib.sh
+source "$ROOT/bench/baseline-lib.sh"
+
+port=$(free_port)
+start_bg server "$SOS" server --directory "$WORK/server" --s3-address "127.0.0.1:$port"
+wait_until "sos server" 30 registered 2 "$WORK/server.log" && wait_until "sos server" 10 listening "$port" ||
+    { log_tail server; exit 1; }
+ENDPOINT="http://127.0.0.1:$port"
+
+# The GET runs remove their 1000 objects (and, versioned, every version); the PUT runs keep theirs
+# (some 50,000 a run), which the server's directory takes away at the end.
+round() {  # MODE ROUND: GET and PUT figures in a bucket of MODE (plain or versioned)
+    local mode=$1 n=$2 args=()
+    [ "$mode" = versioned ] && args=(--versioned)
+    bench "${mode}_get_$n" "$ENDPOINT" get 32 4KiB --duration "$SECONDS_EACH" --objects 1000 "${KEYS[@]}" "${args[@]}"
+    bench "${mode}_put_$n" "$ENDPOINT" put 64 4KiB --duration "$SECONDS_EACH" "${KEYS[@]}" "${args[@]}" --no-cleanup
+}
+
+for n in $(seq "$ROUNDS"); do
+    if [ $((n % 2)) = 1 ]; then round plain "$n"; round versioned "$n"; else round versioned "$n"; round plain "$n"; fi
+done
+"${PY[@]}" ab-table "$FIG" "unversioned (A)" "versioned (B)" \
+    "4 KiB GET @32 ops/s|plain_get|versioned_get|ops|0.9" "4 KiB PUT @64 ops/s|plain_put|versioned_put|ops|0.9"
+grep '^note' "$FIG" || true
