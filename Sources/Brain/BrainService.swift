@@ -134,7 +134,7 @@ public struct BrainService: Sendable {
                 chunkBytesMax: configuration.chunkBytesMax, logger: logger),
             acls: ACLHandlers(metadata: metadata),
             policies: PolicyHandlers(metadata: metadata),
-            tagging: TaggingHandlers(metadata: metadata),
+            tagging: TaggingHandlers(metadata: metadata), locks: ObjectLockHandlers(metadata: metadata),
             virtualHostDomain: configuration.virtualHostDomain,
             authenticator: configuration.s3Access.authenticator(metadata: metadata),
             authorizer: Authorizer(metadata: metadata),

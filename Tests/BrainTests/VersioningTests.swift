@@ -61,10 +61,10 @@ final class VersioningTests: XCTestCase {
         XCTAssertEqual(state.bucket("b")!.version(ObjectKey("k"), a), first)
 
         // Deleting a version frees its chunks; deleting the latest makes the next one current.
-        XCTAssertEqual(garbage(state.apply(.deleteVersion(bucket: "b", key: "k", versionID: a))), first.chunks.map(\.id))
-        XCTAssertEqual(garbage(state.apply(.deleteVersion(bucket: "b", key: "k", versionID: marker))), [])
+        XCTAssertEqual(garbage(state.apply(.deleteVersion(bucket: "b", key: "k", versionID: a, bypassGovernance: false, nowMs: 0))), first.chunks.map(\.id))
+        XCTAssertEqual(garbage(state.apply(.deleteVersion(bucket: "b", key: "k", versionID: marker, bypassGovernance: false, nowMs: 0))), [])
         XCTAssertEqual(state.bucket("b")!.current(ObjectKey("k")), second)
-        XCTAssertEqual(state.apply(.deleteVersion(bucket: "b", key: "k", versionID: a)), .rejected(.noSuchVersion))
+        XCTAssertEqual(state.apply(.deleteVersion(bucket: "b", key: "k", versionID: a, bypassGovernance: false, nowMs: 0)), .rejected(.noSuchVersion))
 
         // Suspended: the null version is replaced wherever it is, and a delete leaves a null marker.
         _ = state.apply(.setBucketVersioning(bucket: "b", versioning: .suspended))
@@ -76,8 +76,8 @@ final class VersioningTests: XCTestCase {
         XCTAssertEqual(versions(state, "k"), ["marker null", b.text])
         XCTAssertFalse(state.bucket("b")!.isEmpty)
         XCTAssertEqual(state.apply(.deleteBucket(name: "b")), .rejected(.bucketNotEmpty))
-        _ = state.apply(.deleteVersion(bucket: "b", key: "k", versionID: .null))
-        _ = state.apply(.deleteVersion(bucket: "b", key: "k", versionID: b))
+        _ = state.apply(.deleteVersion(bucket: "b", key: "k", versionID: .null, bypassGovernance: false, nowMs: 0))
+        _ = state.apply(.deleteVersion(bucket: "b", key: "k", versionID: b, bypassGovernance: false, nowMs: 0))
         XCTAssertTrue(state.bucket("b")!.isEmpty)
 
         // A bucket that never had versioning: a delete removes the object, no marker.
@@ -163,7 +163,7 @@ final class VersioningTests: XCTestCase {
             .putObject(bucket: "b", key: "k", object: object(3, id)),
             .putObject(bucket: "b", key: "k", object: .deleteMarker(id, timeMs: 77)),
             .deleteObject(bucket: "b", key: "k", marker: id, markerTimeMs: 77),
-            .deleteVersion(bucket: "b", key: "k", versionID: id),
+            .deleteVersion(bucket: "b", key: "k", versionID: id, bypassGovernance: false, nowMs: 0),
             .setObjectACL(bucket: "b", key: "k", versionID: id, acl: .publicRead),
             .setObjectTagging(bucket: "b", key: "k", versionID: id, tagging: "a=1"),
             .setChunkReplicas(

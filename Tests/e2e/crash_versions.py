@@ -1,7 +1,8 @@
-"""The kill loop's workload in a versioned bucket, and its verifier.
+"""The kill loop's workload in a versioned bucket with Object Lock, and its verifier.
 
-Each worker owns its keys. It PUTs new versions (the response names the version id), DELETEs without a
-version id (a delete marker, named by the response too) and DELETEs a version it knows by its id. The
+Each worker owns its keys. It PUTs new versions (the response names the version id), some under a
+legal hold, DELETEs without a version id (a delete marker, named by the response too) and DELETEs a
+version it knows by its id: for a held version that must be refused (403), always. The
 ledger keeps, per key, every version id acknowledged and every version id whose deletion was
 acknowledged, and the bodies of PUTs that were not acknowledged (their ids are unknown: such a version
 may exist or not, wholly).
@@ -9,6 +10,7 @@ may exist or not, wholly).
 After recovery every version listed must be one the ledger allows, and:
   - LOST: an acknowledged version (or delete marker) whose deletion was never sent is not listed;
   - RESURRECTED: a version whose deletion was acknowledged is listed again;
+  - LOCKED: a version under a legal hold was deleted (acknowledged, or gone after recovery);
   - WRONG: a version's bytes (GET by version id) are not exactly the bytes written under that id, or an
     unknown version's bytes are not those of an unacknowledged PUT to that key;
   - a key's GET without a version id disagrees with its latest listed version.
@@ -30,6 +32,7 @@ class VersionLedger:
         self.deleted = {}  # key -> {version id whose deletion was acknowledged}
         self.in_doubt = {}  # key -> {version id whose deletion was sent, not acknowledged}
         self.unacked_bodies = {}  # key -> [Version] of PUTs not acknowledged (id unknown)
+        self.held = {}  # key -> {version id acknowledged with a legal hold}
         self.problems = []
         self.counts = {}
 
@@ -74,8 +77,9 @@ class VersionedWorker(threading.Thread):
     def put(self, key):
         # Small bodies: the point here is the versions' metadata, which the plain workload's sizes do not need.
         version = Version(min(random_size(self.rng), 64 * 1024), self.rng)
+        hold = {"ObjectLockLegalHoldStatus": "ON"} if self.rng.random() < 0.2 else {}
         try:
-            response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=version.data())
+            response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=version.data(), **hold)
         except (ClientError, BotoCoreError, OSError) as e:
             self.unexpected("versioned put", key, e)
             with self.ledger.lock:
@@ -83,6 +87,8 @@ class VersionedWorker(threading.Thread):
             return self.ledger.count("versioned put unacked")
         with self.ledger.lock:
             self.ledger.acked.setdefault(key, {})[response["VersionId"]] = version
+            if hold:
+                self.ledger.held.setdefault(key, set()).add(response["VersionId"])
         self.ledger.count("versioned put acked")
 
     def delete(self, key):
@@ -106,13 +112,20 @@ class VersionedWorker(threading.Thread):
         if not known:
             return
         version_id = self.rng.choice(known)
+        held = version_id in self.ledger.held.get(key, set())
         try:
             self.s3.delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)
         except (ClientError, BotoCoreError, OSError) as e:
+            if held and status_of(e) == 403:
+                return self.ledger.count("held version's deletion refused")
+            if held:
+                return self.ledger.count("held version's deletion unanswered")  # it must still be there
             self.unexpected("delete version of", key, e)
             with self.ledger.lock:
                 self.ledger.in_doubt.setdefault(key, set()).add(version_id)
             return self.ledger.count("versioned delete-version unacked")
+        if held:
+            return self.ledger.problem(f"LOCKED: {key!r} version {version_id} under a legal hold was deleted")
         with self.ledger.lock:
             self.ledger.deleted.setdefault(key, set()).add(version_id)
         self.ledger.count("versioned delete-version acked")
@@ -133,6 +146,8 @@ def verify_versions(endpoint, ledger, bucket):
         doubtful = ledger.in_doubt.get(key, set())
         versions = listed.get(key, [])
         ids = {version_id for version_id, _, _ in versions}
+        for version_id in ledger.held.get(key, set()) - ids:
+            failures.append(f"LOCKED: {key!r} version {version_id} under a legal hold is gone")
         for version_id, body in acked.items():
             if version_id not in deleted and version_id not in doubtful and version_id not in ids:
                 failures.append(f"LOST: {key!r} version {version_id} ({'marker' if body is None else body}) is not listed")

@@ -6,9 +6,10 @@ the end. SOS_CRASH_SEED fixes the random choices (workload and killer) to replay
 varies); SOS_CRASH_WORKERS sets the number of workload threads (6); SOS_CRASH_KEEP=1 keeps the agents'
 segment files of a failed run (otherwise deleted).
 
-A second, versioned bucket takes a smaller workload of its own (crash_versions.py): new versions,
-delete markers and deletions of given versions; after recovery no acknowledged version or marker is
-lost, none whose deletion was acknowledged comes back, and every version reads back byte-exact.
+A second, versioned bucket with Object Lock takes a smaller workload of its own (crash_versions.py):
+new versions (some under a legal hold), delete markers and deletions of given versions; after recovery
+no acknowledged version or marker is lost, none whose deletion was acknowledged comes back, no held
+version is ever deleted, and every version reads back byte-exact.
 
 Checks after every process is back up: every acknowledged PUT / multipart upload reads back
 byte-exact, every acknowledged DELETE stays deleted, unacknowledged operations are all-or-nothing (a
@@ -100,8 +101,7 @@ def test_kill_loop_loses_nothing_acknowledged(tmp_path):
     try:
         s3 = s3_client(cluster.endpoint)
         s3.create_bucket(Bucket=BUCKET)
-        s3.create_bucket(Bucket=VERSIONED_BUCKET)
-        s3.put_bucket_versioning(Bucket=VERSIONED_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        s3.create_bucket(Bucket=VERSIONED_BUCKET, ObjectLockEnabledForBucket=True)
         rng = random.Random(SEED)
         workers = [Worker(i, cluster.endpoint, BUCKET, ledger, stop, rng.randrange(1 << 30)) for i in range(WORKERS)]
         version_ledger = VersionLedger()

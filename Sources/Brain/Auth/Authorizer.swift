@@ -45,6 +45,14 @@ struct Authorizer: Sendable {
             allowed = access.decide(s3.bucket, policyRequest, otherwise: Self.allowedWithoutPolicy(operation, s3, access))
         }
         guard allowed else { throw denied(s3.bucket) }
+        // Bypassing a GOVERNANCE retention is a permission of its own (owner, or a policy's s3:BypassGovernanceRetention).
+        if headers[ObjectLockHandlers.bypassHeader]?.lowercased() == "true",
+            [.deleteObject, .deleteObjects, .putObjectRetention].contains(operation)
+        {
+            var bypass = policyRequest
+            bypass.action = "s3:BypassGovernanceRetention"
+            guard access.decide(s3.bucket, bypass, otherwise: access.held(s3.bucket).contains(.owner)) else { throw denied(s3.bucket) }
+        }
     }
 
     /// DeleteObjects names its keys in its body: each is authorized as a DeleteObject of that key, so
@@ -60,13 +68,14 @@ struct Authorizer: Sendable {
     private static func allowedWithoutPolicy(_ operation: S3Operation, _ s3: S3Request, _ access: Access) -> Bool {
         switch operation {
         case .deleteBucket, .getBucketAcl, .putBucketAcl, .getBucketPolicy, .putBucketPolicy, .deleteBucketPolicy,
-            .getBucketPolicyStatus, .getBucketTagging, .putBucketTagging, .deleteBucketTagging, .putBucketVersioning:
+            .getBucketPolicyStatus, .getBucketTagging, .putBucketTagging, .deleteBucketTagging, .putBucketVersioning,
+            .getObjectLockConfiguration, .putObjectLockConfiguration:
             return access.held(s3.bucket).contains(.owner)
         case .listObjects, .listObjectsV2, .listObjectVersions, .listMultipartUploads, .headBucket, .getBucketLocation:
             return access.canList(s3.bucket)
         case .getObject, .headObject: return access.canRead(s3.bucket, s3.key, version: s3.query["versionId"])
-        case .getObjectAcl, .getObjectTagging, .getBucketVersioning: return access.held(s3.bucket).contains(.read)
-        case .putObjectAcl, .putObjectTagging, .deleteObjectTagging: return access.held(s3.bucket).contains(.write)
+        case .getObjectAcl, .getObjectTagging, .getBucketVersioning, .getObjectRetention, .getObjectLegalHold: return access.held(s3.bucket).contains(.read)
+        case .putObjectAcl, .putObjectTagging, .deleteObjectTagging, .putObjectRetention, .putObjectLegalHold: return access.held(s3.bucket).contains(.write)
         case .putObject, .postObject, .deleteObject, .deleteObjects, .createMultipartUpload, .uploadPart, .completeMultipartUpload,
             .abortMultipartUpload, .listParts:
             return access.canWrite(s3.bucket)

@@ -221,6 +221,8 @@ public struct BucketInfo: Sendable, Equatable {
     /// The bucket's tags as URL query text, as objects keep theirs (empty: none).
     public var tagging = ""
     public var versioning = BucketVersioning.unversioned
+    /// Object Lock, once enabled never disabled (the bucket's versioning then stays Enabled).
+    public var objectLock: ObjectLockConfiguration?
 }
 
 /// One change to the metadata; the write-ahead log is a sequence of these.
@@ -236,8 +238,8 @@ public enum Mutation: Sendable, Equatable {
     /// with id `marker`, made at `markerTimeMs`, becomes the key's latest version.
     case deleteObject(bucket: String, key: String, marker: VersionID, markerTimeMs: Int64)
     /// Removes one version of a key for good (the newest remaining one becomes the latest);
-    /// rejected if there is no such version.
-    case deleteVersion(bucket: String, key: String, versionID: VersionID)
+    /// rejected if there is no such version, or if Object Lock protects it at `nowMs`.
+    case deleteVersion(bucket: String, key: String, versionID: VersionID, bypassGovernance: Bool, nowMs: Int64)
     case setBucketVersioning(bucket: String, versioning: BucketVersioning)
     case createUpload(MultipartUpload)
     case putPart(uploadID: String, partNumber: Int, part: PartRecord)
@@ -273,6 +275,15 @@ public enum Mutation: Sendable, Equatable {
     case setObjectTagging(bucket: String, key: String, versionID: VersionID, tagging: String)
     /// A bucket's tags, as objects keep theirs; empty removes them.
     case setBucketTagging(bucket: String, tagging: String)
+    /// A version's retention (nil removes it), as Object Lock's rules allow at `nowMs`.
+    case setObjectRetention(
+        bucket: String, key: String, versionID: VersionID, retention: ObjectRetention?, bypassGovernance: Bool, nowMs: Int64)
+    case setObjectLegalHold(bucket: String, key: String, versionID: VersionID, on: Bool)
+    /// Enables Object Lock on a bucket whose versioning is Enabled, or changes its default retention.
+    case setObjectLockConfiguration(bucket: String, configuration: ObjectLockConfiguration)
+    /// CreateBucket with Object Lock: the bucket, versioning Enabled and Object Lock at once, owned
+    /// by `owner` (an access key id; empty: the root key, no key's permission).
+    case createLockedBucket(name: String, creationDateMs: Int64, owner: String)
 
     /// `mutation` under `condition`, or `mutation` itself when there is no condition.
     public static func with(_ condition: WriteCondition, _ mutation: Mutation) -> Mutation {
@@ -304,6 +315,10 @@ public enum MutationRejection: Sendable, Equatable {
     case noSuchVersion
     /// A conditional mutation's condition did not hold.
     case preconditionFailed
+    /// Object Lock protects the version (retention or legal hold).
+    case objectLocked
+    /// The change conflicts with the bucket's versioning or Object Lock state.
+    case invalidBucketState
 }
 
 extension String {

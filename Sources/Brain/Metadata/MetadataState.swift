@@ -24,21 +24,56 @@ struct MetadataState: Sendable {
             return .applied(garbage: orphaned.flatMap { $0.parts.values.flatMap(\.chunks) })
         case .putObject(let bucket, let key, let object):
             guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
+            if let locked = lockRejection(replacing: object, bucket, ObjectKey(key)) { return .rejected(locked) }
             return .applied(garbage: buckets[bucket]!.put(ObjectKey(key), object))
         case .deleteObject(let bucket, let key, let marker, let markerTimeMs):
             guard let index = buckets[bucket] else { return .rejected(.noSuchBucket) }
             if index.info.versioning == .unversioned {
                 return .applied(garbage: buckets[bucket]!.removeVersion(ObjectKey(key), .null)?.chunks ?? [])
             }
-            return .applied(garbage: buckets[bucket]!.put(ObjectKey(key), .deleteMarker(marker, timeMs: markerTimeMs)))
-        case .deleteVersion(let bucket, let key, let versionID):
+            let deleteMarker = ObjectRecord.deleteMarker(marker, timeMs: markerTimeMs)
+            if let locked = lockRejection(replacing: deleteMarker, bucket, ObjectKey(key)) { return .rejected(locked) }
+            return .applied(garbage: buckets[bucket]!.put(ObjectKey(key), deleteMarker))
+        case .deleteVersion(let bucket, let key, let versionID, let bypassGovernance, let nowMs):
             guard buckets[bucket] != nil else { return .rejected(.noSuchBucket) }
-            guard let removed = buckets[bucket]!.removeVersion(ObjectKey(key), versionID) else { return .rejected(.noSuchVersion) }
-            return .applied(garbage: removed.chunks)
+            guard let version = buckets[bucket]!.version(ObjectKey(key), versionID) else { return .rejected(.noSuchVersion) }
+            if let locked = ObjectRetention.rejection(removing: version, nowMs: nowMs, bypassGovernance: bypassGovernance) {
+                return .rejected(locked)
+            }
+            return .applied(garbage: buckets[bucket]!.removeVersion(ObjectKey(key), versionID)?.chunks ?? [])
         case .setBucketVersioning(let name, let versioning):
             guard buckets[name] != nil else { return .rejected(.noSuchBucket) }
+            guard buckets[name]!.info.objectLock == nil || versioning == .enabled else { return .rejected(.invalidBucketState) }
             buckets[name]!.info.versioning = versioning
             return .applied
+        case .setObjectLockConfiguration(let name, let configuration):
+            guard buckets[name] != nil else { return .rejected(.noSuchBucket) }
+            guard buckets[name]!.info.versioning == .enabled else { return .rejected(.invalidBucketState) }
+            buckets[name]!.info.objectLock = configuration
+            return .applied
+        case .createLockedBucket(let name, let creationDateMs, let owner):
+            guard buckets[name] == nil else { return .rejected(.bucketAlreadyExists) }
+            guard owner.isEmpty || accessKeys[owner] != nil else { return .rejected(.noSuchAccessKey) }
+            var info = BucketInfo(name: name, creationDateMs: creationDateMs)
+            info.versioning = .enabled
+            info.objectLock = ObjectLockConfiguration()
+            buckets[name] = BucketIndex(info: info)
+            if !owner.isEmpty { accessKeys[owner]!.buckets[name] = .all }
+            return .applied
+        case .setObjectRetention(let bucket, let key, let versionID, let retention, let bypassGovernance, let nowMs):
+            guard buckets[bucket]?.info.objectLock != nil else { return .rejected(buckets[bucket] == nil ? .noSuchBucket : .invalidBucketState) }
+            if let version = buckets[bucket]!.version(ObjectKey(key), versionID), !version.isDeleteMarker,
+                let locked = ObjectRetention.rejection(
+                    changing: version.retention, to: retention, nowMs: nowMs, bypassGovernance: bypassGovernance)
+            {
+                return .rejected(locked)
+            }
+            return changeHeaders(bucket, key, versionID) {
+                ObjectRetention.headers($0, retention: retention, legalHold: ObjectRetention.hasLegalHold($0))
+            }
+        case .setObjectLegalHold(let bucket, let key, let versionID, let on):
+            guard buckets[bucket]?.info.objectLock != nil else { return .rejected(buckets[bucket] == nil ? .noSuchBucket : .invalidBucketState) }
+            return changeHeaders(bucket, key, versionID) { ObjectRetention.headers($0, retention: ObjectRetention(headers: $0), legalHold: on) }
         case .createUpload(let upload):
             guard buckets[upload.bucket] != nil else { return .rejected(.noSuchBucket) }
             uploads[upload.uploadID] = upload
@@ -62,6 +97,7 @@ struct MetadataState: Sendable {
             var object = object
             object.chunks = currentChunks
             uploads[uploadID] = nil
+            if let locked = lockRejection(replacing: object, upload.bucket, ObjectKey(upload.key)) { return .rejected(locked) }
             let used = Set(partNumbers)
             let unusedParts = upload.parts.filter { !used.contains($0.key) }.values.flatMap(\.chunks)
             let replaced = buckets[upload.bucket]!.put(ObjectKey(upload.key), object)
@@ -148,6 +184,15 @@ struct MetadataState: Sendable {
         case .setObjectACL(let bucket, let key, let versionID, let acl):
             return changeHeaders(bucket, key, versionID) { ObjectRecord.headers($0, withACL: acl) }
         }
+    }
+
+    /// Whether Object Lock forbids `object` to replace the version of `key` with its id (the `null`
+    /// version), judged at the time it was made.
+    private func lockRejection(replacing object: ObjectRecord, _ bucket: String, _ key: ObjectKey) -> MutationRejection? {
+        guard let index = buckets[bucket], index.info.objectLock != nil, let existing = index.version(key, object.versionID) else {
+            return nil
+        }
+        return ObjectRetention.rejection(removing: existing, nowMs: object.lastModifiedMs, bypassGovernance: false)
     }
 
     /// Sets the stored headers of one version (its tags or ACL; a delete marker has none: NoSuchKey).

@@ -360,6 +360,8 @@ public final class MetadataStore: Sendable {
 
     public func versioning(bucket: String) -> BucketVersioning? { read { $0.bucket(bucket)?.info.versioning } }
 
+    public func bucketInfo(_ name: String) -> BucketInfo? { read { $0.bucket(name)?.info } }
+
     public var buckets: [BucketInfo] { read { $0.bucketInfos } }
 
     public func upload(_ uploadID: String) -> MultipartUpload? { read { $0.upload(uploadID) } }

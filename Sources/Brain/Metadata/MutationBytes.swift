@@ -76,6 +76,11 @@ struct MutationBytes {
         writeInteger(id.low)
     }
 
+    /// `0` none, `1` GOVERNANCE, `2` COMPLIANCE.
+    mutating func writeRetentionMode(_ mode: RetentionMode?) {
+        writeInteger(UInt8(mode.map { $0 == .governance ? 1 : 2 } ?? 0))
+    }
+
     /// An object in the layout of format version 2: its version id and flags, then the fields of version 1.
     mutating func writeObject(_ object: ObjectRecord) {
         writeVersionID(object.versionID)

@@ -38,6 +38,10 @@ public enum MutationCodec {
         case setBucketTagging = 23
         case setBucketVersioning = 24
         case deleteVersion = 25
+        case setObjectRetention = 26
+        case setObjectLegalHold = 27
+        case setObjectLockConfiguration = 28
+        case createLockedBucket = 29
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
@@ -79,11 +83,39 @@ public enum MutationCodec {
             out.writeShortString(key)
             out.writeVersionID(marker)
             out.writeInteger(markerTimeMs)
-        case .deleteVersion(let bucket, let key, let versionID):
+        case .deleteVersion(let bucket, let key, let versionID, let bypassGovernance, let nowMs):
             out.writeInteger(Tag.deleteVersion.rawValue)
             out.writeShortString(bucket)
             out.writeShortString(key)
             out.writeVersionID(versionID)
+            out.writeInteger(UInt8(bypassGovernance ? 1 : 0))
+            out.writeInteger(nowMs)
+        case .setObjectRetention(let bucket, let key, let versionID, let retention, let bypassGovernance, let nowMs):
+            out.writeInteger(Tag.setObjectRetention.rawValue)
+            out.writeShortString(bucket)
+            out.writeShortString(key)
+            out.writeVersionID(versionID)
+            out.writeRetentionMode(retention?.mode)
+            if let retention { out.writeInteger(retention.untilMs) }
+            out.writeInteger(UInt8(bypassGovernance ? 1 : 0))
+            out.writeInteger(nowMs)
+        case .setObjectLegalHold(let bucket, let key, let versionID, let on):
+            out.writeInteger(Tag.setObjectLegalHold.rawValue)
+            out.writeShortString(bucket)
+            out.writeShortString(key)
+            out.writeVersionID(versionID)
+            out.writeInteger(UInt8(on ? 1 : 0))
+        case .setObjectLockConfiguration(let bucket, let configuration):
+            out.writeInteger(Tag.setObjectLockConfiguration.rawValue)
+            out.writeShortString(bucket)
+            out.writeRetentionMode(configuration.defaultMode)
+            out.writeInteger(UInt32(configuration.defaultDays))
+            out.writeInteger(UInt32(configuration.defaultYears))
+        case .createLockedBucket(let name, let creationDateMs, let owner):
+            out.writeInteger(Tag.createLockedBucket.rawValue)
+            out.writeShortString(name)
+            out.writeInteger(creationDateMs)
+            out.writeShortString(owner)
         case .setBucketVersioning(let bucket, let versioning):
             out.writeInteger(Tag.setBucketVersioning.rawValue)
             out.writeShortString(bucket)
@@ -292,7 +324,35 @@ public enum MutationCodec {
         case .deleteVersion:
             let bucket = try input.readShortString()
             let key = try input.readShortString()
-            mutation = .deleteVersion(bucket: bucket, key: key, versionID: try input.readVersionID())
+            let versionID = try input.readVersionID()
+            let bypass = try input.readFlag("bypass flag")
+            mutation = .deleteVersion(
+                bucket: bucket, key: key, versionID: versionID, bypassGovernance: bypass, nowMs: try input.readInt64("time"))
+        case .setObjectRetention:
+            let bucket = try input.readShortString()
+            let key = try input.readShortString()
+            let versionID = try input.readVersionID()
+            let retention = try input.readRetentionMode().map { ObjectRetention(mode: $0, untilMs: try input.readInt64("retain until")) }
+            let bypass = try input.readFlag("bypass flag")
+            mutation = .setObjectRetention(
+                bucket: bucket, key: key, versionID: versionID, retention: retention, bypassGovernance: bypass,
+                nowMs: try input.readInt64("time"))
+        case .setObjectLegalHold:
+            let bucket = try input.readShortString()
+            let key = try input.readShortString()
+            let versionID = try input.readVersionID()
+            mutation = .setObjectLegalHold(bucket: bucket, key: key, versionID: versionID, on: try input.readFlag("legal hold"))
+        case .setObjectLockConfiguration:
+            let bucket = try input.readShortString()
+            let mode = try input.readRetentionMode()
+            let days = Int(try input.readUInt32("days")), years = Int(try input.readUInt32("years"))
+            guard mode != nil || (days == 0 && years == 0) else { throw ClusterProtocolError.malformed("a period without a mode") }
+            mutation = .setObjectLockConfiguration(
+                bucket: bucket, configuration: ObjectLockConfiguration(defaultMode: mode, days: days, years: years))
+        case .createLockedBucket:
+            let name = try input.readShortString()
+            let creationDateMs = try input.readInt64("creation date")
+            mutation = .createLockedBucket(name: name, creationDateMs: creationDateMs, owner: try input.readShortString())
         case .setBucketVersioning:
             let bucket = try input.readShortString()
             guard let raw: UInt8 = input.readInteger(), let versioning = BucketVersioning(rawValue: raw), versioning != .unversioned

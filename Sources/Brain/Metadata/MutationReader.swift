@@ -68,6 +68,15 @@ struct MutationReader {
         return VersionID(high: try readUInt64("version id"), low: try readUInt64("version id"))
     }
 
+    mutating func readRetentionMode() throws -> RetentionMode? {
+        switch readInteger(as: UInt8.self) {
+        case 0: return nil
+        case 1: return .governance
+        case 2: return .compliance
+        default: throw ClusterProtocolError.malformed("retention mode")
+        }
+    }
+
     mutating func readObject() throws -> ObjectRecord {
         let versionID = try readVersionID()
         var isDeleteMarker = false

@@ -34,6 +34,7 @@ enum Snapshot {
             if info.versioning != .unversioned {
                 mutations.append(.setBucketVersioning(bucket: info.name, versioning: info.versioning))
             }
+            if let lock = info.objectLock { mutations.append(.setObjectLockConfiguration(bucket: info.name, configuration: lock)) }
             let index = state.bucket(info.name)!
             for (key, latest) in index.objects {
                 // Oldest first: each putObject makes the one before it noncurrent.

@@ -64,9 +64,15 @@ struct BucketHandlers: Sendable {
         let acl = try ObjectHandlers.cannedACL(request.headers) ?? .private
         guard !metadata.bucketExists(s3.bucket) else { throw alreadyExists(s3) }
         // A bucket created by a key other than root is owned by that key.
-        var mutation = Mutation.createBucket(name: s3.bucket, creationDateMs: Clock.nowMs())
-        if case .key(let key) = s3.principal, !key.isRoot {
-            mutation = .createOwnedBucket(name: s3.bucket, creationDateMs: Clock.nowMs(), owner: key.accessKeyID)
+        var owner = ""
+        if case .key(let key) = s3.principal, !key.isRoot { owner = key.accessKeyID }
+        var mutation = owner.isEmpty
+            ? Mutation.createBucket(name: s3.bucket, creationDateMs: Clock.nowMs())
+            : .createOwnedBucket(name: s3.bucket, creationDateMs: Clock.nowMs(), owner: owner)
+        if let lock = request.headers[.amzBucketObjectLockEnabled] {
+            guard lock.lowercased() == "true" else { throw S3Error.invalidArgument("x-amz-bucket-object-lock-enabled must be true") }
+            // Versioning and Object Lock come with the bucket, in the same commit.
+            mutation = .createLockedBucket(name: s3.bucket, creationDateMs: Clock.nowMs(), owner: owner)
         }
         switch try await metadata.commit(mutation) {
         case .applied:

@@ -59,7 +59,7 @@ extension ObjectHandlers {
 
     func copyObject(_ s3: S3Request, request: Request) async throws -> Response {
         try Self.validateKey(s3.key)
-        guard let versioning = metadata.versioning(bucket: s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        guard let bucket = metadata.bucketInfo(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
         let acl = try Self.cannedACL(request.headers) ?? .private
         let condition = try Preconditions.writeCondition(from: request.headers)  // on the destination
         try check(condition, s3)
@@ -79,10 +79,13 @@ extension ObjectHandlers {
         // The copy's ACL is the request's (private by default), never the source's; its tags the
         // source's, or with the REPLACE tagging directive the request's.
         let tagging = taggingDirective == "COPY" ? source.object.tagging : try TagSet.fromHeader(request.headers)?.queryText ?? ""
-        let headers = ObjectRecord.headers(
+        // The source's lock is not copied: the copy's is the request's, or the bucket's default.
+        let headers = try ObjectLockHandlers.withLock(
             ObjectRecord.headers(
-                directive == "COPY" ? source.object.headers : try ObjectHeaders.storable(from: request.headers), withACL: acl),
-            withTagging: tagging)
+                ObjectRecord.headers(
+                    directive == "COPY" ? source.object.headers : try ObjectHeaders.storable(from: request.headers), withACL: acl),
+                withTagging: tagging),
+            requested: request.headers, lock: bucket.objectLock, nowMs: Clock.nowMs())
         var expectations = BodyDigests.Expectations()
         expectations.checksumAlgorithm = source.object.checksum?.algorithm
         let stored = try await storer.store(
@@ -91,7 +94,7 @@ extension ObjectHandlers {
         let object = ObjectRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
             headers: headers, checksum: stored.digests.checksum, chunks: stored.placements,
-            versionID: versioning.newVersionID())
+            versionID: bucket.versioning.newVersionID())
         try await commit(
             .with(condition, .putObject(bucket: s3.bucket, key: s3.key, object: object)), bucket: s3.bucket, newChunks: object.chunks)
         var xml = XMLWriter()

@@ -34,7 +34,8 @@ extension ObjectHandlers {
                 guard mayDelete(key, version != nil) else { throw S3Error.accessDenied }
                 let versionID = try version.map(ObjectVersions.parse)
                 let condition = try Preconditions.deleteCondition(etag: etag, size: size, lastModifiedTime: time)
-                let deleted = try await deleteObject(s3.bucket, key, versionID: versionID, condition: condition)
+                let deleted = try await deleteObject(
+                    s3.bucket, key, versionID: versionID, condition: condition, bypassGovernance: Self.bypassesGovernance(request.headers))
                 if !quiet {
                     xml.open("Deleted", namespace: false)
                     xml.element("Key", key)

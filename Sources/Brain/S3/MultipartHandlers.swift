@@ -14,7 +14,7 @@ extension ObjectHandlers {
 
     func createMultipartUpload(_ s3: S3Request, request: Request) async throws -> Response {
         try Self.validateKey(s3.key)
-        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        guard let bucket = metadata.bucketInfo(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
         if let type = request.headers[.amzChecksumType], type.uppercased() != "COMPOSITE" {
             throw S3Error.notImplemented("x-amz-checksum-type: \(type) for multipart uploads (only COMPOSITE)")
         }
@@ -27,7 +27,7 @@ extension ObjectHandlers {
         }
         let upload = MultipartUpload(
             uploadID: Self.makeUploadID(), bucket: s3.bucket, key: s3.key, initiatedMs: Clock.nowMs(),
-            headers: try Self.storedHeaders(request.headers),
+            headers: try Self.storedHeaders(request.headers, bucket: bucket),
             checksumAlgorithm: algorithm)
         try await commit(.createUpload(upload), bucket: s3.bucket)
         var xml = XMLWriter()

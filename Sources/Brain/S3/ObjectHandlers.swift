@@ -28,8 +28,8 @@ struct ObjectHandlers: Sendable {
 
     func putObject(_ s3: S3Request, request: Request) async throws -> Response {
         try Self.validateKey(s3.key)
-        guard let versioning = metadata.versioning(bucket: s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
-        let headers = try Self.storedHeaders(request.headers)
+        guard let bucket = metadata.bucketInfo(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        let headers = try Self.storedHeaders(request.headers, bucket: bucket)
         let condition = try Preconditions.writeCondition(from: request.headers)
         try check(condition, s3)  // before the body is stored; checked again, atomically, when committed
         let stored = try await storer.store(
@@ -38,7 +38,7 @@ struct ObjectHandlers: Sendable {
         let object = ObjectRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
             headers: headers, checksum: stored.digests.checksum, chunks: stored.placements,
-            versionID: versioning.newVersionID())
+            versionID: bucket.versioning.newVersionID())
         try await commit(
             .with(condition, .putObject(bucket: s3.bucket, key: s3.key, object: object)), bucket: s3.bucket, newChunks: object.chunks)
         var fields: HTTPFields = [.eTag: object.etag, .contentLength: "0"]
@@ -50,7 +50,7 @@ struct ObjectHandlers: Sendable {
     func deleteObject(_ s3: S3Request, request: Request) async throws -> Response {
         let deleted = try await deleteObject(
             s3.bucket, s3.key, versionID: try ObjectVersions.requested(s3),
-            condition: try Preconditions.deleteCondition(from: request.headers))
+            condition: try Preconditions.deleteCondition(from: request.headers), bypassGovernance: Self.bypassesGovernance(request.headers))
         var fields = HTTPFields()
         if let versionID = deleted.versionID { fields[.amzVersionID] = versionID.text }
         if deleted.isDeleteMarker { fields[.amzDeleteMarker] = "true" }
@@ -65,10 +65,17 @@ struct ObjectHandlers: Sendable {
         var isDeleteMarker = false
     }
 
-    /// Deletes version `versionID` of a key, or (nil) the key: removes the object of a bucket
-    /// that never had versioning, or else makes a delete marker its latest version, provided the
-    /// object meets `condition`. Deleting nothing succeeds, as in S3.
-    func deleteObject(_ bucket: String, _ key: String, versionID: VersionID?, condition: WriteCondition) async throws -> Deletion {
+    /// `x-amz-bypass-governance-retention: true` (authorized as a permission of its own).
+    static func bypassesGovernance(_ headers: HTTPFields) -> Bool {
+        headers[ObjectLockHandlers.bypassHeader]?.lowercased() == "true"
+    }
+
+    /// Deletes version `versionID` of a key (unless Object Lock protects it), or (nil) the key:
+    /// removes the object of a bucket that never had versioning, or else makes a delete marker its
+    /// latest version, provided the object meets `condition`. Deleting nothing succeeds, as in S3.
+    func deleteObject(_ bucket: String, _ key: String, versionID: VersionID?, condition: WriteCondition, bypassGovernance: Bool)
+        async throws -> Deletion
+    {
         guard let versioning = metadata.versioning(bucket: bucket) else { throw S3Error.noSuchBucket(bucket) }
         if let versionID {
             guard condition.isEmpty else { throw S3Error.notImplemented("conditions on deleting a given version") }
@@ -76,7 +83,9 @@ struct ObjectHandlers: Sendable {
                 return Deletion(versionID: versionID)
             }
             do {
-                try await commit(.deleteVersion(bucket: bucket, key: key, versionID: versionID), bucket: bucket)
+                let delete = Mutation.deleteVersion(
+                    bucket: bucket, key: key, versionID: versionID, bypassGovernance: bypassGovernance, nowMs: Clock.nowMs())
+                try await commit(delete, bucket: bucket)
             } catch let error as S3Error where error.code == .noSuchVersion {}  // deleted meanwhile: done all the same
             return Deletion(versionID: versionID, isDeleteMarker: version.isDeleteMarker)
         }
@@ -143,6 +152,11 @@ struct ObjectHandlers: Sendable {
         case .noSuchAccessKey: S3Error.accessDenied  // the key was deleted meanwhile
         case .noSuchKey: S3Error(.noSuchKey, "The specified key does not exist.")
         case .noSuchVersion: S3Error(.noSuchVersion, "The specified version does not exist.")
+        case .objectLocked: S3Error(.accessDenied, "Access Denied because object protected by object lock.")
+        case .invalidBucketState:
+            S3Error(
+                .invalidBucketState,
+                "Object Lock needs versioning Enabled on the bucket, and an Object Lock configuration keeps it Enabled.")
         case .preconditionFailed: Preconditions.preconditionFailed
         case .staleChunk, .noSuchAgent, .accessKeyExists: S3Error.internalError("unexpected rejection \(rejection)")
         }
@@ -154,11 +168,13 @@ struct ObjectHandlers: Sendable {
         }
     }
 
-    /// What a new object keeps of its request's headers: the storable ones, the canned ACL
-    /// (private by default) and the tags of `x-amz-tagging`.
-    static func storedHeaders(_ headers: HTTPFields) throws -> [StoredHeader] {
-        let stored = ObjectRecord.headers(try ObjectHeaders.storable(from: headers), withACL: try cannedACL(headers) ?? .private)
-        return ObjectRecord.headers(stored, withTagging: try TagSet.fromHeader(headers)?.queryText ?? "")
+    /// What a new version in `bucket` keeps of its request's headers: the storable ones, the canned
+    /// ACL (private by default), the tags of `x-amz-tagging`, and its Object Lock (the request's, or
+    /// the bucket's default retention).
+    static func storedHeaders(_ headers: HTTPFields, bucket: BucketInfo) throws -> [StoredHeader] {
+        var stored = ObjectRecord.headers(try ObjectHeaders.storable(from: headers), withACL: try cannedACL(headers) ?? .private)
+        stored = ObjectRecord.headers(stored, withTagging: try TagSet.fromHeader(headers)?.queryText ?? "")
+        return try ObjectLockHandlers.withLock(stored, requested: headers, lock: bucket.objectLock, nowMs: Clock.nowMs())
     }
 
     /// The canned ACL `x-amz-acl` names, if any. Grants (`x-amz-grant-*`) and ACLs SOS does not

@@ -28,10 +28,10 @@ extension ObjectHandlers {
             sizes = (allowed.minimum, min(allowed.maximum, Self.putBytesMax))
         }
         try authorize(target.principal, target)
-        guard metadata.bucketExists(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
+        guard let bucket = metadata.bucketInfo(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
 
         let requestHeaders = form.objectHeaders()
-        let headers = try Self.storedHeaders(requestHeaders)
+        let headers = try Self.storedHeaders(requestHeaders, bucket: bucket)
         let stored = try await storer.store(
             reader.partContent, framing: .plain, expectations: try BodyDigests.expectations(from: requestHeaders),
             sizeMax: sizes.maximum, headers: headers)
@@ -51,7 +51,7 @@ extension ObjectHandlers {
         let object = ObjectRecord(
             size: stored.digests.size, etag: ObjectRecord.etag(md5: stored.digests.md5), lastModifiedMs: Clock.nowMs(),
             headers: headers, checksum: stored.digests.checksum, chunks: stored.placements,
-            versionID: metadata.versioning(bucket: s3.bucket)?.newVersionID() ?? .null)
+            versionID: bucket.versioning.newVersionID())
         try await commit(
             .putObject(bucket: s3.bucket, key: target.key, object: object), bucket: s3.bucket, newChunks: object.chunks)
         return Self.postResponse(form, target, etag: object.etag, host: request.head.authority)

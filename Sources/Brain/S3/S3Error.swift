@@ -19,6 +19,7 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     case invalidAccessKeyId = "InvalidAccessKeyId"
     case invalidArgument = "InvalidArgument"
     case invalidBucketName = "InvalidBucketName"
+    case invalidBucketState = "InvalidBucketState"
     case invalidDigest = "InvalidDigest"
     case invalidPart = "InvalidPart"
     case invalidPolicyDocument = "InvalidPolicyDocument"
@@ -39,10 +40,12 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     case noSuchBucket = "NoSuchBucket"
     case noSuchBucketPolicy = "NoSuchBucketPolicy"
     case noSuchKey = "NoSuchKey"
+    case noSuchObjectLockConfiguration = "NoSuchObjectLockConfiguration"
     case noSuchTagSet = "NoSuchTagSet"
     case noSuchUpload = "NoSuchUpload"
     case noSuchVersion = "NoSuchVersion"
     case notImplemented = "NotImplemented"
+    case objectLockConfigurationNotFoundError = "ObjectLockConfigurationNotFoundError"
     case preconditionFailed = "PreconditionFailed"
     case requestTimeTooSkewed = "RequestTimeTooSkewed"
     case requestTimeout = "RequestTimeout"
@@ -53,12 +56,13 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     public var status: HTTPResponse.Status {
         switch self {
         case .accessDenied, .invalidAccessKeyId, .requestTimeTooSkewed, .signatureDoesNotMatch: .forbidden
-        case .bucketAlreadyExists, .bucketAlreadyOwnedByYou, .bucketNotEmpty: .conflict
+        case .bucketAlreadyExists, .bucketAlreadyOwnedByYou, .bucketNotEmpty, .invalidBucketState: .conflict
         case .internalError: .internalServerError
         case .invalidPartNumber, .invalidRange: .rangeNotSatisfiable
         case .methodNotAllowed: .methodNotAllowed
         case .missingContentLength: HTTPResponse.Status(code: 411, reasonPhrase: "Length Required")
-        case .noSuchBucket, .noSuchBucketPolicy, .noSuchKey, .noSuchTagSet, .noSuchUpload, .noSuchVersion: .notFound
+        case .noSuchBucket, .noSuchBucketPolicy, .noSuchKey, .noSuchTagSet, .noSuchUpload, .noSuchVersion,
+            .noSuchObjectLockConfiguration, .objectLockConfigurationNotFoundError: .notFound
         case .notImplemented: .notImplemented
         case .preconditionFailed: .preconditionFailed
         case .serviceUnavailable: .serviceUnavailable

@@ -19,6 +19,10 @@ extension HTTPField.Name {
     static let amzVersionID = Self("x-amz-version-id")!
     static let amzDeleteMarker = Self("x-amz-delete-marker")!
     static let amzCopySourceVersionID = Self("x-amz-copy-source-version-id")!
+    static let amzObjectLockMode = Self(ObjectRetention.modeHeaderName)!
+    static let amzObjectLockRetainUntilDate = Self(ObjectRetention.untilHeaderName)!
+    static let amzObjectLockLegalHold = Self(ObjectRetention.legalHoldHeaderName)!
+    static let amzBucketObjectLockEnabled = Self("x-amz-bucket-object-lock-enabled")!
     static let contentMD5 = Self("content-md5")!
     /// The grant headers, which SOS refuses rather than ignores (it has canned ACLs only).
     static let amzGrants = ["x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp", "x-amz-grant-write-acp", "x-amz-grant-full-control"]

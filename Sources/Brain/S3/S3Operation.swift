@@ -43,6 +43,12 @@ enum S3Operation: String, Sendable, CaseIterable {
     case deleteBucketTagging = "DeleteBucketTagging"
     case getBucketVersioning = "GetBucketVersioning"
     case putBucketVersioning = "PutBucketVersioning"
+    case getObjectLockConfiguration = "GetObjectLockConfiguration"
+    case putObjectLockConfiguration = "PutObjectLockConfiguration"
+    case getObjectRetention = "GetObjectRetention"
+    case putObjectRetention = "PutObjectRetention"
+    case getObjectLegalHold = "GetObjectLegalHold"
+    case putObjectLegalHold = "PutObjectLegalHold"
 
     var name: String { rawValue }
 
@@ -77,6 +83,12 @@ enum S3Operation: String, Sendable, CaseIterable {
         case .putBucketTagging, .deleteBucketTagging: "s3:PutBucketTagging"  // AWS has no DeleteBucketTagging action
         case .getBucketVersioning: "s3:GetBucketVersioning"
         case .putBucketVersioning: "s3:PutBucketVersioning"
+        case .getObjectLockConfiguration: "s3:GetBucketObjectLockConfiguration"
+        case .putObjectLockConfiguration: "s3:PutBucketObjectLockConfiguration"
+        case .getObjectRetention: "s3:GetObjectRetention"
+        case .putObjectRetention: "s3:PutObjectRetention"
+        case .getObjectLegalHold: "s3:GetObjectLegalHold"
+        case .putObjectLegalHold: "s3:PutObjectLegalHold"
         }
     }
 
@@ -100,7 +112,7 @@ enum S3Operation: String, Sendable, CaseIterable {
         switch self {
         case .listBuckets, .headBucket, .getBucketLocation, .listObjects, .listObjectsV2, .listObjectVersions,
             .listMultipartUploads, .getObject, .headObject, .listParts, .getObjectAcl, .getObjectTagging, .getBucketTagging,
-            .getBucketVersioning:
+            .getBucketVersioning, .getObjectRetention, .getObjectLegalHold:
             true
         default: false
         }
@@ -131,6 +143,10 @@ enum S3Operation: String, Sendable, CaseIterable {
             case .delete: self = s3.key.isEmpty ? .deleteBucketTagging : .deleteObjectTagging
             default: throw S3Error.methodNotAllowed
             }
+            return
+        }
+        if let operation = try Self.objectLockOperation(method, s3) {
+            self = operation
             return
         }
         if query["versioning"] != nil, !s3.bucket.isEmpty, s3.key.isEmpty {
@@ -185,6 +201,26 @@ enum S3Operation: String, Sendable, CaseIterable {
                 throw S3Error.methodNotAllowed
             }
         case (false, false, _): throw S3Error.methodNotAllowed
+        }
+    }
+
+    /// `?object-lock` on a bucket, `?retention` and `?legal-hold` on an object.
+    private static func objectLockOperation(_ method: HTTPRequest.Method, _ s3: S3Request) throws -> S3Operation? {
+        guard !s3.bucket.isEmpty else { return nil }
+        let pair: (get: S3Operation, put: S3Operation)
+        if s3.key.isEmpty, s3.query["object-lock"] != nil {
+            pair = (.getObjectLockConfiguration, .putObjectLockConfiguration)
+        } else if !s3.key.isEmpty, s3.query["retention"] != nil {
+            pair = (.getObjectRetention, .putObjectRetention)
+        } else if !s3.key.isEmpty, s3.query["legal-hold"] != nil {
+            pair = (.getObjectLegalHold, .putObjectLegalHold)
+        } else {
+            return nil
+        }
+        switch method {
+        case .get: return pair.get
+        case .put: return pair.put
+        default: throw S3Error.methodNotAllowed
         }
     }
 }

@@ -60,9 +60,9 @@ struct S3Request {
     /// S3 sub-resources this server does not implement yet: answered 501, never ignored.
     static let unimplementedSubresources: Set<String> = [
         "accelerate", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
-        "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock",
+        "inventory", "lifecycle", "logging", "metrics", "notification",
         "ownershipControls", "publicAccessBlock", "replication",
-        "requestPayment", "restore", "retention", "select", "torrent", "website",
+        "requestPayment", "restore", "select", "torrent", "website",
     ]
 
     var unimplementedSubresource: String? {

@@ -14,6 +14,7 @@ struct S3Router: HTTPResponder {
     let acls: ACLHandlers
     let policies: PolicyHandlers
     let tagging: TaggingHandlers
+    let locks: ObjectLockHandlers
     /// With a domain such as `s3.example.com`, `BUCKET.s3.example.com` addresses BUCKET (virtual-hosted style).
     let virtualHostDomain: String?
     /// Nil only with `--insecure-no-auth`: every request is then served as the root key's.
@@ -113,6 +114,12 @@ struct S3Router: HTTPResponder {
         case .deleteBucketTagging: return try await tagging.deleteBucketTagging(s3)
         case .getBucketVersioning: return try buckets.getBucketVersioning(s3)
         case .putBucketVersioning: return try await buckets.putBucketVersioning(s3, request: request)
+        case .getObjectLockConfiguration: return try locks.getObjectLockConfiguration(s3)
+        case .putObjectLockConfiguration: return try await locks.putObjectLockConfiguration(s3, request: request)
+        case .getObjectRetention: return try locks.getObjectRetention(s3)
+        case .putObjectRetention: return try await locks.putObjectRetention(s3, request: request)
+        case .getObjectLegalHold: return try locks.getObjectLegalHold(s3)
+        case .putObjectLegalHold: return try await locks.putObjectLegalHold(s3, request: request)
         }
     }
 
