@@ -199,6 +199,20 @@ final class VersioningTests: XCTestCase {
         XCTAssertEqual(loaded.read { $0.bucket("b")!.versions(of: ObjectKey("k")) }, store.read { $0.bucket("b")!.versions(of: ObjectKey("k")) })
     }
 
+    /// The fuzz corpus's seeds of format version 2 are mutations that decode (and round-trip), so
+    /// that fuzzing starts from the layouts as they are.
+    func testTheFuzzSeedsOfFormatVersion2Decode() throws {
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../Fuzz/Corpus/FuzzWALAndSnapshot")
+        let seeds = try FileManager.default.contentsOfDirectory(atPath: corpus.path).filter { $0.hasPrefix("wal-v2-") }
+        XCTAssertGreaterThanOrEqual(seeds.count, 8)
+        for seed in seeds {
+            let bytes = Array(try Data(contentsOf: corpus.appendingPathComponent(seed)))
+            XCTAssertEqual(bytes.first, 0, seed)  // the fuzz target's selector: a WAL payload
+            XCTAssertTrue(UntrustedInput.walMutation(Array(bytes.dropFirst())), seed)
+        }
+    }
+
     /// A brain of the previous version wrote its WAL in format version 1: it replays, and the next
     /// snapshot holds it in the current format.
     func testAWALOfFormatVersion1ReplaysAndIsUpgradedByTheNextSnapshot() async throws {

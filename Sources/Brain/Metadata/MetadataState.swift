@@ -96,8 +96,8 @@ struct MetadataState: Sendable {
             else { return .rejected(.invalidPart) }
             var object = object
             object.chunks = currentChunks
-            uploads[uploadID] = nil
             if let locked = lockRejection(replacing: object, upload.bucket, ObjectKey(upload.key)) { return .rejected(locked) }
+            uploads[uploadID] = nil
             let used = Set(partNumbers)
             let unusedParts = upload.parts.filter { !used.contains($0.key) }.values.flatMap(\.chunks)
             let replaced = buckets[upload.bucket]!.put(ObjectKey(upload.key), object)

@@ -332,7 +332,12 @@ public enum MutationCodec {
             let bucket = try input.readShortString()
             let key = try input.readShortString()
             let versionID = try input.readVersionID()
-            let retention = try input.readRetentionMode().map { ObjectRetention(mode: $0, untilMs: try input.readInt64("retain until")) }
+            let retention = try input.readRetentionMode().map { mode in
+                let untilMs = try input.readInt64("retain until")
+                // Whole seconds, as written: what decodes re-encodes to the same bytes.
+                guard untilMs % 1000 == 0 else { throw ClusterProtocolError.malformed("retain-until of a fraction of a second") }
+                return ObjectRetention(mode: mode, untilMs: untilMs)
+            }
             let bypass = try input.readFlag("bypass flag")
             mutation = .setObjectRetention(
                 bucket: bucket, key: key, versionID: versionID, retention: retention, bypassGovernance: bypass,
@@ -346,7 +351,9 @@ public enum MutationCodec {
             let bucket = try input.readShortString()
             let mode = try input.readRetentionMode()
             let days = Int(try input.readUInt32("days")), years = Int(try input.readUInt32("years"))
-            guard mode != nil || (days == 0 && years == 0) else { throw ClusterProtocolError.malformed("a period without a mode") }
+            guard mode != nil || (days == 0 && years == 0), days <= ObjectLockConfiguration.defaultDaysMax,
+                years <= ObjectLockConfiguration.defaultYearsMax
+            else { throw ClusterProtocolError.malformed("default retention period") }
             mutation = .setObjectLockConfiguration(
                 bucket: bucket, configuration: ObjectLockConfiguration(defaultMode: mode, days: days, years: years))
         case .createLockedBucket:

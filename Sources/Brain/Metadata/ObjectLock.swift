@@ -19,6 +19,7 @@ public struct ObjectRetention: Sendable, Equatable {
     public static let untilHeaderName = "x-amz-object-lock-retain-until-date"
     public static let legalHoldHeaderName = "x-amz-object-lock-legal-hold"
 
+    /// `untilMs` is taken to whole seconds.
     public init(mode: RetentionMode, untilMs: Int64) {
         self.mode = mode
         self.untilMs = untilMs - untilMs % 1000
@@ -75,6 +76,10 @@ public struct ObjectLockConfiguration: Sendable, Equatable {
     public var defaultDays = 0
     /// Years of 365 days.
     public var defaultYears = 0
+
+    /// The longest default retention S3 allows: 100 years, or as many days.
+    public static let defaultDaysMax = 36_500
+    public static let defaultYearsMax = 100
 
     public init(defaultMode: RetentionMode? = nil, days: Int = 0, years: Int = 0) {
         self.defaultMode = defaultMode

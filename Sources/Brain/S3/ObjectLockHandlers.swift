@@ -49,8 +49,8 @@ struct ObjectLockHandlers: Sendable {
             guard let retention = rule.child("DefaultRetention"), let modeText = retention.child("Mode")?.trimmedText,
                 let mode = RetentionMode(rawValue: modeText)
             else { throw XMLNode.malformed }
-            let days = try retention.child("Days").map { try Self.period($0.trimmedText) }
-            let years = try retention.child("Years").map { try Self.period($0.trimmedText) }
+            let days = try retention.child("Days").map { try Self.period($0.trimmedText, max: ObjectLockConfiguration.defaultDaysMax) }
+            let years = try retention.child("Years").map { try Self.period($0.trimmedText, max: ObjectLockConfiguration.defaultYearsMax) }
             guard (days == nil) != (years == nil) else {
                 throw S3Error.invalidArgument("Default retention must have either Days or Years, not both.")
             }
@@ -60,10 +60,10 @@ struct ObjectLockHandlers: Sendable {
         return Response(status: .ok, headers: [.contentLength: "0"])
     }
 
-    /// Days or years of a default retention: a positive whole number (at most 100 years' worth).
-    private static func period(_ text: String) throws -> Int {
-        guard let value = Int(text), (1...36_500).contains(value) else {
-            throw S3Error.invalidArgument("Default retention period must be a positive integer value.")
+    /// Days or years of a default retention: a positive whole number, at most 100 years' worth.
+    private static func period(_ text: String, max: Int) throws -> Int {
+        guard let value = Int(text), (1...max).contains(value) else {
+            throw S3Error.invalidArgument("Default retention period must be a positive integer value of at most \(max).")
         }
         return value
     }
