@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 26's versioning speed target as interleaved A/B pairs against one `sos server` (release build),
+# Issue 26's versioning speed target as interleaved A/B pairs against `sos server` (release build; a fresh one a round),
 # signed requests: A into a bucket that never had versioning, B into a bucket with versioning enabled
 # (every PUT a new version, the previous one kept):
 #   4 KiB GET @32 and PUT @64: target B/A >= 0.9
@@ -32,24 +32,31 @@ QUICK=0
 # shellcheck source=bench/baseline-lib.sh
 source "$ROOT/bench/baseline-lib.sh"
 
-port=$(free_port)
-start_bg server "$SOS" server --directory "$WORK/server" --s3-address "127.0.0.1:$port"
-wait_until "sos server" 30 registered 2 "$WORK/server.log" && wait_until "sos server" 10 listening "$port" ||
-    { log_tail server; exit 1; }
-ENDPOINT="http://127.0.0.1:$port"
-
 # The GET runs remove their 1000 objects (and, versioned, every version); the PUT runs keep theirs
-# (some 50,000 a run), which the server's directory takes away at the end.
-round() {  # MODE ROUND: GET and PUT figures in a bucket of MODE (plain or versioned)
-    local mode=$1 n=$2 args=()
+# (some 50,000 a run), which the round's server directory takes away.
+measure() {  # MODE ROUND ENDPOINT: GET and PUT figures in a bucket of MODE (plain or versioned)
+    local mode=$1 n=$2 endpoint=$3 args=()
     [ "$mode" = versioned ] && args=(--versioned)
-    bench "${mode}_get_$n" "$ENDPOINT" get 32 4KiB --duration "$SECONDS_EACH" --objects 1000 "${KEYS[@]}" "${args[@]}"
-    bench "${mode}_put_$n" "$ENDPOINT" put 64 4KiB --duration "$SECONDS_EACH" "${KEYS[@]}" "${args[@]}" --no-cleanup
+    bench "${mode}_get_$n" "$endpoint" get 32 4KiB --duration "$SECONDS_EACH" --objects 1000 "${KEYS[@]}" "${args[@]}"
+    bench "${mode}_put_$n" "$endpoint" put 64 4KiB --duration "$SECONDS_EACH" "${KEYS[@]}" "${args[@]}" --no-cleanup
 }
 
-for n in $(seq "$ROUNDS"); do
-    if [ $((n % 2)) = 1 ]; then round plain "$n"; round versioned "$n"; else round versioned "$n"; round plain "$n"; fi
-done
+round() {  # ROUND: a fresh sos server, both modes, the order alternating between rounds
+    local n=$1 port
+    port=$(free_port)
+    rm -rf "$WORK/server"
+    start_bg "server-$n" "$SOS" server --directory "$WORK/server" --s3-address "127.0.0.1:$port"
+    wait_until "sos server" 30 registered 2 "$WORK/server-$n.log" && wait_until "sos server" 10 listening "$port" ||
+        { log_tail "server-$n"; return 1; }
+    if [ $((n % 2)) = 1 ]; then
+        measure plain "$n" "http://127.0.0.1:$port"; measure versioned "$n" "http://127.0.0.1:$port"
+    else
+        measure versioned "$n" "http://127.0.0.1:$port"; measure plain "$n" "http://127.0.0.1:$port"
+    fi
+    stop_all
+}
+
+for n in $(seq "$ROUNDS"); do round "$n"; done
 "${PY[@]}" ab-table "$FIG" "unversioned (A)" "versioned (B)" \
     "4 KiB GET @32 ops/s|plain_get|versioned_get|ops|0.9" "4 KiB PUT @64 ops/s|plain_put|versioned_put|ops|0.9"
 grep '^note' "$FIG" || true
