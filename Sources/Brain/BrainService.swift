@@ -135,6 +135,7 @@ public struct BrainService: Sendable {
             acls: ACLHandlers(metadata: metadata),
             policies: PolicyHandlers(metadata: metadata),
             tagging: TaggingHandlers(metadata: metadata), locks: ObjectLockHandlers(metadata: metadata),
+            cors: CORSHandlers(metadata: metadata),
             virtualHostDomain: configuration.virtualHostDomain,
             authenticator: configuration.s3Access.authenticator(metadata: metadata),
             authorizer: Authorizer(metadata: metadata),

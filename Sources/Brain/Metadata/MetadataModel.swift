@@ -223,6 +223,7 @@ public struct BucketInfo: Sendable, Equatable {
     public var versioning = BucketVersioning.unversioned
     /// Object Lock, once enabled never disabled (the bucket's versioning then stays Enabled).
     public var objectLock: ObjectLockConfiguration?
+    public var cors: CORSConfiguration?
 }
 
 /// One change to the metadata; the write-ahead log is a sequence of these.
@@ -284,6 +285,9 @@ public enum Mutation: Sendable, Equatable {
     /// CreateBucket with Object Lock: the bucket, versioning Enabled and Object Lock at once, owned
     /// by `owner` (an access key id; empty: the root key, no key's permission).
     case createLockedBucket(name: String, creationDateMs: Int64, owner: String)
+    /// A bucket's CORS configuration as `CORSConfiguration.xml` wrote it, checked before the
+    /// commit; empty removes it.
+    case setBucketCors(bucket: String, cors: String)
 
     /// `mutation` under `condition`, or `mutation` itself when there is no condition.
     public static func with(_ condition: WriteCondition, _ mutation: Mutation) -> Mutation {

@@ -177,6 +177,11 @@ struct MetadataState: Sendable {
             return apply(mutation)
         case .setObjectTagging(let bucket, let key, let versionID, let tagging):
             return changeHeaders(bucket, key, versionID) { ObjectRecord.headers($0, withTagging: tagging) }
+        case .setBucketCors(let name, let text):
+            guard buckets[name] != nil else { return .rejected(.noSuchBucket) }
+            // Checked before it was committed; one that no longer parses allows no origin rather than any.
+            buckets[name]!.info.cors = text.isEmpty ? nil : try? CORSConfiguration(text: text)
+            return .applied
         case .setBucketTagging(let name, let tagging):
             guard buckets[name] != nil else { return .rejected(.noSuchBucket) }
             buckets[name]!.info.tagging = tagging

@@ -42,6 +42,7 @@ public enum MutationCodec {
         case setObjectLegalHold = 27
         case setObjectLockConfiguration = 28
         case createLockedBucket = 29
+        case setBucketCors = 30
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
@@ -240,6 +241,10 @@ public enum MutationCodec {
             out.writeInteger(Tag.setBucketTagging.rawValue)
             out.writeShortString(bucket)
             out.writeShortString(tagging)
+        case .setBucketCors(let bucket, let cors):
+            out.writeInteger(Tag.setBucketCors.rawValue)
+            out.writeShortString(bucket)
+            out.writeShortString(cors)
         case .setBucketPolicy(let bucket, let policy):
             out.writeInteger(Tag.setBucketPolicy.rawValue)
             out.writeShortString(bucket)
@@ -447,6 +452,9 @@ public enum MutationCodec {
             let key = try input.readShortString()
             let versionID = try input.readVersionID()
             mutation = .setObjectACL(bucket: bucket, key: key, versionID: versionID, acl: try input.readACL())
+        case .setBucketCors:
+            let bucket = try input.readShortString()
+            mutation = .setBucketCors(bucket: bucket, cors: try input.readShortString())
         case .setBucketPolicy:
             let bucket = try input.readShortString()
             mutation = .setBucketPolicy(bucket: bucket, policy: try input.readShortString())

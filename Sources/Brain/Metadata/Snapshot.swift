@@ -35,6 +35,7 @@ enum Snapshot {
                 mutations.append(.setBucketVersioning(bucket: info.name, versioning: info.versioning))
             }
             if let lock = info.objectLock { mutations.append(.setObjectLockConfiguration(bucket: info.name, configuration: lock)) }
+            if let cors = info.cors { mutations.append(.setBucketCors(bucket: info.name, cors: cors.xml)) }
             let index = state.bucket(info.name)!
             for (key, latest) in index.objects {
                 // Oldest first: each putObject makes the one before it noncurrent.

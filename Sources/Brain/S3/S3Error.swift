@@ -4,9 +4,11 @@ import HTTPTypes
 /// AWS S3 "Error responses", "List of error codes").
 public enum S3ErrorCode: String, Sendable, CaseIterable {
     case accessDenied = "AccessDenied"
+    case accessForbidden = "AccessForbidden"
     case authorizationHeaderMalformed = "AuthorizationHeaderMalformed"
     case authorizationQueryParametersError = "AuthorizationQueryParametersError"
     case badDigest = "BadDigest"
+    case badRequest = "BadRequest"
     case bucketAlreadyExists = "BucketAlreadyExists"
     case bucketAlreadyOwnedByYou = "BucketAlreadyOwnedByYou"
     case bucketNotEmpty = "BucketNotEmpty"
@@ -39,6 +41,7 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     case missingSecurityHeader = "MissingSecurityHeader"
     case noSuchBucket = "NoSuchBucket"
     case noSuchBucketPolicy = "NoSuchBucketPolicy"
+    case noSuchCORSConfiguration = "NoSuchCORSConfiguration"
     case noSuchKey = "NoSuchKey"
     case noSuchObjectLockConfiguration = "NoSuchObjectLockConfiguration"
     case noSuchTagSet = "NoSuchTagSet"
@@ -55,18 +58,18 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
 
     public var status: HTTPResponse.Status {
         switch self {
-        case .accessDenied, .invalidAccessKeyId, .requestTimeTooSkewed, .signatureDoesNotMatch: .forbidden
+        case .accessDenied, .accessForbidden, .invalidAccessKeyId, .requestTimeTooSkewed, .signatureDoesNotMatch: .forbidden
         case .bucketAlreadyExists, .bucketAlreadyOwnedByYou, .bucketNotEmpty, .invalidBucketState: .conflict
         case .internalError: .internalServerError
         case .invalidPartNumber, .invalidRange: .rangeNotSatisfiable
         case .methodNotAllowed: .methodNotAllowed
         case .missingContentLength: HTTPResponse.Status(code: 411, reasonPhrase: "Length Required")
-        case .noSuchBucket, .noSuchBucketPolicy, .noSuchKey, .noSuchTagSet, .noSuchUpload, .noSuchVersion,
+        case .noSuchBucket, .noSuchBucketPolicy, .noSuchCORSConfiguration, .noSuchKey, .noSuchTagSet, .noSuchUpload, .noSuchVersion,
             .noSuchObjectLockConfiguration, .objectLockConfigurationNotFoundError: .notFound
         case .notImplemented: .notImplemented
         case .preconditionFailed: .preconditionFailed
         case .serviceUnavailable: .serviceUnavailable
-        case .authorizationHeaderMalformed, .authorizationQueryParametersError, .badDigest, .entityTooLarge,
+        case .authorizationHeaderMalformed, .authorizationQueryParametersError, .badDigest, .badRequest, .entityTooLarge,
             .entityTooSmall, .illegalVersioningConfiguration, .incompleteBody, .incorrectNumberOfFilesInPostRequest, .invalidArgument,
             .invalidBucketName, .invalidDigest, .invalidPart, .invalidPartOrder, .invalidPolicyDocument, .invalidRequest, .invalidTag,
             .keyTooLongError, .malformedPOSTRequest, .malformedPolicy, .malformedXML, .maxPostPreDataLengthExceeded,

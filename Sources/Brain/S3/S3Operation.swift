@@ -43,6 +43,9 @@ enum S3Operation: String, Sendable, CaseIterable {
     case deleteBucketTagging = "DeleteBucketTagging"
     case getBucketVersioning = "GetBucketVersioning"
     case putBucketVersioning = "PutBucketVersioning"
+    case getBucketCors = "GetBucketCors"
+    case putBucketCors = "PutBucketCors"
+    case deleteBucketCors = "DeleteBucketCors"
     case getObjectLockConfiguration = "GetObjectLockConfiguration"
     case putObjectLockConfiguration = "PutObjectLockConfiguration"
     case getObjectRetention = "GetObjectRetention"
@@ -83,6 +86,8 @@ enum S3Operation: String, Sendable, CaseIterable {
         case .putBucketTagging, .deleteBucketTagging: "s3:PutBucketTagging"  // AWS has no DeleteBucketTagging action
         case .getBucketVersioning: "s3:GetBucketVersioning"
         case .putBucketVersioning: "s3:PutBucketVersioning"
+        case .getBucketCors: "s3:GetBucketCORS"
+        case .putBucketCors, .deleteBucketCors: "s3:PutBucketCORS"  // AWS has no DeleteBucketCORS action
         case .getObjectLockConfiguration: "s3:GetBucketObjectLockConfiguration"
         case .putObjectLockConfiguration: "s3:PutBucketObjectLockConfiguration"
         case .getObjectRetention: "s3:GetObjectRetention"
@@ -147,6 +152,15 @@ enum S3Operation: String, Sendable, CaseIterable {
         }
         if let operation = try Self.objectLockOperation(method, s3) {
             self = operation
+            return
+        }
+        if query["cors"] != nil, !s3.bucket.isEmpty, s3.key.isEmpty {
+            switch method {
+            case .get: self = .getBucketCors
+            case .put: self = .putBucketCors
+            case .delete: self = .deleteBucketCors
+            default: throw S3Error.methodNotAllowed
+            }
             return
         }
         if query["versioning"] != nil, !s3.bucket.isEmpty, s3.key.isEmpty {

@@ -15,6 +15,7 @@ struct S3Router: HTTPResponder {
     let policies: PolicyHandlers
     let tagging: TaggingHandlers
     let locks: ObjectLockHandlers
+    let cors: CORSHandlers
     /// With a domain such as `s3.example.com`, `BUCKET.s3.example.com` addresses BUCKET (virtual-hosted style).
     let virtualHostDomain: String?
     /// Nil only with `--insecure-no-auth`: every request is then served as the root key's.
@@ -41,6 +42,11 @@ struct S3Router: HTTPResponder {
                 isHead: request.method == .head)
         }
         response.headers[.amzRequestID] = requestID
+        if request.headers[.origin] != nil, request.method != .options,
+            let s3 = try? S3Request(uri: request.uri, host: request.head.authority, virtualHostDomain: virtualHostDomain), !s3.bucket.isEmpty
+        {
+            cors.decorate(&response, request: request, bucket: s3.bucket)
+        }
         return response
     }
 
@@ -48,6 +54,8 @@ struct S3Router: HTTPResponder {
         var s3 = try S3Request(uri: request.uri, host: request.head.authority, virtualHostDomain: virtualHostDomain)
         s3.sourceIP = context.remoteAddress?.ipAddress
         s3.isSecureTransport = isSecure
+        // A browser's preflight carries no signature; the bucket's CORS rules answer it.
+        if request.method == .options { return try cors.preflight(s3, request: request) }
         let operation = try S3Operation(method: request.method, request: s3, headers: request.headers)
         // A browser's POST upload is signed by its form, which its handler reads first.
         guard operation != .postObject else { return try await dispatch(operation, s3, request) }
@@ -114,6 +122,9 @@ struct S3Router: HTTPResponder {
         case .deleteBucketTagging: return try await tagging.deleteBucketTagging(s3)
         case .getBucketVersioning: return try buckets.getBucketVersioning(s3)
         case .putBucketVersioning: return try await buckets.putBucketVersioning(s3, request: request)
+        case .getBucketCors: return try cors.getBucketCors(s3)
+        case .putBucketCors: return try await cors.putBucketCors(s3, request: request)
+        case .deleteBucketCors: return try await cors.deleteBucketCors(s3)
         case .getObjectLockConfiguration: return try locks.getObjectLockConfiguration(s3)
         case .putObjectLockConfiguration: return try await locks.putObjectLockConfiguration(s3, request: request)
         case .getObjectRetention: return try locks.getObjectRetention(s3)
