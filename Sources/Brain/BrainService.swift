@@ -35,6 +35,11 @@ public struct BrainConfiguration: Sendable {
     public var walPreallocationBytes: Int64 = 16 << 20
     /// Seconds between a chunk replica becoming unreferenced and its deletion (see `ChunkRouter`).
     public var garbageDelaySeconds = 60.0
+    /// How long a lifecycle day lasts (shorter for tests: `--lifecycle-day-seconds`).
+    public var lifecycleClock = LifecycleClock()
+    /// Most lifecycle actions (an expiration, an abort) a second.
+    public var lifecycleActionsPerSecondMax = Self.lifecycleActionsPerSecondDefault
+    public static let lifecycleActionsPerSecondDefault = 100.0
     /// How fast a client must send a request it has begun (else 400 RequestTimeout).
     public var clientPacing = ClientPacing()
     /// Allowed chunk sizes: small enough for one agent record, large enough to keep manifests short.
@@ -119,6 +124,9 @@ public struct BrainService: Sendable {
         let rebalance = RebalanceService(
             registry: registry, metadata: metadata, chunks: chunkRouter, logger: logger,
             chunksPerSecondMax: configuration.repairChunksPerSecondMax)
+        let lifecycle = LifecycleService(
+            metadata: metadata, chunks: chunkRouter, logger: logger, clock: configuration.lifecycleClock,
+            actionsPerSecondMax: configuration.lifecycleActionsPerSecondMax)
         let cluster = ClusterServer(
             host: configuration.clusterHost, port: configuration.clusterPort, cookie: configuration.cookie,
             registry: registry, metadata: metadata, repair: repair, rebalance: rebalance,
@@ -131,11 +139,11 @@ public struct BrainService: Sendable {
             buckets: BucketHandlers(metadata: metadata, chunks: chunkRouter),
             objects: ObjectHandlers(
                 metadata: metadata, chunks: chunkRouter,
-                chunkBytesMax: configuration.chunkBytesMax, logger: logger),
+                chunkBytesMax: configuration.chunkBytesMax, lifecycleClock: configuration.lifecycleClock, logger: logger),
             acls: ACLHandlers(metadata: metadata),
             policies: PolicyHandlers(metadata: metadata),
             tagging: TaggingHandlers(metadata: metadata), locks: ObjectLockHandlers(metadata: metadata),
-            cors: CORSHandlers(metadata: metadata),
+            cors: CORSHandlers(metadata: metadata), lifecycle: LifecycleHandlers(metadata: metadata),
             virtualHostDomain: configuration.virtualHostDomain,
             authenticator: configuration.s3Access.authenticator(metadata: metadata),
             authorizer: Authorizer(metadata: metadata),
@@ -168,6 +176,7 @@ public struct BrainService: Sendable {
             group.addTask { try await app.run() }
             group.addTask { await repair.run() }
             group.addTask { await reconcile.run() }
+            group.addTask { await lifecycle.run() }
             group.addTask { await chunkRouter.collectGarbage() }
             try await group.next()
             group.cancelAll()

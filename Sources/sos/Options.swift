@@ -194,6 +194,9 @@ struct S3APIOptions: ParsableArguments {
             throw ValidationError("--chunk-size must be between 64KiB and 64MiB")
         }
         guard clientTimeout >= 1 else { throw ValidationError("--client-timeout must be at least 1 second") }
+        guard lifecycleDaySeconds >= 1, lifecycleRate > 0 else {
+            throw ValidationError("--lifecycle-day-seconds must be at least 1 and --lifecycle-rate positive")
+        }
         guard (tlsCertificate == nil) == (tlsKey == nil) else {
             throw ValidationError("--tls-certificate and --tls-key go together")
         }
@@ -228,7 +231,15 @@ struct S3APIOptions: ParsableArguments {
         return .signed(root: key, allowSigV2: sigv2 == .on)
     }
 
+    @Option(help: "Seconds a lifecycle day lasts (lifecycle rules count in days; shorter only for tests).")
+    var lifecycleDaySeconds: Int = Int(LifecycleClock().daySeconds)
+
+    @Option(help: "Most lifecycle actions (expirations, aborted uploads) a second.")
+    var lifecycleRate: Double = BrainConfiguration.lifecycleActionsPerSecondDefault
+
     func apply(to configuration: inout BrainConfiguration) {
+        configuration.lifecycleClock = LifecycleClock(daySeconds: Int64(lifecycleDaySeconds))
+        configuration.lifecycleActionsPerSecondMax = lifecycleRate
         configuration.chunkBytesMax = Int(chunkSize.bytes)
         configuration.virtualHostDomain = domain
         configuration.clientPacing.windowSeconds = clientTimeout

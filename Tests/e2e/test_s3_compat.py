@@ -101,7 +101,7 @@ def test_every_response_has_a_request_id_and_head_errors_have_no_body(cluster, b
 
 def test_unimplemented_features_answer_501(s3, bucket):
     with pytest.raises(ClientError) as e:
-        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+        s3.get_bucket_website(Bucket=bucket)
     assert code(e) == "NotImplemented" and status(e) == 501
     with pytest.raises(ClientError) as e:
         s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="log-delivery-write")

@@ -69,7 +69,8 @@ struct Authorizer: Sendable {
         switch operation {
         case .deleteBucket, .getBucketAcl, .putBucketAcl, .getBucketPolicy, .putBucketPolicy, .deleteBucketPolicy,
             .getBucketPolicyStatus, .getBucketTagging, .putBucketTagging, .deleteBucketTagging, .putBucketVersioning,
-            .getObjectLockConfiguration, .putObjectLockConfiguration, .getBucketCors, .putBucketCors, .deleteBucketCors:
+            .getObjectLockConfiguration, .putObjectLockConfiguration, .getBucketCors, .putBucketCors, .deleteBucketCors,
+            .getBucketLifecycleConfiguration, .putBucketLifecycleConfiguration, .deleteBucketLifecycle:
             return access.held(s3.bucket).contains(.owner)
         case .listObjects, .listObjectsV2, .listObjectVersions, .listMultipartUploads, .headBucket, .getBucketLocation:
             return access.canList(s3.bucket)

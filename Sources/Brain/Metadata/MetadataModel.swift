@@ -224,6 +224,7 @@ public struct BucketInfo: Sendable, Equatable {
     /// Object Lock, once enabled never disabled (the bucket's versioning then stays Enabled).
     public var objectLock: ObjectLockConfiguration?
     public var cors: CORSConfiguration?
+    public var lifecycle: LifecycleConfiguration?
 }
 
 /// One change to the metadata; the write-ahead log is a sequence of these.
@@ -288,6 +289,9 @@ public enum Mutation: Sendable, Equatable {
     /// A bucket's CORS configuration as `CORSConfiguration.xml` wrote it, checked before the
     /// commit; empty removes it.
     case setBucketCors(bucket: String, cors: String)
+    /// A bucket's lifecycle configuration as `LifecycleConfiguration.xml` wrote it, checked before
+    /// the commit; empty removes it.
+    case setBucketLifecycle(bucket: String, lifecycle: String)
 
     /// `mutation` under `condition`, or `mutation` itself when there is no condition.
     public static func with(_ condition: WriteCondition, _ mutation: Mutation) -> Mutation {

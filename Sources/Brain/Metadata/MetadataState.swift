@@ -182,6 +182,11 @@ struct MetadataState: Sendable {
             // Checked before it was committed; one that no longer parses allows no origin rather than any.
             buckets[name]!.info.cors = text.isEmpty ? nil : try? CORSConfiguration(text: text)
             return .applied
+        case .setBucketLifecycle(let name, let text):
+            guard buckets[name] != nil else { return .rejected(.noSuchBucket) }
+            // Checked before it was committed; one that no longer parses expires nothing rather than anything.
+            buckets[name]!.info.lifecycle = text.isEmpty ? nil : try? LifecycleConfiguration(text: text)
+            return .applied
         case .setBucketTagging(let name, let tagging):
             guard buckets[name] != nil else { return .rejected(.noSuchBucket) }
             buckets[name]!.info.tagging = tagging

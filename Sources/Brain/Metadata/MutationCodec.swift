@@ -43,6 +43,7 @@ public enum MutationCodec {
         case setObjectLockConfiguration = 28
         case createLockedBucket = 29
         case setBucketCors = 30
+        case setBucketLifecycle = 31
     }
 
     public static func encode(_ mutation: Mutation) -> [UInt8] {
@@ -241,6 +242,10 @@ public enum MutationCodec {
             out.writeInteger(Tag.setBucketTagging.rawValue)
             out.writeShortString(bucket)
             out.writeShortString(tagging)
+        case .setBucketLifecycle(let bucket, let lifecycle):
+            out.writeInteger(Tag.setBucketLifecycle.rawValue)
+            out.writeShortString(bucket)
+            out.writeShortString(lifecycle)
         case .setBucketCors(let bucket, let cors):
             out.writeInteger(Tag.setBucketCors.rawValue)
             out.writeShortString(bucket)
@@ -452,6 +457,9 @@ public enum MutationCodec {
             let key = try input.readShortString()
             let versionID = try input.readVersionID()
             mutation = .setObjectACL(bucket: bucket, key: key, versionID: versionID, acl: try input.readACL())
+        case .setBucketLifecycle:
+            let bucket = try input.readShortString()
+            mutation = .setBucketLifecycle(bucket: bucket, lifecycle: try input.readShortString())
         case .setBucketCors:
             let bucket = try input.readShortString()
             mutation = .setBucketCors(bucket: bucket, cors: try input.readShortString())

@@ -36,6 +36,7 @@ enum Snapshot {
             }
             if let lock = info.objectLock { mutations.append(.setObjectLockConfiguration(bucket: info.name, configuration: lock)) }
             if let cors = info.cors { mutations.append(.setBucketCors(bucket: info.name, cors: cors.xml)) }
+            if let lifecycle = info.lifecycle { mutations.append(.setBucketLifecycle(bucket: info.name, lifecycle: lifecycle.xml)) }
             let index = state.bucket(info.name)!
             for (key, latest) in index.objects {
                 // Oldest first: each putObject makes the one before it noncurrent.

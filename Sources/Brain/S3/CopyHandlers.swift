@@ -41,7 +41,7 @@ extension ObjectHandlers {
         let (bucket, key, versionID) = try Self.copySourceName(headers)
         let object: ObjectRecord, versioning: BucketVersioning
         do {
-            (object, versioning) = try ObjectVersions.readable(metadata, bucket: bucket, key: key, versionID: versionID)
+            (object, versioning, _) = try ObjectVersions.readable(metadata, bucket: bucket, key: key, versionID: versionID)
         } catch let error as S3Error where error.code == .methodNotAllowed {
             throw S3Error(.invalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
         }

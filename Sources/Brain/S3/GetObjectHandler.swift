@@ -6,10 +6,15 @@ import NIOCore
 /// GetObject and HeadObject: whole objects, one byte range, or one part; conditional requests.
 extension ObjectHandlers {
     func getObject(_ s3: S3Request, request: Request, headOnly: Bool) async throws -> Response {
-        let (object, versioning) = try ObjectVersions.readable(
-            metadata, bucket: s3.bucket, key: s3.key, versionID: try ObjectVersions.requested(s3))
+        let versionID = try ObjectVersions.requested(s3)
+        let (object, versioning, lifecycle) = try ObjectVersions.readable(metadata, bucket: s3.bucket, key: s3.key, versionID: versionID)
         var fields = ObjectHeaders.response(for: object, query: s3.query)
         if ObjectVersions.namesVersions(versioning, object) { fields[.amzVersionID] = object.versionID.text }
+        if versionID == nil || versionID == metadata.latestVersion(bucket: s3.bucket, key: s3.key)?.versionID,
+            let expiration = LifecycleHandlers.expiration(lifecycle, key: s3.key, object: object, clock: lifecycleClock)
+        {
+            fields[LifecycleHandlers.expirationHeader] = expiration
+        }
         switch Preconditions.evaluate(
             Preconditions.conditions(from: request.headers), etag: object.etag, lastModifiedMs: object.lastModifiedMs)
         {

@@ -12,6 +12,8 @@ struct ObjectHandlers: Sendable {
     let chunks: ChunkRouter
     let storer: BodyStorer
     let logger: Logger
+    /// How long a lifecycle day lasts, for `x-amz-expiration`.
+    let lifecycleClock: LifecycleClock
 
     static let keyBytesMax = 1024
     /// Stored header values are kept to this size (the WAL encodes strings with a 2-byte length).
@@ -19,8 +21,9 @@ struct ObjectHandlers: Sendable {
     /// The largest single PUT (and part), as in S3.
     static let putBytesMax: Int64 = 5 << 30
 
-    init(metadata: MetadataStore, chunks: ChunkRouter, chunkBytesMax: Int, logger: Logger) {
+    init(metadata: MetadataStore, chunks: ChunkRouter, chunkBytesMax: Int, lifecycleClock: LifecycleClock, logger: Logger) {
         self.metadata = metadata
+        self.lifecycleClock = lifecycleClock
         self.chunks = chunks
         self.storer = BodyStorer(chunks: chunks, chunkBytesMax: chunkBytesMax)
         self.logger = logger
@@ -44,6 +47,9 @@ struct ObjectHandlers: Sendable {
         var fields: HTTPFields = [.eTag: object.etag, .contentLength: "0"]
         if let checksum = object.checksum { fields[checksum.algorithm.headerField] = checksum.value }
         if !object.versionID.isNull { fields[.amzVersionID] = object.versionID.text }
+        if let expiration = LifecycleHandlers.expiration(bucket.lifecycle, key: s3.key, object: object, clock: lifecycleClock) {
+            fields[LifecycleHandlers.expirationHeader] = expiration
+        }
         return Response(status: .ok, headers: fields)
     }
 

@@ -22,16 +22,20 @@ enum ObjectVersions {
             .noSuchVersion, "The specified version does not exist.", resource: "/\(bucket)/\(key)")
     }
 
-    /// The version a read names (nil: the latest), with its bucket's versioning state, in one read of the metadata.
+    /// The version a read names (nil: the latest), with its bucket's versioning state and lifecycle
+    /// rules, in one read of the metadata.
     static func readable(_ metadata: MetadataStore, bucket: String, key: String, versionID: VersionID?) throws
-        -> (object: ObjectRecord, versioning: BucketVersioning)
+        -> (object: ObjectRecord, versioning: BucketVersioning, lifecycle: LifecycleConfiguration?)
     {
-        let found = metadata.read { state -> (BucketVersioning, ObjectRecord?)? in
+        let found = metadata.read { state -> (BucketVersioning, LifecycleConfiguration?, ObjectRecord?)? in
             guard let index = state.bucket(bucket) else { return nil }
             let objectKey = ObjectKey(key)
-            return (index.info.versioning, versionID.map { index.version(objectKey, $0) } ?? index.latest(objectKey))
+            return (
+                index.info.versioning, index.info.lifecycle,
+                versionID.map { index.version(objectKey, $0) } ?? index.latest(objectKey)
+            )
         }
-        guard let (versioning, object) = found else { throw S3Error.noSuchBucket(bucket) }
+        guard let (versioning, lifecycle, object) = found else { throw S3Error.noSuchBucket(bucket) }
         guard let object else {
             throw versionID.map { $0.isNull ? S3Error.noSuchKey(bucket, key) : noSuchVersion(bucket, key) }
                 ?? S3Error.noSuchKey(bucket, key)
@@ -45,7 +49,7 @@ enum ObjectVersions {
             ]
             throw error
         }
-        return (object, versioning)
+        return (object, versioning, lifecycle)
     }
 
     /// Whether responses about a bucket's objects name their version (`x-amz-version-id`): in a

@@ -43,6 +43,7 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     case noSuchBucketPolicy = "NoSuchBucketPolicy"
     case noSuchCORSConfiguration = "NoSuchCORSConfiguration"
     case noSuchKey = "NoSuchKey"
+    case noSuchLifecycleConfiguration = "NoSuchLifecycleConfiguration"
     case noSuchObjectLockConfiguration = "NoSuchObjectLockConfiguration"
     case noSuchTagSet = "NoSuchTagSet"
     case noSuchUpload = "NoSuchUpload"
@@ -64,7 +65,7 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
         case .invalidPartNumber, .invalidRange: .rangeNotSatisfiable
         case .methodNotAllowed: .methodNotAllowed
         case .missingContentLength: HTTPResponse.Status(code: 411, reasonPhrase: "Length Required")
-        case .noSuchBucket, .noSuchBucketPolicy, .noSuchCORSConfiguration, .noSuchKey, .noSuchTagSet, .noSuchUpload, .noSuchVersion,
+        case .noSuchBucket, .noSuchBucketPolicy, .noSuchCORSConfiguration, .noSuchKey, .noSuchLifecycleConfiguration, .noSuchTagSet, .noSuchUpload, .noSuchVersion,
             .noSuchObjectLockConfiguration, .objectLockConfigurationNotFoundError: .notFound
         case .notImplemented: .notImplemented
         case .preconditionFailed: .preconditionFailed

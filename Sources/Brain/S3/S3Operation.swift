@@ -43,6 +43,9 @@ enum S3Operation: String, Sendable, CaseIterable {
     case deleteBucketTagging = "DeleteBucketTagging"
     case getBucketVersioning = "GetBucketVersioning"
     case putBucketVersioning = "PutBucketVersioning"
+    case getBucketLifecycleConfiguration = "GetBucketLifecycleConfiguration"
+    case putBucketLifecycleConfiguration = "PutBucketLifecycleConfiguration"
+    case deleteBucketLifecycle = "DeleteBucketLifecycle"
     case getBucketCors = "GetBucketCors"
     case putBucketCors = "PutBucketCors"
     case deleteBucketCors = "DeleteBucketCors"
@@ -86,6 +89,8 @@ enum S3Operation: String, Sendable, CaseIterable {
         case .putBucketTagging, .deleteBucketTagging: "s3:PutBucketTagging"  // AWS has no DeleteBucketTagging action
         case .getBucketVersioning: "s3:GetBucketVersioning"
         case .putBucketVersioning: "s3:PutBucketVersioning"
+        case .getBucketLifecycleConfiguration: "s3:GetLifecycleConfiguration"
+        case .putBucketLifecycleConfiguration, .deleteBucketLifecycle: "s3:PutLifecycleConfiguration"
         case .getBucketCors: "s3:GetBucketCORS"
         case .putBucketCors, .deleteBucketCors: "s3:PutBucketCORS"  // AWS has no DeleteBucketCORS action
         case .getObjectLockConfiguration: "s3:GetBucketObjectLockConfiguration"
@@ -152,6 +157,15 @@ enum S3Operation: String, Sendable, CaseIterable {
         }
         if let operation = try Self.objectLockOperation(method, s3) {
             self = operation
+            return
+        }
+        if query["lifecycle"] != nil, !s3.bucket.isEmpty, s3.key.isEmpty {
+            switch method {
+            case .get: self = .getBucketLifecycleConfiguration
+            case .put: self = .putBucketLifecycleConfiguration
+            case .delete: self = .deleteBucketLifecycle
+            default: throw S3Error.methodNotAllowed
+            }
             return
         }
         if query["cors"] != nil, !s3.bucket.isEmpty, s3.key.isEmpty {

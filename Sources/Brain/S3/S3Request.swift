@@ -60,7 +60,7 @@ struct S3Request {
     /// S3 sub-resources this server does not implement yet: answered 501, never ignored.
     static let unimplementedSubresources: Set<String> = [
         "accelerate", "analytics", "attributes", "encryption", "intelligent-tiering",
-        "inventory", "lifecycle", "logging", "metrics", "notification",
+        "inventory", "logging", "metrics", "notification",
         "ownershipControls", "publicAccessBlock", "replication",
         "requestPayment", "restore", "select", "torrent", "website",
     ]

@@ -16,6 +16,7 @@ struct S3Router: HTTPResponder {
     let tagging: TaggingHandlers
     let locks: ObjectLockHandlers
     let cors: CORSHandlers
+    let lifecycle: LifecycleHandlers
     /// With a domain such as `s3.example.com`, `BUCKET.s3.example.com` addresses BUCKET (virtual-hosted style).
     let virtualHostDomain: String?
     /// Nil only with `--insecure-no-auth`: every request is then served as the root key's.
@@ -122,6 +123,9 @@ struct S3Router: HTTPResponder {
         case .deleteBucketTagging: return try await tagging.deleteBucketTagging(s3)
         case .getBucketVersioning: return try buckets.getBucketVersioning(s3)
         case .putBucketVersioning: return try await buckets.putBucketVersioning(s3, request: request)
+        case .getBucketLifecycleConfiguration: return try lifecycle.getBucketLifecycle(s3)
+        case .putBucketLifecycleConfiguration: return try await lifecycle.putBucketLifecycle(s3, request: request)
+        case .deleteBucketLifecycle: return try await lifecycle.deleteBucketLifecycle(s3)
         case .getBucketCors: return try cors.getBucketCors(s3)
         case .putBucketCors: return try await cors.putBucketCors(s3, request: request)
         case .deleteBucketCors: return try await cors.deleteBucketCors(s3)

@@ -10,7 +10,7 @@ struct TaggingHandlers: Sendable {
     static let bodyBytesMax = 64 << 10
 
     func getObjectTagging(_ s3: S3Request) throws -> Response {
-        let (object, versioning) = try ObjectVersions.readable(
+        let (object, versioning, _) = try ObjectVersions.readable(
             metadata, bucket: s3.bucket, key: s3.key, versionID: try ObjectVersions.requested(s3))
         var response = S3Router.xmlResponse(TagSet(queryText: object.tagging)?.xml ?? TagSet().xml)
         if ObjectVersions.namesVersions(versioning, object) { response.headers[.amzVersionID] = object.versionID.text }
