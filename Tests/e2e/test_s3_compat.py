@@ -439,6 +439,32 @@ def test_a_repeated_complete_succeeds_again_and_a_different_one_does_not(s3, buc
     assert code(err) == "NoSuchUpload"
 
 
+def test_get_object_attributes(s3, bucket):
+    body = os.urandom(11 * MiB)
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="attrs", ChecksumAlgorithm="CRC32")["UploadId"]
+    parts = []
+    for number, start in enumerate(range(0, len(body), 5 * MiB), start=1):
+        part = s3.upload_part(Bucket=bucket, Key="attrs", UploadId=uid, PartNumber=number, Body=body[start:start + 5 * MiB],
+                              ChecksumAlgorithm="CRC32")
+        parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]})
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="attrs", UploadId=uid, MultipartUpload={"Parts": parts})
+    got = s3.get_object_attributes(Bucket=bucket, Key="attrs",
+                                   ObjectAttributes=["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"])
+    assert got["ETag"] == done["ETag"].strip('"') and got["ObjectSize"] == len(body) and got["StorageClass"] == "STANDARD"
+    assert got["Checksum"]["ChecksumCRC32"] == done["ChecksumCRC32"] and got["Checksum"]["ChecksumType"] == "COMPOSITE"
+    assert got["ObjectParts"]["TotalPartsCount"] == 3 and [p["Size"] for p in got["ObjectParts"]["Parts"]] == [5 * MiB, 5 * MiB, MiB]
+    paged = s3.get_object_attributes(Bucket=bucket, Key="attrs", ObjectAttributes=["ObjectParts"], MaxParts=2)["ObjectParts"]
+    assert paged["IsTruncated"] is True and paged["NextPartNumberMarker"] == 2 and len(paged["Parts"]) == 2
+    only = s3.get_object_attributes(Bucket=bucket, Key="attrs", ObjectAttributes=["ObjectSize"])
+    assert only["ObjectSize"] == len(body) and "ETag" not in only and "LastModified" in only
+    with pytest.raises(ClientError) as e:
+        s3.get_object_attributes(Bucket=bucket, Key="missing", ObjectAttributes=["ETag"])
+    assert code(e) == "NoSuchKey"
+    with pytest.raises(ClientError) as e:
+        s3.get_object_attributes(Bucket=bucket, Key="attrs", ObjectAttributes=["Colour"])
+    assert code(e) == "InvalidArgument" and status(e) == 400
+
+
 def test_upload_part_copy_with_range(s3, bucket):
     source = os.urandom(6 * MiB)
     s3.put_object(Bucket=bucket, Key="source", Body=source)
@@ -450,6 +476,14 @@ def test_upload_part_copy_with_range(s3, bucket):
     s3.complete_multipart_upload(Bucket=bucket, Key="assembled", UploadId=uid, MultipartUpload={"Parts": [
         {"PartNumber": 1, "ETag": p1["CopyPartResult"]["ETag"]}, {"PartNumber": 2, "ETag": p2["CopyPartResult"]["ETag"]}]})
     assert s3.get_object(Bucket=bucket, Key="assembled")["Body"].read() == source
+    # A range beyond the source, or not of the form bytes=first-last: 400 InvalidArgument, as AWS answers.
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="badrange")["UploadId"]
+    for bad, message in [(f"bytes=0-{6 * MiB}", f"source object of size: {6 * MiB}"), ("bytes=10-5", "size"),
+                         ("bytes=-5", "must be of the form"), ("0-5", "must be of the form")]:
+        with pytest.raises(ClientError) as e:
+            s3.upload_part_copy(Bucket=bucket, Key="badrange", UploadId=uid, PartNumber=1, CopySource=f"{bucket}/source",
+                                CopySourceRange=bad)
+        assert code(e) == "InvalidArgument" and status(e) == 400 and message in e.value.response["Error"]["Message"], bad
 
 
 # ---------------------------------------------------------------- aws-cli workflows

@@ -74,7 +74,7 @@ struct Authorizer: Sendable {
             return access.held(s3.bucket).contains(.owner)
         case .listObjects, .listObjectsV2, .listObjectVersions, .listMultipartUploads, .headBucket, .getBucketLocation:
             return access.canList(s3.bucket)
-        case .getObject, .headObject: return access.canRead(s3.bucket, s3.key, version: s3.query["versionId"])
+        case .getObject, .headObject, .getObjectAttributes: return access.canRead(s3.bucket, s3.key, version: s3.query["versionId"])
         case .getObjectAcl, .getObjectTagging, .getBucketVersioning, .getObjectRetention, .getObjectLegalHold: return access.held(s3.bucket).contains(.read)
         case .putObjectAcl, .putObjectTagging, .deleteObjectTagging, .putObjectRetention, .putObjectLegalHold: return access.held(s3.bucket).contains(.write)
         case .putObject, .postObject, .deleteObject, .deleteObjects, .createMultipartUpload, .uploadPart, .completeMultipartUpload,

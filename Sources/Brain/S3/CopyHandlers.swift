@@ -115,12 +115,16 @@ extension ObjectHandlers {
         let source = try copySource(request.headers)
         var range = 0..<source.object.size
         if let text = request.headers[.amzCopySourceRange] {
-            guard let requested = try? RangeRequest.resolve(text, size: source.object.size), requested.upperBound <= source.object.size,
-                text.hasPrefix("bytes="), text.contains("-"), !text.hasPrefix("bytes=-")
-            else {
+            // `bytes=first-last`, both given; beyond the source (or first > last) is refused, as AWS
+            // refuses it: 400 InvalidArgument naming the source's size (not a 416 InvalidRange).
+            let bounds = text.hasPrefix("bytes=") ? text.dropFirst("bytes=".count).split(separator: "-", omittingEmptySubsequences: false) : []
+            guard bounds.count == 2, let first = Int64(bounds[0]), let last = Int64(bounds[1]), first >= 0 else {
                 throw S3Error.invalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
             }
-            range = requested
+            guard first <= last, last < source.object.size else {
+                throw S3Error.invalidArgument("Range specified is not valid for source object of size: \(source.object.size)")
+            }
+            range = first..<(last + 1)
         }
         var expectations = BodyDigests.Expectations()
         expectations.checksumAlgorithm = upload.checksumAlgorithm

@@ -20,6 +20,7 @@ enum S3Operation: String, Sendable, CaseIterable {
     case copyObject = "CopyObject"
     case getObject = "GetObject"
     case headObject = "HeadObject"
+    case getObjectAttributes = "GetObjectAttributes"
     case deleteObject = "DeleteObject"
     case createMultipartUpload = "CreateMultipartUpload"
     case uploadPart = "UploadPart"
@@ -71,6 +72,7 @@ enum S3Operation: String, Sendable, CaseIterable {
         case .putObject, .postObject, .copyObject, .createMultipartUpload, .uploadPart, .uploadPartCopy, .completeMultipartUpload:
             "s3:PutObject"
         case .getObject, .headObject: "s3:GetObject"
+        case .getObjectAttributes: "s3:GetObjectAttributes"
         case .deleteObject, .deleteObjects: "s3:DeleteObject"
         case .abortMultipartUpload: "s3:AbortMultipartUpload"
         case .listParts: "s3:ListMultipartUploadParts"
@@ -107,6 +109,7 @@ enum S3Operation: String, Sendable, CaseIterable {
         guard versionNamed else { return iamAction }
         switch self {
         case .getObject, .headObject: return "s3:GetObjectVersion"
+        case .getObjectAttributes: return "s3:GetObjectVersionAttributes"
         case .deleteObject: return "s3:DeleteObjectVersion"
         case .getObjectAcl: return "s3:GetObjectVersionAcl"
         case .putObjectAcl: return "s3:PutObjectVersionAcl"
@@ -121,7 +124,7 @@ enum S3Operation: String, Sendable, CaseIterable {
     var isRead: Bool {
         switch self {
         case .listBuckets, .headBucket, .getBucketLocation, .listObjects, .listObjectsV2, .listObjectVersions,
-            .listMultipartUploads, .getObject, .headObject, .listParts, .getObjectAcl, .getObjectTagging, .getBucketTagging,
+            .listMultipartUploads, .getObject, .headObject, .getObjectAttributes, .listParts, .getObjectAcl, .getObjectTagging, .getBucketTagging,
             .getBucketVersioning, .getObjectRetention, .getObjectLegalHold:
             true
         default: false
@@ -217,7 +220,12 @@ enum S3Operation: String, Sendable, CaseIterable {
             } else {
                 self = isCopy ? .copyObject : .putObject
             }
-        case (false, false, .get): self = query["uploadId"] != nil ? .listParts : .getObject
+        case (false, false, .get):
+            if query["uploadId"] != nil {
+                self = .listParts
+            } else {
+                self = query["attributes"] != nil ? .getObjectAttributes : .getObject
+            }
         case (false, false, .head): self = .headObject
         case (false, false, .delete): self = query["uploadId"] != nil ? .abortMultipartUpload : .deleteObject
         case (false, false, .post):

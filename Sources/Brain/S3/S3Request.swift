@@ -59,7 +59,7 @@ struct S3Request {
 
     /// S3 sub-resources this server does not implement yet: answered 501, never ignored.
     static let unimplementedSubresources: Set<String> = [
-        "accelerate", "analytics", "attributes", "encryption", "intelligent-tiering",
+        "accelerate", "analytics", "encryption", "intelligent-tiering",
         "inventory", "logging", "metrics", "notification",
         "ownershipControls", "publicAccessBlock", "replication",
         "requestPayment", "restore", "select", "torrent", "website",

@@ -99,6 +99,7 @@ struct S3Router: HTTPResponder {
         case .copyObject: return try await objects.copyObject(s3, request: request)
         case .getObject: return try await objects.getObject(s3, request: request, headOnly: false)
         case .headObject: return try await objects.getObject(s3, request: request, headOnly: true)
+        case .getObjectAttributes: return try objects.getObjectAttributes(s3, request: request)
         case .deleteObject: return try await objects.deleteObject(s3, request: request)
         case .createMultipartUpload: return try await objects.createMultipartUpload(s3, request: request)
         case .uploadPart: return try await objects.uploadPart(s3, request: request, uploadID: uploadID)
