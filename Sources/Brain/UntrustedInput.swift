@@ -87,7 +87,7 @@ public enum UntrustedInput {
             }
         }
         _ = try? form.key()
-        _ = form.objectHeaders()
+        _ = try? form.objectHeaders()
         _ = try? fuzzAuthenticator.authenticatePostForm(form.fields)
         if let policy = form.fields["policy"] {
             _ = try PostPolicy(base64: policy).check(form.fields, bucket: "bucket", nowSeconds: 1_451_400_000)

@@ -101,6 +101,22 @@ def test_boto3_presigned_post_uploads_with_curl_and_keeps_the_fields(cluster, tm
     assert "x-amz-signature" in presigned["fields"]
 
 
+def test_a_form_tags_its_object(cluster):
+    tagging = "<Tagging><TagSet><Tag><Key>source</Key><Value>web form</Value></Tag></TagSet></Tagging>"
+    presigned = sigv4(cluster).generate_presigned_post(
+        "forms", "tagged.txt", Fields={"tagging": tagging}, Conditions=[{"tagging": tagging}], ExpiresIn=600)
+    answer = post(cluster, "forms", presigned["fields"], b"tagged by its form")
+    assert answer.status_code == 204, answer.text
+    tags = cluster.boto3().get_object_tagging(Bucket="forms", Key="tagged.txt")["TagSet"]
+    assert tags == [{"Key": "source", "Value": "web form"}]
+    bad = "<Tagging><TagSet><Tag><Key>k</Key></Tag></TagSet></Tagging>"  # a tag without a value
+    presigned = sigv4(cluster).generate_presigned_post(
+        "forms", "untagged.txt", Fields={"tagging": bad}, Conditions=[{"tagging": bad}], ExpiresIn=600)
+    refused = post(cluster, "forms", presigned["fields"], b"x")
+    assert refused.status_code == 400 and error_code(refused) == "MalformedXML"
+    assert "untagged.txt" not in keys_in(cluster, "forms")
+
+
 def test_a_large_file_streams_through_and_boundary_like_bytes_stay_data(cluster):
     s3 = cluster.boto3()
     presigned = s3.generate_presigned_post("forms", "big.bin", ExpiresIn=600)

@@ -439,6 +439,23 @@ def test_a_repeated_complete_succeeds_again_and_a_different_one_does_not(s3, buc
     assert code(err) == "NoSuchUpload"
 
 
+def test_control_characters_and_an_empty_continuation_token(s3, bucket):
+    # Keys with control characters are listed (percent-encoded with encoding-type=url, which boto3
+    # asks for and decodes), also under an empty prefix; XML 1.0 could not carry them raw.
+    names = ["ctl\x01key", "ctl\tkey", "ctl\x7fkey"]
+    for name in names:
+        s3.put_object(Bucket=bucket, Key=name, Body=b"c")
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="", EncodingType="url").get("Contents", [])]
+    assert all(encoded in listed for encoded in ["ctl%01key", "ctl%09key", "ctl%7Fkey"]), listed  # asked for: not decoded
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="ctl").get("Contents", [])] == sorted(names)
+    # An empty continuation token is refused, as S3 refuses it (not taken as "from the start").
+    with pytest.raises(ClientError) as e:
+        s3.list_objects_v2(Bucket=bucket, ContinuationToken="")
+    assert code(e) == "InvalidArgument" and status(e) == 400
+    for name in names:
+        s3.delete_object(Bucket=bucket, Key=name)
+
+
 def test_get_object_attributes(s3, bucket):
     body = os.urandom(11 * MiB)
     uid = s3.create_multipart_upload(Bucket=bucket, Key="attrs", ChecksumAlgorithm="CRC32")["UploadId"]

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import NIOCore
 
@@ -71,7 +72,10 @@ struct PostForm {
 
     /// The request headers the fields stand for: the object's stored headers and user metadata,
     /// its canned ACL; the file part's Content-Type when no field gives one.
-    func objectHeaders() -> HTTPFields {
+    /// The headers a PutObject of the file would have sent: stored ones and `x-amz-meta-*`, the
+    /// file's type, `acl`, `tagging` (a `<Tagging>` document, as `x-amz-tagging` query text), and
+    /// Object Lock's `x-amz-object-lock-*` fields.
+    func objectHeaders() throws -> HTTPFields {
         var headers = HTTPFields()
         for (name, value) in fields where ObjectHeaders.storedNames.contains(name) || name.hasPrefix("x-amz-meta-") {
             guard let field = HTTPField.Name(name) else { continue }
@@ -79,6 +83,14 @@ struct PostForm {
         }
         if headers[.contentType] == nil, let type = file?.contentType { headers[.contentType] = type }
         if let acl = fields["acl"] { headers[.amzACL] = acl }
+        if let tagging = fields["tagging"] {
+            let tags = try TagSet(xml: try XMLNode.parse(Data(tagging.utf8)))
+            try tags.check(tagsMax: TagSet.objectTagsMax)
+            headers[TagSet.header] = tags.queryText
+        }
+        for name in [HTTPField.Name.amzObjectLockMode, .amzObjectLockRetainUntilDate, .amzObjectLockLegalHold] {
+            if let value = fields[name.canonicalName] { headers[name] = value }
+        }
         return headers
     }
 

@@ -30,7 +30,7 @@ extension ObjectHandlers {
         try authorize(target.principal, target)
         guard let bucket = metadata.bucketInfo(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
 
-        let requestHeaders = form.objectHeaders()
+        let requestHeaders = try form.objectHeaders()
         let headers = try Self.storedHeaders(requestHeaders, bucket: bucket)
         let stored = try await storer.store(
             reader.partContent, framing: .plain, expectations: try BodyDigests.expectations(from: requestHeaders),
