@@ -482,6 +482,30 @@ def test_get_object_attributes(s3, bucket):
     assert code(e) == "InvalidArgument" and status(e) == 400
 
 
+def test_full_object_checksums_of_multipart_uploads(s3, bucket):
+    body = os.urandom(11 * MiB)
+    whole = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    created = s3.create_multipart_upload(Bucket=bucket, Key="full", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    assert created["ChecksumType"] == "FULL_OBJECT"
+    parts = []
+    for number, start in enumerate(range(0, len(body), 5 * MiB), start=1):
+        part = s3.upload_part(Bucket=bucket, Key="full", UploadId=created["UploadId"], PartNumber=number,
+                              Body=body[start:start + 5 * MiB], ChecksumAlgorithm="CRC32")
+        parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]})
+    with pytest.raises(ClientError) as e:  # a whole-body CRC that is not the body's
+        s3.complete_multipart_upload(Bucket=bucket, Key="full", UploadId=created["UploadId"], ChecksumCRC32="AAAAAA==",
+                                     ChecksumType="FULL_OBJECT", MultipartUpload={"Parts": parts})
+    assert code(e) == "BadDigest" and status(e) == 400
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="full", UploadId=created["UploadId"], ChecksumCRC32=whole,
+                                        ChecksumType="FULL_OBJECT", MultipartUpload={"Parts": parts})
+    assert done["ChecksumCRC32"] == whole and done["ChecksumType"] == "FULL_OBJECT"
+    head = s3.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == whole and head["ChecksumType"] == "FULL_OBJECT"
+    with pytest.raises(ClientError) as e:
+        s3.create_multipart_upload(Bucket=bucket, Key="full", ChecksumAlgorithm="SHA256", ChecksumType="FULL_OBJECT")
+    assert code(e) == "InvalidRequest"
+
+
 def test_upload_part_copy_with_range(s3, bucket):
     source = os.urandom(6 * MiB)
     s3.put_object(Bucket=bucket, Key="source", Body=source)

@@ -198,6 +198,9 @@ public struct MultipartUpload: Sendable, Equatable {
     /// Headers given at creation; they become the object's headers.
     public var headers: [StoredHeader]
     public var checksumAlgorithm: ChecksumAlgorithm?
+    /// The object's checksum is of its whole body (FULL_OBJECT, a CRC combined from the parts'),
+    /// not a checksum of the parts' checksums (COMPOSITE).
+    public var fullObjectChecksum = false
     public var parts: [Int: PartRecord] = [:]
 
     public init(

@@ -130,6 +130,7 @@ public enum MutationCodec {
             out.writeInteger(upload.initiatedMs)
             out.writeHeaders(upload.headers)
             out.writeInteger(upload.checksumAlgorithm?.rawValue ?? 0)
+            out.writeInteger(UInt8(upload.fullObjectChecksum ? 1 : 0))
         case .putPart(let uploadID, let partNumber, let part):
             out.writeInteger(Tag.putPart.rawValue)
             out.writeShortString(uploadID)
@@ -381,6 +382,7 @@ public enum MutationCodec {
                 initiatedMs: try input.readInt64("initiated"), headers: [], checksumAlgorithm: nil)
             upload.headers = try input.readHeaders()
             upload.checksumAlgorithm = try input.readChecksumAlgorithm()
+            if input.formatVersion >= 2 { upload.fullObjectChecksum = try input.readFlag("checksum type") }
             mutation = .createUpload(upload)
         case .putPart:
             let uploadID = try input.readShortString()

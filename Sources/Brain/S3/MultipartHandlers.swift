@@ -15,9 +15,6 @@ extension ObjectHandlers {
     func createMultipartUpload(_ s3: S3Request, request: Request) async throws -> Response {
         try Self.validateKey(s3.key)
         guard let bucket = metadata.bucketInfo(s3.bucket) else { throw S3Error.noSuchBucket(s3.bucket) }
-        if let type = request.headers[.amzChecksumType], type.uppercased() != "COMPOSITE" {
-            throw S3Error.notImplemented("x-amz-checksum-type: \(type) for multipart uploads (only COMPOSITE)")
-        }
         var algorithm: ChecksumAlgorithm?
         if let name = request.headers[.amzChecksumAlgorithm] {
             guard let parsed = ChecksumAlgorithm(name: name) else {
@@ -25,10 +22,11 @@ extension ObjectHandlers {
             }
             algorithm = parsed
         }
-        let upload = MultipartUpload(
+        var upload = MultipartUpload(
             uploadID: Self.makeUploadID(), bucket: s3.bucket, key: s3.key, initiatedMs: Clock.nowMs(),
             headers: try Self.storedHeaders(request.headers, bucket: bucket),
             checksumAlgorithm: algorithm)
+        upload.fullObjectChecksum = try Self.isFullObjectChecksum(request.headers[.amzChecksumType], algorithm: algorithm)
         try await commit(.createUpload(upload), bucket: s3.bucket)
         var xml = XMLWriter()
         xml.open("InitiateMultipartUploadResult")
@@ -37,7 +35,10 @@ extension ObjectHandlers {
         xml.element("UploadId", upload.uploadID)
         xml.close("InitiateMultipartUploadResult")
         var response = S3Router.xmlResponse(xml.text)
-        if let algorithm { response.headers[.amzChecksumAlgorithm] = algorithm.name }
+        if let algorithm {
+            response.headers[.amzChecksumAlgorithm] = algorithm.name
+            response.headers[.amzChecksumType] = upload.fullObjectChecksum ? "FULL_OBJECT" : "COMPOSITE"
+        }
         return response
     }
 
@@ -81,7 +82,7 @@ extension ObjectHandlers {
         }
         let object = ObjectRecord(
             size: parts.reduce(0) { $0 + $1.size }, etag: Self.multipartETag(parts.map(\.etag)), lastModifiedMs: Clock.nowMs(),
-            headers: upload.headers, checksum: Self.compositeChecksum(upload.checksumAlgorithm, parts: parts),
+            headers: upload.headers, checksum: try Self.checksum(of: upload, parts: parts, request: request.headers),
             partSizes: parts.map(\.size), chunks: parts.flatMap(\.chunks),
             versionID: metadata.versioning(bucket: s3.bucket)?.newVersionID() ?? .null)
         do {
@@ -141,7 +142,7 @@ extension ObjectHandlers {
         xml.element("ETag", object.etag)
         if let checksum = object.checksum {
             xml.element("Checksum" + checksum.algorithm.name, checksum.value)
-            xml.element("ChecksumType", "COMPOSITE")
+            xml.element("ChecksumType", checksum.isComposite ? "COMPOSITE" : "FULL_OBJECT")
         }
         xml.close("CompleteMultipartUploadResult")
         var response = S3Router.xmlResponse(xml.text)
@@ -213,6 +214,48 @@ extension ObjectHandlers {
     }
 
     /// The checksum of the parts' checksums, "-N": what S3 calls a COMPOSITE checksum.
+    /// `x-amz-checksum-type` of a CreateMultipartUpload: COMPOSITE or FULL_OBJECT (a CRC only);
+    /// without one, as S3 chooses: FULL_OBJECT for CRC64NVME, which has no composite form.
+    static func isFullObjectChecksum(_ type: String?, algorithm: ChecksumAlgorithm?) throws -> Bool {
+        switch type?.uppercased() {
+        case nil: return algorithm == .crc64nvme
+        case "COMPOSITE":
+            guard algorithm != .crc64nvme else {
+                throw S3Error(.invalidRequest, "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.")
+            }
+            return false
+        case "FULL_OBJECT":
+            guard let algorithm, CRCCombine.forAlgorithm(algorithm) != nil else {
+                throw S3Error(
+                    .invalidRequest,
+                    "The FULL_OBJECT checksum type needs a CRC checksum algorithm (CRC32, CRC32C or CRC64NVME).")
+            }
+            return true
+        default: throw S3Error.invalidArgument("Value for x-amz-checksum-type header is invalid.")
+        }
+    }
+
+    /// The completed object's checksum: its parts' CRCs combined into the whole body's (FULL_OBJECT),
+    /// or the checksum of their checksums (COMPOSITE). A whole-body value the request gives must match.
+    static func checksum(of upload: MultipartUpload, parts: [PartRecord], request: HTTPFields) throws -> StoredChecksum? {
+        guard let algorithm = upload.checksumAlgorithm else { return nil }
+        guard upload.fullObjectChecksum, let crc = CRCCombine.forAlgorithm(algorithm) else {
+            return compositeChecksum(algorithm, parts: parts)
+        }
+        var combined: UInt64?
+        for part in parts {
+            guard let text = part.checksum, let raw = Data(base64Encoded: text), let value = crc.value(Array(raw)) else {
+                return nil
+            }
+            combined = combined.map { crc.combine($0, value, secondLength: part.size) } ?? value
+        }
+        let value = Data(crc.bytes(combined ?? 0)).base64EncodedString()
+        if let given = request[algorithm.headerField], given != value {
+            throw S3Error(.badDigest, "The \(algorithm.name) you specified did not match the calculated checksum.")
+        }
+        return StoredChecksum(algorithm: algorithm, value: value, isComposite: false)
+    }
+
     static func compositeChecksum(_ algorithm: ChecksumAlgorithm?, parts: [PartRecord]) -> StoredChecksum? {
         guard let algorithm else { return nil }
         var combined = RunningChecksum(algorithm)
