@@ -153,6 +153,10 @@ def test_kill_loop_loses_nothing_acknowledged(tmp_path):
             reclaim_failures = []
         except AssertionError as e:  # still report what the run found
             before, sizes, reclaim_failures = "failed", [segment_bytes(cluster)], [f"reclaim: {e}"]
+        # Repair, reconcile and compaction have run over the versions too: every one still reads back.
+        reclaimed_versions, reclaimed_seen = verify_versions(cluster.endpoint, version_ledger, VERSIONED_BUCKET)
+        if not reclaimed_versions and reclaimed_seen != second_seen:
+            reclaimed_versions.append("the versioned bucket's versions changed while reclaiming")
         disk = agent_disk_bytes(cluster)
         versioned_bytes = sum(size for versions in second_seen.values() for _, _, size in versions)
         replicated = REPLICATION * (second.live_bytes + versioned_bytes)
@@ -175,6 +179,7 @@ def test_kill_loop_loses_nothing_acknowledged(tmp_path):
         # Data problems first (they matter most), then processes that exited on their own.
         problems = ledger.problems + first.failures + [f"after clean restart: {f}" for f in second.failures] + \
             version_ledger.problems + first_versions + [f"after clean restart: {f}" for f in second_versions] + \
+            [f"after reclaiming: {f}" for f in reclaimed_versions] + \
             killer.unexpected_exits + reclaim_failures
         print(f"  problems: {len(ledger.problems) + len(version_ledger.problems)} during the run, "
               f"{len(first.failures) + len(first_versions)} + {len(second.failures) + len(second_versions)} in verification, {len(killer.unexpected_exits)} processes exited on their own, "

@@ -51,6 +51,8 @@ public struct LifecycleConfiguration: Sendable, Equatable {
         }
         self.rules = rules
         self.xml = Self.render(rules)
+        // The WAL keeps the text as a short string.
+        guard xml.utf8.count <= Int(UInt16.max) else { throw S3Error.invalidArgument("The lifecycle configuration is too large.") }
     }
 
     /// A configuration kept in the WAL (written by `render`, so it parses).
@@ -86,6 +88,9 @@ public struct LifecycleConfiguration: Sendable, Equatable {
                 return seconds * 1000
             }
             rule.expiredObjectDeleteMarker = expiration.child("ExpiredObjectDeleteMarker")?.trimmedText == "true"
+            if rule.expiredObjectDeleteMarker, !rule.filter.tags.isEmpty {
+                throw S3Error.invalidArgument("ExpiredObjectDeleteMarker cannot be specified with tags.")
+            }
             let given = [rule.expirationDays != nil, rule.expirationDateMs != nil, expiration.child("ExpiredObjectDeleteMarker") != nil]
             guard given.filter({ $0 }).count == 1 else {
                 throw S3Error(.malformedXML, "Expiration takes exactly one of Days, Date and ExpiredObjectDeleteMarker")

@@ -62,7 +62,7 @@ public final class LifecycleService: Sendable {
         for action in actions(nowMs: nowMs) {
             if Task.isCancelled { break }
             await take(action, nowMs: nowMs, counts: &done)
-            try? await Task.sleep(for: .milliseconds(Int64(1000 / actionsPerSecondMax)))
+            try? await Task.sleep(for: .microseconds(Int64(1_000_000 / actionsPerSecondMax)))
         }
         guard done.total > 0 else { return }
         totals.withLock {

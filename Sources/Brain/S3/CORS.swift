@@ -60,6 +60,8 @@ public struct CORSConfiguration: Sendable, Equatable {
         guard (1...Self.rulesMax).contains(rules.count) else { throw XMLNode.malformed }
         self.rules = rules
         self.xml = Self.render(rules)
+        // The WAL keeps the text as a short string.
+        guard xml.utf8.count <= Int(UInt16.max) else { throw S3Error.invalidArgument("The CORS configuration is too large.") }
     }
 
     /// A configuration kept in the WAL (written by `render`, so it parses).
