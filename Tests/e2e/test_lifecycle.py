@@ -71,6 +71,8 @@ def test_the_background_pass_expires_aborts_and_keeps_what_it_should(cluster):
     put = s3.put_object(Bucket="expiring", Key="tmp/a", Body=b"temporary")
     assert 'rule-id="tmp"' in put["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"]
     assert 'rule-id="tmp"' in s3.head_object(Bucket="expiring", Key="tmp/a")["Expiration"]
+    copied = s3.copy_object(Bucket="expiring", Key="tmp/copy", CopySource={"Bucket": "expiring", "Key": "tmp/a"})
+    assert 'rule-id="tmp"' in copied["Expiration"]
     s3.put_object(Bucket="expiring", Key="t/match", Body=b"x" * 20, Tagging="state=done")
     s3.put_object(Bucket="expiring", Key="t/small", Body=b"x" * 5, Tagging="state=done")
     s3.put_object(Bucket="expiring", Key="t/untagged", Body=b"x" * 20)

@@ -14,12 +14,12 @@ public struct CORSConfiguration: Sendable, Equatable {
         var maxAgeSeconds: Int?
 
         func allows(origin: String) -> Bool {
-            origins.contains { $0 == "*" || Wildcard.matches($0, origin, caseInsensitive: false) }
+            origins.contains { CORSConfiguration.matches($0, origin) }
         }
 
-        /// Every requested header is matched by an allowed one (case-insensitive, `*` wildcards).
+        /// Every requested header is matched by an allowed one (case-insensitive).
         func allows(headers requested: [String]) -> Bool {
-            requested.allSatisfy { name in headers.contains { Wildcard.matches($0, name, caseInsensitive: true) } }
+            requested.allSatisfy { name in headers.contains { CORSConfiguration.matches($0.lowercased(), name.lowercased()) } }
         }
     }
 
@@ -84,6 +84,14 @@ public struct CORSConfiguration: Sendable, Equatable {
         }
         xml.close("CORSConfiguration")
         return xml.text
+    }
+
+    /// Whether `text` matches `pattern`, whose one `*` (at most one: checked when parsed) stands for
+    /// any characters; everything else, `?` included, is literal.
+    static func matches(_ pattern: String, _ text: String) -> Bool {
+        guard let star = pattern.firstIndex(of: "*") else { return pattern == text }
+        let head = pattern[..<star], tail = pattern[pattern.index(after: star)...]
+        return text.count >= head.count + tail.count && text.hasPrefix(head) && text.hasSuffix(tail)
     }
 
     /// The first rule that allows `origin` to make a `method` request sending `headers`.

@@ -106,6 +106,9 @@ extension ObjectHandlers {
         var response = S3Router.xmlResponse(xml.text)
         if source.namesVersion { response.headers[.amzCopySourceVersionID] = source.object.versionID.text }
         if !object.versionID.isNull { response.headers[.amzVersionID] = object.versionID.text }
+        if let expiration = LifecycleHandlers.expiration(bucket.lifecycle, key: s3.key, object: object, clock: lifecycleClock) {
+            response.headers[LifecycleHandlers.expirationHeader] = expiration
+        }
         return response
     }
 

@@ -94,7 +94,13 @@ extension ObjectHandlers {
             guard let completed = completedObject(s3, parts: requested) else { throw error }
             return Self.completionResponse(s3, object: completed)
         }
-        return Self.completionResponse(s3, object: object)
+        var response = Self.completionResponse(s3, object: object)
+        if let expiration = LifecycleHandlers.expiration(
+            metadata.bucketInfo(s3.bucket)?.lifecycle, key: s3.key, object: object, clock: lifecycleClock)
+        {
+            response.headers[LifecycleHandlers.expirationHeader] = expiration
+        }
+        return response
     }
 
     /// A retried CompleteMultipartUpload whose first attempt completed the upload but whose answer
