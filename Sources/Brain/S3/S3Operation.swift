@@ -139,59 +139,13 @@ enum S3Operation: String, Sendable, CaseIterable {
         }
         let query = s3.query
         let isCopy = headers[.amzCopySource] != nil
-        if s3.key.isEmpty, !s3.bucket.isEmpty, query["policy"] != nil || query["policyStatus"] != nil {
-            switch (method, query["policy"] != nil) {
-            case (.get, true): self = .getBucketPolicy
-            case (.put, true): self = .putBucketPolicy
-            case (.delete, true): self = .deleteBucketPolicy
-            case (.get, false): self = .getBucketPolicyStatus
-            default: throw S3Error.methodNotAllowed
-            }
-            return
-        }
-        if query["tagging"] != nil, !s3.bucket.isEmpty {
+        if !s3.bucket.isEmpty,
+            let subresource = Self.subresources.first(where: { query[$0.query] != nil && $0.onObject == !s3.key.isEmpty })
+        {
             switch method {
-            case .get: self = s3.key.isEmpty ? .getBucketTagging : .getObjectTagging
-            case .put: self = s3.key.isEmpty ? .putBucketTagging : .putObjectTagging
-            case .delete: self = s3.key.isEmpty ? .deleteBucketTagging : .deleteObjectTagging
-            default: throw S3Error.methodNotAllowed
-            }
-            return
-        }
-        if let operation = try Self.objectLockOperation(method, s3) {
-            self = operation
-            return
-        }
-        if query["lifecycle"] != nil, !s3.bucket.isEmpty, s3.key.isEmpty {
-            switch method {
-            case .get: self = .getBucketLifecycleConfiguration
-            case .put: self = .putBucketLifecycleConfiguration
-            case .delete: self = .deleteBucketLifecycle
-            default: throw S3Error.methodNotAllowed
-            }
-            return
-        }
-        if query["cors"] != nil, !s3.bucket.isEmpty, s3.key.isEmpty {
-            switch method {
-            case .get: self = .getBucketCors
-            case .put: self = .putBucketCors
-            case .delete: self = .deleteBucketCors
-            default: throw S3Error.methodNotAllowed
-            }
-            return
-        }
-        if query["versioning"] != nil, !s3.bucket.isEmpty, s3.key.isEmpty {
-            switch method {
-            case .get: self = .getBucketVersioning
-            case .put: self = .putBucketVersioning
-            default: throw S3Error.methodNotAllowed
-            }
-            return
-        }
-        if query["acl"] != nil, !s3.bucket.isEmpty {
-            switch method {
-            case .get: self = s3.key.isEmpty ? .getBucketAcl : .getObjectAcl
-            case .put: self = s3.key.isEmpty ? .putBucketAcl : .putObjectAcl
+            case .get: self = try subresource.get ?? { throw S3Error.methodNotAllowed }()
+            case .put: self = try subresource.put ?? { throw S3Error.methodNotAllowed }()
+            case .delete: self = try subresource.delete ?? { throw S3Error.methodNotAllowed }()
             default: throw S3Error.methodNotAllowed
             }
             return
@@ -240,23 +194,30 @@ enum S3Operation: String, Sendable, CaseIterable {
         }
     }
 
-    /// `?object-lock` on a bucket, `?retention` and `?legal-hold` on an object.
-    private static func objectLockOperation(_ method: HTTPRequest.Method, _ s3: S3Request) throws -> S3Operation? {
-        guard !s3.bucket.isEmpty else { return nil }
-        let pair: (get: S3Operation, put: S3Operation)
-        if s3.key.isEmpty, s3.query["object-lock"] != nil {
-            pair = (.getObjectLockConfiguration, .putObjectLockConfiguration)
-        } else if !s3.key.isEmpty, s3.query["retention"] != nil {
-            pair = (.getObjectRetention, .putObjectRetention)
-        } else if !s3.key.isEmpty, s3.query["legal-hold"] != nil {
-            pair = (.getObjectLegalHold, .putObjectLegalHold)
-        } else {
-            return nil
-        }
-        switch method {
-        case .get: return pair.get
-        case .put: return pair.put
-        default: throw S3Error.methodNotAllowed
-        }
+    /// A sub-resource (`?tagging`, ...) of a bucket or of an object, and its operation for each method it takes.
+    private struct Subresource {
+        let query: String
+        let onObject: Bool
+        var get: S3Operation?
+        var put: S3Operation?
+        var delete: S3Operation?
     }
+
+    /// The sub-resources SOS has, in the order a request naming several is decided by.
+    private static let subresources: [Subresource] = [
+        Subresource(query: "policy", onObject: false, get: .getBucketPolicy, put: .putBucketPolicy, delete: .deleteBucketPolicy),
+        Subresource(query: "policyStatus", onObject: false, get: .getBucketPolicyStatus),
+        Subresource(query: "tagging", onObject: false, get: .getBucketTagging, put: .putBucketTagging, delete: .deleteBucketTagging),
+        Subresource(query: "tagging", onObject: true, get: .getObjectTagging, put: .putObjectTagging, delete: .deleteObjectTagging),
+        Subresource(query: "object-lock", onObject: false, get: .getObjectLockConfiguration, put: .putObjectLockConfiguration),
+        Subresource(query: "retention", onObject: true, get: .getObjectRetention, put: .putObjectRetention),
+        Subresource(query: "legal-hold", onObject: true, get: .getObjectLegalHold, put: .putObjectLegalHold),
+        Subresource(
+            query: "lifecycle", onObject: false, get: .getBucketLifecycleConfiguration, put: .putBucketLifecycleConfiguration,
+            delete: .deleteBucketLifecycle),
+        Subresource(query: "cors", onObject: false, get: .getBucketCors, put: .putBucketCors, delete: .deleteBucketCors),
+        Subresource(query: "versioning", onObject: false, get: .getBucketVersioning, put: .putBucketVersioning),
+        Subresource(query: "acl", onObject: false, get: .getBucketAcl, put: .putBucketAcl),
+        Subresource(query: "acl", onObject: true, get: .getObjectAcl, put: .putObjectAcl),
+    ]
 }
