@@ -517,14 +517,15 @@ def test_upload_part_copy_with_range(s3, bucket):
     s3.complete_multipart_upload(Bucket=bucket, Key="assembled", UploadId=uid, MultipartUpload={"Parts": [
         {"PartNumber": 1, "ETag": p1["CopyPartResult"]["ETag"]}, {"PartNumber": 2, "ETag": p2["CopyPartResult"]["ETag"]}]})
     assert s3.get_object(Bucket=bucket, Key="assembled")["Body"].read() == source
-    # A range beyond the source, or not of the form bytes=first-last: 400 InvalidArgument, as AWS answers.
+    # A range beyond the source: 400 InvalidRange; one not of the form bytes=first-last: 400 InvalidArgument.
     uid = s3.create_multipart_upload(Bucket=bucket, Key="badrange")["UploadId"]
-    for bad, message in [(f"bytes=0-{6 * MiB}", f"source object of size: {6 * MiB}"), ("bytes=10-5", "size"),
-                         ("bytes=-5", "must be of the form"), ("0-5", "must be of the form")]:
+    for bad, expected, message in [(f"bytes=0-{6 * MiB}", "InvalidRange", f"source object of size: {6 * MiB}"),
+                                   ("bytes=10-5", "InvalidRange", "size"), ("bytes=-5", "InvalidArgument", "must be of the form"),
+                                   ("0-5", "InvalidArgument", "must be of the form")]:
         with pytest.raises(ClientError) as e:
             s3.upload_part_copy(Bucket=bucket, Key="badrange", UploadId=uid, PartNumber=1, CopySource=f"{bucket}/source",
                                 CopySourceRange=bad)
-        assert code(e) == "InvalidArgument" and status(e) == 400 and message in e.value.response["Error"]["Message"], bad
+        assert code(e) == expected and status(e) == 400 and message in e.value.response["Error"]["Message"], bad
 
 
 # ---------------------------------------------------------------- aws-cli workflows

@@ -118,14 +118,13 @@ extension ObjectHandlers {
         let source = try copySource(request.headers)
         var range = 0..<source.object.size
         if let text = request.headers[.amzCopySourceRange] {
-            // `bytes=first-last`, both given; beyond the source (or first > last) is refused, as AWS
-            // refuses it: 400 InvalidArgument naming the source's size (not a 416 InvalidRange).
+            // `bytes=first-last`, both given; beyond the source (or first > last): 400 InvalidRange.
             let bounds = text.hasPrefix("bytes=") ? text.dropFirst("bytes=".count).split(separator: "-", omittingEmptySubsequences: false) : []
             guard bounds.count == 2, let first = Int64(bounds[0]), let last = Int64(bounds[1]), first >= 0 else {
                 throw S3Error.invalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
             }
             guard first <= last, last < source.object.size else {
-                throw S3Error.invalidArgument("Range specified is not valid for source object of size: \(source.object.size)")
+                throw S3Error.copyRangeBeyondSource(size: source.object.size)
             }
             range = first..<(last + 1)
         }

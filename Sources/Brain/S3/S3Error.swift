@@ -87,8 +87,11 @@ public struct S3Error: Error, Sendable, Equatable {
     public var resource: String = ""
     /// Headers the error response carries besides the XML (e.g. Content-Range on 416).
     public var extraHeaders: [(name: String, value: String)] = []
+    /// The one answer whose status is not its code's: an UploadPartCopy range beyond its source is
+    /// 400 InvalidRange (`copyRangeBeyondSource`), where a GET's range is 416.
+    private var statusOverride: HTTPResponse.Status?
 
-    public var status: HTTPResponse.Status { code.status }
+    public var status: HTTPResponse.Status { statusOverride ?? code.status }
 
     public static func == (a: S3Error, b: S3Error) -> Bool {
         a.code == b.code && a.message == b.message && a.resource == b.resource
@@ -137,6 +140,11 @@ public struct S3Error: Error, Sendable, Equatable {
     public static let invalidPart = S3Error(
         .invalidPart,
         "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
+    public static func copyRangeBeyondSource(size: Int64) -> S3Error {
+        var error = S3Error(.invalidRange, "Range specified is not valid for source object of size: \(size)")
+        error.statusOverride = .badRequest
+        return error
+    }
     public static let methodNotAllowed = S3Error(
         .methodNotAllowed, "The specified method is not allowed against this resource.")
     public static let accessDenied = S3Error(.accessDenied, "Access Denied")
