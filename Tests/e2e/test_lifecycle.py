@@ -7,6 +7,7 @@ import datetime
 import time
 
 import pytest
+import requests
 
 from harness import Cluster
 from test_keys import refused
@@ -73,6 +74,9 @@ def test_the_background_pass_expires_aborts_and_keeps_what_it_should(cluster):
     assert 'rule-id="tmp"' in s3.head_object(Bucket="expiring", Key="tmp/a")["Expiration"]
     copied = s3.copy_object(Bucket="expiring", Key="tmp/copy", CopySource={"Bucket": "expiring", "Key": "tmp/a"})
     assert 'rule-id="tmp"' in copied["Expiration"]
+    form = s3.generate_presigned_post("expiring", "tmp/posted", ExpiresIn=600)
+    posted = requests.post(form["url"], data=form["fields"], files={"file": ("f", b"posted")}, timeout=30)
+    assert posted.status_code == 204 and 'rule-id="tmp"' in posted.headers["x-amz-expiration"], posted.text
     s3.put_object(Bucket="expiring", Key="t/match", Body=b"x" * 20, Tagging="state=done")
     s3.put_object(Bucket="expiring", Key="t/small", Body=b"x" * 5, Tagging="state=done")
     s3.put_object(Bucket="expiring", Key="t/untagged", Body=b"x" * 20)

@@ -54,7 +54,12 @@ extension ObjectHandlers {
             versionID: bucket.versioning.newVersionID())
         try await commit(
             .putObject(bucket: s3.bucket, key: target.key, object: object), bucket: s3.bucket, newChunks: object.chunks)
-        return Self.postResponse(form, target, etag: object.etag, host: request.head.authority)
+        var response = Self.postResponse(form, target, etag: object.etag, host: request.head.authority)
+        if !object.versionID.isNull { response.headers[.amzVersionID] = object.versionID.text }
+        if let expiration = LifecycleHandlers.expiration(bucket.lifecycle, key: target.key, object: object, clock: lifecycleClock) {
+            response.headers[LifecycleHandlers.expirationHeader] = expiration
+        }
+        return response
     }
 
     /// A redirect to `success_action_redirect`, or `success_action_status` (201 with a PostResponse document).
