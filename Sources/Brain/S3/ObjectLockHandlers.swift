@@ -145,7 +145,11 @@ struct ObjectLockHandlers: Sendable {
         let mode = requested[.amzObjectLockMode], until = requested[.amzObjectLockRetainUntilDate]
         let hold = requested[.amzObjectLockLegalHold]
         if lock == nil, mode != nil || until != nil || hold != nil { throw missingConfiguration }
-        guard let lock else { return ObjectRetention.headers(headers, retention: nil, legalHold: false) }
+        guard let lock else {
+            // Only a copy's source can have brought a lock; a PUT's headers never hold one.
+            let carried = headers.contains { $0.name.hasPrefix("x-amz-object-lock-") }
+            return carried ? ObjectRetention.headers(headers, retention: nil, legalHold: false) : headers
+        }
         var retention = lock.defaultRetention(nowMs: nowMs)
         if mode != nil || until != nil {
             retention = try Self.retention(mode: mode, until: until, nowMs: nowMs)
