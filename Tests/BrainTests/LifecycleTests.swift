@@ -36,7 +36,7 @@ final class LifecycleTests: XCTestCase {
         XCTAssertNil(rules.expiration(of: ObjectKey("tmp/a"), object(size: 20, at: 3000), clock: clock))
         XCTAssertNil(rules.expiration(of: ObjectKey("other"), match, clock: clock))
         XCTAssertNil(rules.expiration(of: ObjectKey("x/1"), match, clock: clock))  // a disabled rule
-        XCTAssertFalse(rules.removesLoneDeleteMarker(ObjectKey("a"), .deleteMarker(.random(), timeMs: 0)))
+        XCTAssertFalse(rules.removesLoneDeleteMarker(ObjectKey("a")))
 
         // Five noncurrent versions (newest first), noncurrent since 4, 3, ... 0 s: the two newest stay
         // whatever their age; each other goes a day after it became noncurrent, rounded up to the

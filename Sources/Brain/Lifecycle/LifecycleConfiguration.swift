@@ -207,7 +207,7 @@ public struct LifecycleConfiguration: Sendable, Equatable {
     }
 
     /// Whether a delete marker that is a key's only version is removed (ExpiredObjectDeleteMarker).
-    func removesLoneDeleteMarker(_ key: ObjectKey, _ marker: ObjectRecord) -> Bool {
+    func removesLoneDeleteMarker(_ key: ObjectKey) -> Bool {
         rules.contains { $0.enabled && $0.expiredObjectDeleteMarker && key.hasPrefix($0.filter.prefix) }
     }
 

@@ -95,7 +95,7 @@ public final class LifecycleService: Sendable {
                 if actions.count >= Self.actionsPerPassMax { return actions }
                 let older = index.noncurrent[key] ?? []
                 if latest.isDeleteMarker {
-                    if older.isEmpty, rules.removesLoneDeleteMarker(key, latest) {
+                    if older.isEmpty, rules.removesLoneDeleteMarker(key) {
                         actions.append(.removeDeleteMarker(bucket: bucket, key: key.string, versionID: latest.versionID))
                     }
                 } else if let expiration = rules.expiration(of: key, latest, clock: clock), expiration.atMs <= nowMs {

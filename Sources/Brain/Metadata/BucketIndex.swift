@@ -37,9 +37,6 @@ struct BucketIndex: Sendable {
         return [latest] + (noncurrent[key] ?? [])
     }
 
-    /// Noncurrent versions in the bucket (for memory figures).
-    var noncurrentCount: Int { noncurrent.values.reduce(0) { $0 + $1.count } }
-
     /// Stores `object` as a version of `key` (`Mutation.putObject`): it replaces the version with
     /// its id, or else becomes the newest. Returns the chunks of the version it replaced.
     mutating func put(_ key: ObjectKey, _ object: ObjectRecord) -> [ChunkPlacement] {
