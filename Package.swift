@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -31,7 +33,22 @@ let package = Package(
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         // preadv2(RWF_NOWAIT): reads served from the page cache on the caller's thread.
         .systemLibrary(name: "CLinuxIO"),
-        .target(name: "LogStore", dependencies: ["CLZ4", "CXXHash", "CLinuxIO"]),
+        .target(
+            name: "LogStore",
+            dependencies: ["CLZ4", "CXXHash", "CLinuxIO", .product(name: "CoreMetrics", package: "swift-metrics")]),
+        // The HTTP endpoints an operator's tools poll: Prometheus `/metrics` and `/health/*`.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "ClusterProtocol",
             dependencies: [
@@ -44,6 +61,7 @@ let package = Package(
             name: "Agent",
             dependencies: [
                 "LogStore", "ClusterProtocol",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -52,7 +70,8 @@ let package = Package(
         .target(
             name: "Brain",
             dependencies: [
-                "LogStore", "ClusterProtocol", "CZlib", "CLibXML2",
+                "LogStore", "ClusterProtocol", "CZlib", "CLibXML2", "Telemetry",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -79,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "sos",
             dependencies: [
-                "Brain", "Agent", "ClusterProtocol", "S3Bench",
+                "Brain", "Agent", "ClusterProtocol", "S3Bench", "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

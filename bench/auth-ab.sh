@@ -39,7 +39,7 @@ round() {  # MODE ROUND: one sos server, every figure of MODE (insecure or signe
     port=$(free_port)
     [ "$mode" = insecure ] && args=(--insecure-no-auth)
     rm -rf "$WORK/server"
-    start_bg "server-$mode-$n" "$SOS" server --directory "$WORK/server" --s3-address "127.0.0.1:$port" "${args[@]}"
+    start_bg "server-$mode-$n" "$SOS" server --directory "$WORK/server" --s3-address "127.0.0.1:$port" --console-address 127.0.0.1:0 "${args[@]}"
     wait_until "sos server" 30 registered 2 "$WORK/server-$mode-$n.log" && wait_until "sos server" 10 listening "$port" ||
         { log_tail "server-$mode-$n"; return 1; }
     local endpoint="http://127.0.0.1:$port" keys=()

@@ -123,7 +123,7 @@ stop_all
 
 # --- sos server: brain and two agents in one process --------------------------------------------------------------
 port=$(free_port)
-start_bg sos-server "$SOS" server --directory "$WORK/server" --s3-address "127.0.0.1:$port"
+start_bg sos-server "$SOS" server --directory "$WORK/server" --s3-address "127.0.0.1:$port" --console-address 127.0.0.1:0
 if wait_until "sos server's agents" 30 registered 2 "$WORK/sos-server.log" && wait_until "sos server" 10 listening "$port"; then
     small_objects server "http://127.0.0.1:$port" "${SOS_KEYS[@]}"
     big_object server "http://127.0.0.1:$port" "${SOS_KEYS[@]}"

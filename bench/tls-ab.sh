@@ -77,7 +77,7 @@ sos_round() {  # ROUND: a fresh sos server over TLS, signed requests
     local n=$1 port
     port=$(free_port)
     rm -rf "$WORK/server"
-    start_bg "server-$n" "$SOS" server --directory "$WORK/server" --s3-address "127.0.0.1:$port" \
+    start_bg "server-$n" "$SOS" server --directory "$WORK/server" --s3-address "127.0.0.1:$port" --console-address 127.0.0.1:0 \
         --tls-certificate "$TLS/server.pem" --tls-key "$TLS/server.key"
     wait_until "sos server" 30 registered 2 "$WORK/server-$n.log" && wait_until "sos server" 10 listening "$port" ||
         { log_tail "server-$n"; return 1; }

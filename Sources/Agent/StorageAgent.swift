@@ -3,6 +3,7 @@ import Logging
 import LogStore
 import NIOCore
 import NIOPosix
+import Synchronization
 
 public struct AgentConfiguration: Sendable {
     public var brainHost: String
@@ -78,6 +79,8 @@ public final class StorageAgent: Sendable {
     public let store: SegmentStore
     let logger: Logger
     let maintenance: MaintenanceScheduler
+    /// Whether the brain has accepted this agent on the current connection (`/health/ready`).
+    let registered = Mutex(false)
     let directoryLock: DirectoryLock
 
     public init(configuration: AgentConfiguration, logger: Logger) throws {
@@ -111,6 +114,9 @@ public final class StorageAgent: Sendable {
     /// Compacts and scrubs the store until cancelled, for an agent the brain calls in-process
     /// (`InProcessAgent`) rather than over a connection.
     public func runMaintenance() async { await maintenance.run() }
+
+    /// Whether the brain has accepted this agent on the current connection.
+    public var isRegistered: Bool { registered.withLock { $0 } }
 
     /// Serves the brain until cancelled, or until the brain refuses this agent; compacts and
     /// scrubs the store in the background meanwhile.
@@ -155,6 +161,8 @@ public final class StorageAgent: Sendable {
             var frames = inbound.makeAsyncIterator()
             try await handshake(frames: &frames, outbound: outbound)
             cachedReads.enable()
+            registered.withLock { $0 = true }
+            defer { registered.withLock { $0 = false } }
             logger.info("registered with the brain", metadata: ["clientID": "\(configuration.clientID)"])
             var handler = AgentRequestHandler(store: store, outbound: outbound, logger: logger)
             // Discarding: finished request tasks must not pile up for the life of the connection.

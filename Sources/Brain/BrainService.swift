@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import LogStore
 import NIOCore
+import Telemetry
 
 public struct BrainConfiguration: Sendable {
     public var s3Host: String
@@ -40,6 +41,14 @@ public struct BrainConfiguration: Sendable {
     /// Most lifecycle actions (an expiration, an abort) a second.
     public var lifecycleActionsPerSecondMax = Self.lifecycleActionsPerSecondDefault
     public static let lifecycleActionsPerSecondDefault = 100.0
+    /// Where the console, `/metrics` and `/health/*` are served (`--console-address`); nil: nowhere.
+    public var console: (host: String, port: Int)?
+    /// The process's metrics (nil with `--metrics off`: nothing is recorded and `/metrics` answers 404).
+    public var metrics: MetricsRegistry?
+    /// The bearer token `/metrics` requires (`--metrics-token`); nil: none.
+    public var metricsToken: String?
+    /// Whether every S3 request is logged at info (`--request-log`).
+    public var logsRequests = true
     /// How fast a client must send a request it has begun (else 400 RequestTimeout).
     public var clientPacing = ClientPacing()
     /// Allowed chunk sizes: small enough for one agent record, large enough to keep manifests short.
@@ -113,6 +122,7 @@ public struct BrainService: Sendable {
         inProcessAgents: [any InProcessAgent] = [],
         onListening: @escaping @Sendable (_ s3Port: Int, _ clusterPort: Int) -> Void = { _, _ in }
     ) async throws {
+        BrainMetrics.registerAll()
         let chunkRouter = ChunkRouter(registry: registry, logger: logger, garbageDelaySeconds: configuration.garbageDelaySeconds)
         registry.setDraining(Set(metadata.agentMembers.filter(\.draining).map(\.clientID)))
         let repair = RepairService(
@@ -148,11 +158,13 @@ public struct BrainService: Sendable {
             authenticator: configuration.s3Access.authenticator(metadata: metadata),
             authorizer: Authorizer(metadata: metadata),
             isSecure: s3TLS != nil,
+            observer: S3RequestObserver(
+                recordsMetrics: configuration.metrics != nil, logsRequests: configuration.logsRequests, logger: logger),
             logger: logger)
         let logger = logger
         let pacing = configuration.clientPacing
         let http1 = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [SlowClientGuard(pacing: pacing), ContinueHandler()],
+            additionalChannelHandlers: [SlowClientGuard(pacing: pacing), ContinueHandler(), OpenConnectionCounter()],
             idleTimeout: .seconds(Int64(Self.idleConnectionSecondsMax)))
         var server = HTTPServerBuilder.http1(configuration: http1)
         if let s3TLS {
@@ -178,6 +190,14 @@ public struct BrainService: Sendable {
             group.addTask { await reconcile.run() }
             group.addTask { await lifecycle.run() }
             group.addTask { await chunkRouter.collectGarbage() }
+            if let console = configuration.console {
+                let cluster = ClusterMetrics(registry: registry, metadata: metadata, repair: repair, rebalance: rebalance)
+                let endpoints = TelemetryEndpoints(
+                    registry: configuration.metrics, bearerToken: configuration.metricsToken, collect: { cluster.collect() },
+                    readiness: { cluster.readiness() })
+                let server = TelemetryServer(endpoints: endpoints, host: console.host, port: console.port, name: "console", logger: logger)
+                group.addTask { try await server.run() }
+            }
             try await group.next()
             group.cancelAll()
         }

@@ -46,6 +46,7 @@ public final class AppendOnlyFile: Sendable {
     private let state: Mutex<State>
     private let policy: CommitPolicy
     private let syscalls: FileSyscalls
+    private let syncMetrics: SyncMetrics?
 
     private struct Waiter {
         var sequence: UInt64
@@ -100,11 +101,18 @@ public final class AppendOnlyFile: Sendable {
 
     /// Opens (creating when asked) the file at `path` for appending at `dataEnd`, or at its end
     /// when nil. A `dataEnd` short of the end is for files with room reserved by `reserve(upTo:)`.
-    public convenience init(path: String, create: Bool = true, policy: CommitPolicy = .everyWrite, dataEnd: Int64? = nil) throws {
-        try self.init(path: path, create: create, policy: policy, dataEnd: dataEnd, syscalls: .system)
+    /// `syncMetrics`, when given, records each group commit's fdatasync.
+    public convenience init(
+        path: String, create: Bool = true, policy: CommitPolicy = .everyWrite, dataEnd: Int64? = nil,
+        syncMetrics: SyncMetrics? = nil
+    ) throws {
+        try self.init(path: path, create: create, policy: policy, dataEnd: dataEnd, syscalls: .system, syncMetrics: syncMetrics)
     }
 
-    init(path: String, create: Bool, policy: CommitPolicy, dataEnd: Int64? = nil, syscalls: FileSyscalls) throws {
+    init(
+        path: String, create: Bool, policy: CommitPolicy, dataEnd: Int64? = nil, syscalls: FileSyscalls,
+        syncMetrics: SyncMetrics? = nil
+    ) throws {
         if case .window(let microseconds, let appendsMax) = policy {
             precondition((0...CommitPolicy.windowMicrosecondsMax).contains(microseconds) && appendsMax > 0, "bad commit window")
         }
@@ -123,6 +131,7 @@ public final class AppendOnlyFile: Sendable {
         self.fd = fd
         self.policy = policy
         self.syscalls = syscalls
+        self.syncMetrics = syncMetrics
         self.state = Mutex(State(size: Int64(size), syncedSize: Int64(size)))
         self.writeQueue = DispatchQueue(label: "sos.append.\(path)")
         self.syncQueue = DispatchQueue(label: "sos.sync.\(path)")
@@ -298,6 +307,7 @@ public final class AppendOnlyFile: Sendable {
                 for waiter in ready { waiter.continuation.resume(throwing: failure) }
                 return
             }
+            syncMetrics?.record(nanoseconds: took, appends: ready.count)
             // Each caller resumes right after its callback: the first writers of the batch work
             // (and append again) while this loop applies the rest.
             for waiter in ready {

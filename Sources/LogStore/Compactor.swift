@@ -52,6 +52,8 @@ extension SegmentStore {
                 $0.segmentsDeleted += report.segmentsDeleted.count
                 $0.bytesReclaimed += report.bytesReclaimed
             }
+            MaintenanceMetrics.compactedSegments.increment(by: report.segmentsRewritten.count + report.segmentsDeleted.count)
+            MaintenanceMetrics.reclaimedBytes.increment(by: report.bytesReclaimed)
             return report
         }
     }

@@ -133,6 +133,9 @@ extension SegmentStore {
             $0.scrubsRun += 1
             $0.corruptRecordsFound += report.corruptKeys.count
         }
+        MaintenanceMetrics.scrubbedSegments.increment(by: report.segmentsChecked)
+        MaintenanceMetrics.scrubbedBytes.increment(by: report.bytesChecked)
+        MaintenanceMetrics.corruptRecords.increment(by: report.corruptKeys.count)
         return report
     }
 

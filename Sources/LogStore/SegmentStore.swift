@@ -152,6 +152,7 @@ public final class SegmentStore: Sendable {
     /// Opens the store: loads hints of sealed segments (rebuilding missing or bad ones), scans the
     /// newest segment and truncates its torn tail. Corruption is reported, never fatal.
     public init(configuration: SegmentStoreConfiguration) throws {
+        MaintenanceMetrics.registerAll()
         self.configuration = configuration
         let directory = configuration.directory
         try FileIO.createDirectory(directory)
@@ -168,7 +169,7 @@ public final class SegmentStore: Sendable {
         for id in ids {
             let file = try AppendOnlyFile(
                 path: SegmentFiles.segmentPath(id, in: directory), create: false, policy: configuration.commitPolicy,
-                syscalls: configuration.syscalls)
+                syscalls: configuration.syscalls, syncMetrics: Self.syncMetrics)
             guard file.size <= Self.segmentOffsetLimit else {
                 throw LogStoreError.io(operation: "open (segment over 4 GiB)", path: file.path, errno: EFBIG)
             }
@@ -209,13 +210,16 @@ public final class SegmentStore: Sendable {
         if let newest = ids.last, newest != self.state.withLock({ $0.activeSegment }) { sealInBackground(newest) }
     }
 
+    /// Every segment's group commits, in the `segment` series.
+    static let syncMetrics = SyncMetrics(file: "segment")
+
     /// Offsets are 32-bit in the index; no segment may grow past this.
     static let segmentOffsetLimit = Int64(UInt32.max)
 
     static func createSegment(_ id: UInt32, configuration: SegmentStoreConfiguration) throws -> AppendOnlyFile {
         let file = try AppendOnlyFile(
             path: SegmentFiles.segmentPath(id, in: configuration.directory), create: true, policy: configuration.commitPolicy,
-            syscalls: configuration.syscalls)
+            syscalls: configuration.syscalls, syncMetrics: Self.syncMetrics)
         try FileIO.syncDirectory(configuration.directory)
         return file
     }

@@ -36,6 +36,11 @@ struct BrainCommand: AsyncParsableCommand {
     @Option(help: "Size each WAL file is zero-filled to before it takes commits: their fsyncs then flush only data.")
     var walPreallocation = ByteSize(bytes: 16 << 20)
 
+    @Option(help: "Address of the console, /metrics and /health/live, /health/ready (off unless given).")
+    var consoleAddress = ListenAddress.off
+
+    @OptionGroup(title: "Console, metrics and request log") var console: ConsoleOptions
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -55,6 +60,7 @@ struct BrainCommand: AsyncParsableCommand {
             clusterPort: clusterAddress.port, directory: directory, cookie: try CookieSource.resolve(cookie),
             s3Access: try s3.access(directory: directory, logger: logger))
         s3.apply(to: &configuration)
+        console.apply(console: consoleAddress, to: &configuration)
         configuration.replication = replication
         configuration.agentTimeouts = agentTimeouts.timeouts
         maintenance.apply(to: &configuration)

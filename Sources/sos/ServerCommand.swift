@@ -21,6 +21,11 @@ struct ServerCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Storage engine") var storage: StorageOptions
 
+    @Option(help: "Address of the console, /metrics and /health/live, /health/ready; off: none.")
+    var consoleAddress = ListenAddress.serverConsoleDefault
+
+    @OptionGroup(title: "Console, metrics and request log") var console: ConsoleOptions
+
     @Option(help: "Replicas of every chunk across the two agents: 1 or 2.")
     var replication = 1
 
@@ -40,6 +45,7 @@ struct ServerCommand: AsyncParsableCommand {
             s3Host: s3.s3Address.host, s3Port: s3.s3Address.port, clusterHost: "127.0.0.1", clusterPort: 0,
             directory: directory + "/brain", cookie: cookie, s3Access: try s3.access(directory: directory, logger: logger))
         s3.apply(to: &configuration)
+        console.apply(console: consoleAddress, to: &configuration)
         configuration.replication = replication
         let brain = try BrainService(configuration: configuration, logger: logger)
         let agents = try (1...Self.agentCount).map { index in

@@ -2,6 +2,7 @@ import Agent
 import ArgumentParser
 import ClusterProtocol
 import Foundation
+import Telemetry
 
 struct StorageAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,10 +28,17 @@ struct StorageAgentCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Storage engine") var storage: StorageOptions
 
+    @Option(help: "Address of /metrics and /health/live, /health/ready (off unless given).")
+    var metricsAddress = ListenAddress.off
+
+    @OptionGroup(title: "Metrics") var metrics: MetricsOptions
+
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
         let logger = common.makeLogger("sos.agent.\(clientId)")
+        // First: metrics made before the backend exists would record nowhere.
+        let registry = metrics.bootstrap()
         var configuration = AgentConfiguration(
             brainHost: brain.host, brainPort: brain.port, clientID: clientId, directory: directory,
             cookie: try CookieSource.resolve(cookie), segmentBytesMax: storage.segmentSize.bytes)
@@ -40,8 +48,25 @@ struct StorageAgentCommand: AsyncParsableCommand {
         let agent = try StorageAgent(configuration: configuration, logger: logger)
         let signals = StorageAgent.handleOperatorSignals(for: [agent])
         defer { signals.forEach { $0.cancel() } }
+        let telemetry = metricsAddress.hostPort.map { address in
+            let endpoints = TelemetryEndpoints(
+                registry: registry, bearerToken: metrics.token, collect: { AgentMetrics.collect(agent) },
+                readiness: {
+                    agent.isRegistered
+                        ? .ready : Readiness(isReady: false, reason: "not registered with the brain at \(brain)")
+                })
+            return TelemetryServer(endpoints: endpoints, host: address.host, port: address.port, name: "metrics", logger: logger)
+        }
         do {
-            try await runUntilTerminated { try await agent.run() }
+            try await runUntilTerminated {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await agent.run() }
+                    if let telemetry { group.addTask { try await telemetry.run() } }
+                    // Whichever ends first (the brain's refusal, a port in use) ends the other.
+                    try await group.next()
+                    group.cancelAll()
+                }
+            }
         } catch let error as AgentError {
             logger.critical("\(error)")
             FileHandle.standardError.write(Data("sos storage-agent: \(error)\n".utf8))

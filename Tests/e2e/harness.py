@@ -169,19 +169,22 @@ class Cluster:
 
     def __init__(self, root, agents=2, chunk_size="1MiB", segment_size="4MiB"):
         self.root = pathlib.Path(root)
-        self.s3_port, self.cluster_port = free_port(), free_port()
+        self.s3_port, self.cluster_port, self.console_port = free_port(), free_port(), free_port()
         self.brain = Process("brain", [
             "brain", "--s3-address", f"127.0.0.1:{self.s3_port}",
-            "--cluster-address", f"127.0.0.1:{self.cluster_port}",
+            "--cluster-address", f"127.0.0.1:{self.cluster_port}", "--console-address", f"127.0.0.1:{self.console_port}",
             "--directory", str(self.root / "brain"), "--cookie", COOKIE, "--chunk-size", chunk_size,
         ], self.root)
         self.agents = [
             Process(f"agent-{i}", [
                 "storage-agent", "--brain", f"127.0.0.1:{self.cluster_port}", "--client-id", f"agent-{i}",
                 "--directory", str(self.root / f"agent-{i}"), "--segment-size", segment_size,
+                "--metrics-address", f"127.0.0.1:{port}",
             ], self.root, env={"SOS_COOKIE": COOKIE})
-            for i in range(1, agents + 1)
+            for i, port in ((i, free_port()) for i in range(1, agents + 1))
         ]
+        for agent in self.agents:
+            agent.metrics_port = int(agent.args[agent.args.index("--metrics-address") + 1].rsplit(":", 1)[1])
         self.endpoint = f"http://127.0.0.1:{self.s3_port}"
 
     def start(self):

@@ -272,7 +272,7 @@ def server_env(**extra):
 
 
 def start_server(data_dir, port, log, *args, env=None):
-    process = subprocess.Popen([SOS_BIN, "server", "--directory", str(data_dir), "--s3-address", f"127.0.0.1:{port}", *args],
+    process = subprocess.Popen([SOS_BIN, "server", "--directory", str(data_dir), "--s3-address", f"127.0.0.1:{port}", "--console-address", "127.0.0.1:0", *args],
                                stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env or server_env())
     return process
 
@@ -312,7 +312,7 @@ def test_first_start_generates_root_credentials_once_and_later_starts_reuse_them
 
     # A credentials file others may read is refused, with what to do about it.
     path.chmod(0o644)
-    refused = subprocess.run([SOS_BIN, "server", "--directory", str(data_dir), "--s3-address", f"127.0.0.1:{port}"],
+    refused = subprocess.run([SOS_BIN, "server", "--directory", str(data_dir), "--s3-address", f"127.0.0.1:{port}", "--console-address", "127.0.0.1:0"],
                              capture_output=True, text=True, timeout=30, env=server_env())
     assert refused.returncode != 0 and "chmod 600" in refused.stderr, refused.stderr
     assert secret_key not in refused.stdout + refused.stderr

@@ -26,7 +26,7 @@ def test_bench_put_and_get_against_sos_server(tmp_path):
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log = (tmp_path / "server.log").open("ab")
-    server = subprocess.Popen([SOS_BIN, "server", "--directory", str(tmp_path / "data"), "--s3-address", f"127.0.0.1:{port}"],
+    server = subprocess.Popen([SOS_BIN, "server", "--directory", str(tmp_path / "data"), "--s3-address", f"127.0.0.1:{port}", "--console-address", "127.0.0.1:0"],
                               stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_for(lambda: port_open(port), what="sos server")

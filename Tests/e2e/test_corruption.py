@@ -408,7 +408,7 @@ def test_sos_server_reads_past_a_corrupt_in_process_replica_and_reports_it(tmp_p
     other one, and scrub findings must still reach the brain (as heartbeat-borne reports do)."""
     port, data_dir, log_path = free_port(), tmp_path / "data", tmp_path / "server.log"
     server = subprocess.Popen(
-        [SOS_BIN, "server", "--directory", str(data_dir), "--s3-address", f"127.0.0.1:{port}", "--replication", "2"],
+        [SOS_BIN, "server", "--directory", str(data_dir), "--s3-address", f"127.0.0.1:{port}", "--replication", "2", "--console-address", "127.0.0.1:0"],
         stdout=subprocess.DEVNULL, stderr=log_path.open("ab"))
     try:
         wait_for(lambda: port_open(port), what="sos server")

@@ -163,7 +163,7 @@ def test_writes_without_agents_fail_fast_with_503(tmp_path):
 def test_sos_server_runs_the_whole_store_in_one_process(tmp_path):
     port = free_port()
     data_dir = tmp_path / "data"
-    args = [SOS_BIN, "server", "--directory", str(data_dir), "--s3-address", f"127.0.0.1:{port}"]
+    args = [SOS_BIN, "server", "--directory", str(data_dir), "--s3-address", f"127.0.0.1:{port}", "--console-address", "127.0.0.1:0"]
     env = dict(os.environ, AWS_ACCESS_KEY_ID=ROOT_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=ROOT_SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
 
     def aws(*a):

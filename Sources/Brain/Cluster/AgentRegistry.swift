@@ -13,7 +13,7 @@ public enum PlacementError: Error, CustomStringConvertible {
 }
 
 /// How the brain judges an agent from its connection and heartbeats.
-public enum AgentState: String, Sendable, Codable {
+public enum AgentState: String, Sendable, Codable, CaseIterable {
     /// Connected and heard from recently: gets new chunks and serves reads first.
     case up
     /// Connected but silent past the suspect timeout: no new chunks; reads try it last.

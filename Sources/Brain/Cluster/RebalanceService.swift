@@ -92,6 +92,7 @@ public final class RebalanceService: Sendable {
             case .applied(let garbage):
                 chunks.discard(garbage)
                 state.withLock { $0.movedChunks += 1 }
+                BrainMetrics.rebalanceMovedChunks.increment()
                 return true
             case .rejected:
                 chunks.discard([ChunkPlacement(id: chunk.id, length: chunk.length, agents: [target.clientID])])
@@ -99,6 +100,7 @@ public final class RebalanceService: Sendable {
             }
         } catch {
             state.withLock { $0.failedMoves += 1 }
+            BrainMetrics.rebalanceFailedMoves.increment()
             logger.warning("rebalance move failed", metadata: ["chunk": "\(chunk.id)", "error": "\(error)"])
             return false
         }

@@ -66,6 +66,7 @@ public final class ReconcileService: Sendable {
                 for id in expired {
                     try await agent.deleteChunk(id)
                     state.withLock { $0.deletedReplicas += 1 }
+                    BrainMetrics.reconcileDeletedReplicas.increment()
                 }
                 if !expired.isEmpty {
                     logger.info("deleted unreferenced chunk replicas", metadata: ["agent": "\(clientID)", "count": "\(expired.count)"])

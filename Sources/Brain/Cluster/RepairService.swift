@@ -21,6 +21,9 @@ public final class RepairService: Sendable {
         public var failedAttempts = 0
         /// Under-replicated chunks found by the latest pass that could not be repaired yet.
         public var waitingChunks = 0
+        /// What the latest pass found: chunks short of replicas, and chunks with none on an agent not down.
+        public var underReplicatedChunks = 0
+        public var unavailableChunks = 0
     }
 
     public init(
@@ -47,17 +50,24 @@ public final class RepairService: Sendable {
     /// One scan over every chunk; repairs what it can and counts what has to wait.
     public func pass() async {
         var work: [(ChunkLocation, ChunkPlacement, healthy: [String])] = []
+        var unavailable = 0
         metadata.read { state in
             state.forEachChunkLocation { location, chunk in
                 let kept = chunk.agents.filter { !registry.needsReplacement(chunk: chunk.id, agent: $0) }
                 if kept.count < registry.replication { work.append((location, chunk, kept)) }
+                if !chunk.agents.contains(where: { registry.state(of: $0) != .down }) { unavailable += 1 }
             }
+        }
+        counters.withLock {
+            $0.underReplicatedChunks = work.count
+            $0.unavailableChunks = unavailable
         }
         var waiting = 0
         for (location, chunk, healthy) in work {
             guard !Task.isCancelled else { return }
             if await repair(chunk, at: location, healthy: healthy) {
                 counters.withLock { $0.repairedChunks += 1 }
+                BrainMetrics.repairedChunks.increment()
             } else {
                 waiting += 1
             }
@@ -96,6 +106,7 @@ public final class RepairService: Sendable {
             }
         } catch {
             counters.withLock { $0.failedAttempts += 1 }
+            BrainMetrics.failedRepairs.increment()
             logger.warning("chunk repair failed; will retry", metadata: ["chunk": "\(chunk.id)", "error": "\(error)"])
             return false
         }

@@ -34,6 +34,16 @@ public final class LifecycleService: Sendable {
         case expireNoncurrent(bucket: String, key: String, versionID: VersionID)
         case removeDeleteMarker(bucket: String, key: String, versionID: VersionID)
         case abort(bucket: String, uploadID: String)
+
+        /// The `action` label of `sos_lifecycle_actions_total`.
+        var metricName: String {
+            switch self {
+            case .expire: "expire"
+            case .expireNoncurrent: "expire_noncurrent"
+            case .removeDeleteMarker: "remove_delete_marker"
+            case .abort: "abort_upload"
+            }
+        }
     }
 
     init(metadata: MetadataStore, chunks: ChunkRouter, logger: Logger, clock: LifecycleClock, actionsPerSecondMax: Double) {
@@ -138,8 +148,10 @@ public final class LifecycleService: Sendable {
                 case .removeDeleteMarker: counts.deleteMarkersRemoved += 1
                 case .abort: counts.uploadsAborted += 1
                 }
+                BrainMetrics.lifecycleActions(action.metricName).increment()
             case .rejected:
                 counts.refused += 1
+                BrainMetrics.lifecycleActions("refused").increment()
             }
         } catch {
             logger.warning("lifecycle action failed", metadata: ["error": "\(error)"])

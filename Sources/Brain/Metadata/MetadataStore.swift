@@ -1,6 +1,7 @@
 import Glibc
 import LogStore
 import Logging
+import Metrics
 import Synchronization
 
 public enum MetadataError: Error, CustomStringConvertible {
@@ -106,7 +107,8 @@ public final class MetadataStore: Sendable {
             if isNewest { newestEnd = end } else { bytesBeforeNewest += end }
         }
         let currentGeneration = toReplay.last ?? replayFrom
-        let current = try AppendOnlyFile(path: Self.walPath(currentGeneration, in: directory), create: true, dataEnd: newestEnd)
+        let current = try AppendOnlyFile(
+            path: Self.walPath(currentGeneration, in: directory), create: true, dataEnd: newestEnd, syncMetrics: BrainMetrics.walSync)
         // A new store's file, one whose torn tail was cut, or one written without preallocation.
         if walFileBytes > 0 {
             do {
@@ -277,11 +279,13 @@ public final class MetadataStore: Sendable {
     }
 
     private func writeSnapshot() async throws {
+        let started = ContinuousClock.now
         let (generation, cut) = try await roll(capturingState: true)
         let directory = directory
         guard let snapshot = cut else { preconditionFailure("a snapshot's roll captures the state") }
         try await BlockingIO.run { try Snapshot.write(snapshot, generation: generation, directory: directory) }
         try removeObsoleteFiles()
+        BrainMetrics.snapshotDuration.record(duration: ContinuousClock.now - started)
         logger.info("wrote metadata snapshot", metadata: ["generation": "\(generation)"])
     }
 
@@ -306,7 +310,7 @@ public final class MetadataStore: Sendable {
             generation = current.generation + 1
             let path = Self.walPath(generation, in: directory)
             if let prepared { try FileIO.rename(prepared, to: path) }
-            let file = try AppendOnlyFile(path: path, create: true, dataEnd: prepared == nil ? nil : 0)
+            let file = try AppendOnlyFile(path: path, create: true, dataEnd: prepared == nil ? nil : 0, syncMetrics: BrainMetrics.walSync)
             try FileIO.syncDirectory(directory)
             if capturingState { cut = state.withLock { $0 } }  // a copy-on-write copy: later commits do not touch it
             old = current.file

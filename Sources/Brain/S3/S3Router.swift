@@ -24,15 +24,17 @@ struct S3Router: HTTPResponder {
     let authorizer: Authorizer
     /// Whether the S3 port speaks TLS (`aws:SecureTransport`).
     let isSecure: Bool
+    let observer: S3RequestObserver
     let logger: Logger
     /// Who every request is with `--insecure-no-auth`.
     static let insecureRoot = Principal.key(AccessKey(accessKeyID: "", secretKey: "", isRoot: true))
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        let requestID = Self.makeRequestID()
+        var record = S3RequestRecord(requestID: Self.makeRequestID(), headers: request.headers)
+        let requestID = record.requestID
         var response: Response
         do {
-            response = try await route(request, context: context)
+            response = try await route(request, context: context, record: &record)
         } catch let error as S3Error {
             response = Self.errorResponse(error, requestID: requestID, isHead: request.method == .head)
         } catch {
@@ -48,16 +50,18 @@ struct S3Router: HTTPResponder {
         {
             cors.decorate(&response, request: request, bucket: s3.bucket)
         }
-        return response
+        return observer.observe(response, record)
     }
 
-    private func route(_ request: Request, context: Context) async throws -> Response {
+    private func route(_ request: Request, context: Context, record: inout S3RequestRecord) async throws -> Response {
         var s3 = try S3Request(uri: request.uri, host: request.head.authority, virtualHostDomain: virtualHostDomain)
+        (record.bucket, record.key) = (s3.bucket, s3.key)
         s3.sourceIP = context.remoteAddress?.ipAddress
         s3.isSecureTransport = isSecure
         // A browser's preflight carries no signature; the bucket's CORS rules answer it.
         if request.method == .options { return try cors.preflight(s3, request: request) }
         let operation = try S3Operation(method: request.method, request: s3, headers: request.headers)
+        record.operation = operation
         // A browser's POST upload is signed by its form, which its handler reads first.
         guard operation != .postObject else { return try await dispatch(operation, s3, request) }
         if let authenticator {
@@ -71,6 +75,7 @@ struct S3Router: HTTPResponder {
         } else {
             s3.principal = Self.insecureRoot
         }
+        if case .key(let key) = s3.principal { record.accessKeyID = key.accessKeyID }
         try authorizer.authorize(s3.principal, operation, s3, headers: request.headers)
         return try await dispatch(operation, s3, request)
     }
