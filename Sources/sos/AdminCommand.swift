@@ -10,7 +10,9 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Ask a running brain about its cluster. Authenticates with the cluster cookie, like an agent.",
-        subcommands: [Status.self, Agents.self, Drain.self, Remove.self, Rebalance.self, AdminKeyCommand.self, RepairWAL.self])
+        subcommands: [
+            Status.self, Agents.self, Drain.self, Remove.self, Rebalance.self, Backup.self, AdminKeyCommand.self, RepairWAL.self,
+        ])
 
     @OptionGroup var connection: Connection
 
@@ -62,6 +64,25 @@ struct AdminCommand: AsyncParsableCommand {
             let lock = try DirectoryLock(directory: directory, create: false)
             print(try MetadataStore.repairWAL(directory: directory + "/metadata"))
             withExtendedLifetime(lock) {}
+        }
+    }
+
+    struct Backup: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Have the brain write a consistent copy of its metadata: a brain directory to restore from.",
+            discussion: """
+                DIR is a path on the brain's machine (a relative one is made absolute here); its metadata/ must be \
+                new or empty. It holds every bucket, object, version, upload and access key acknowledged before \
+                the backup, as one snapshot. Restore: stop the brain and start it with `--directory DIR` (or put \
+                DIR in place of `sos server`'s brain/). Object data stays on the agents: keep them.
+                """)
+        @ParentCommand var admin: AdminCommand
+        @Option(help: "Directory to write the backup to (on the brain's machine).") var to: String
+
+        func run() async throws {
+            let path = to.hasPrefix("/") ? to : FileManager.default.currentDirectoryPath + "/" + to
+            try await admin.connection.client.command("backup", path)
+            print("metadata backed up to \(path)")
         }
     }
 

@@ -191,9 +191,23 @@ public struct ClusterServer: Sendable {
 
     /// `drain AGENT`: no new chunks go there and repair moves its chunks away.
     /// `remove AGENT`: forgets an agent that no chunk references any more.
+    /// `backup DIRECTORY`: writes the metadata as of now to DIRECTORY (a path on the brain's machine).
     private func perform(_ request: AdminCommandRequest) async throws {
         if request.command == "rebalance" {
             guard rebalance.start() else { throw ErrorReply(code: .badRequest, message: "a rebalance is already running") }
+            return
+        }
+        if request.command == "backup" {
+            guard request.argument.hasPrefix("/") else {
+                throw ErrorReply(code: .badRequest, message: "a backup directory must be an absolute path")
+            }
+            do {
+                _ = try await metadata.backup(to: request.argument)
+            } catch let error as MetadataError {
+                throw ErrorReply(code: .badRequest, message: "\(error)")
+            } catch {
+                throw ErrorReply(code: .internalError, message: "backup to \(request.argument) failed: \(error)")
+            }
             return
         }
         let clientID = request.argument

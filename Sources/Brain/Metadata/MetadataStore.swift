@@ -8,9 +8,13 @@ public enum MetadataError: Error, CustomStringConvertible {
     case corruptLog(path: String, offset: Int64, reason: String)
     /// The mutation does not fit in one WAL record (e.g. a manifest of millions of chunks).
     case mutationTooLarge(bytes: Int)
+    /// A backup goes into an empty or new directory only: mixed with other files it would not open as it was.
+    case backupTargetNotEmpty(path: String)
 
     public var description: String {
         switch self {
+        case .backupTargetNotEmpty(let path):
+            return "\(path) is not empty; back up into a new or empty directory"
         case .mutationTooLarge(let bytes):
             return "a metadata change of \(bytes) bytes exceeds the \(RecordFormat.payloadBytesMax)-byte record limit"
         case .corruptLog(let path, let offset, let reason):
@@ -271,6 +275,30 @@ public final class MetadataStore: Sendable {
         while !tryStartRoll() { try await Task.sleep(for: .milliseconds(5)) }
         defer { endRoll() }
         try await writeSnapshot()
+    }
+
+    /// `sos admin backup`: writes the metadata as it is now (every mutation acknowledged before the
+    /// call, none after) to `directory/metadata/` as one snapshot: a brain directory that a brain
+    /// started on it (`sos brain --directory DIRECTORY`) opens with exactly this metadata. Refuses a
+    /// `metadata/` that holds anything already. Returns the snapshot's path.
+    public func backup(to directory: String) async throws -> String {
+        let target = directory + "/metadata"
+        if FileIO.fileExists(target), try !FileIO.listDirectory(target).isEmpty {
+            throw MetadataError.backupTargetNotEmpty(path: target)
+        }
+        // Applied means durable: the copy holds a prefix of the WAL, as a replay would rebuild it.
+        let copy = state.withLock { $0 }
+        let generation = gate.current.generation + 1
+        try await BlockingIO.run {
+            try FileIO.createDirectory(directory)
+            try FileIO.createDirectory(target)
+            // The snapshot holds access keys' secrets, as the brain's own metadata directory does.
+            guard chmod(target, 0o700) == 0 else { throw LogStoreError.io(operation: "chmod 700", path: target, errno: errno) }
+            try Snapshot.write(copy, generation: generation, directory: target)
+        }
+        let path = target + "/" + Snapshot.fileName(generation: generation)
+        logger.notice("wrote metadata backup", metadata: ["path": "\(path)"])
+        return path
     }
 
     /// Returns once no switch to a new WAL generation is under way (for tests).
