@@ -12,27 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-PY=(python3 "$ROOT/bench/baseline.py")
-SOS=${SOS_BIN:-$ROOT/.build/release/sos}
-SECONDS_EACH=10 ROUNDS=3 BIG=1
-while [ $# -gt 0 ]; do
-    case $1 in
-        --seconds) SECONDS_EACH=${2:?}; shift 2 ;;
-        --rounds) ROUNDS=${2:?}; shift 2 ;;
-        --no-big) BIG=0; shift ;;
-        *) echo "usage: bench/auth-ab.sh [--seconds N] [--rounds N] [--no-big]" >&2; exit 1 ;;
-    esac
-done
-[ -x "$SOS" ] || { echo "no sos binary at $SOS: swift build -c release, or set SOS_BIN" >&2; exit 1; }
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
-export SOS_ROOT_ACCESS_KEY="ABBENCH$RANDOM$RANDOM" SOS_ROOT_SECRET_KEY="ab-bench-secret-$RANDOM$RANDOM"
-KEYS=(--access-key "$SOS_ROOT_ACCESS_KEY" --secret-key "$SOS_ROOT_SECRET_KEY")
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sos-auth-ab.XXXXXX")
-FIG=$WORK/figures
-touch "$FIG"
-QUICK=0
-# shellcheck source=bench/baseline-lib.sh
-source "$ROOT/bench/baseline-lib.sh"
+AB_NAME=auth
+# shellcheck source=bench/ab-lib.sh
+source "$ROOT/bench/ab-lib.sh" "$@"
 
 round() {  # MODE ROUND: one sos server, every figure of MODE (insecure or signed)
     local mode=$1 n=$2 port args=()

@@ -12,31 +12,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-PY=(python3 "$ROOT/bench/baseline.py")
-SOS=${SOS_BIN:-$ROOT/.build/release/sos}
+AB_NAME=tls
+# shellcheck source=bench/ab-lib.sh
+source "$ROOT/bench/ab-lib.sh" "$@"
 NGINX=${NGINX_BIN:-/usr/sbin/nginx}
-SECONDS_EACH=10 ROUNDS=3 BIG=1
-while [ $# -gt 0 ]; do
-    case $1 in
-        --seconds) SECONDS_EACH=${2:?}; shift 2 ;;
-        --rounds) ROUNDS=${2:?}; shift 2 ;;
-        --no-big) BIG=0; shift ;;
-        *) echo "usage: bench/tls-ab.sh [--seconds N] [--rounds N] [--no-big]" >&2; exit 1 ;;
-    esac
-done
-[ -x "$SOS" ] || { echo "no sos binary at $SOS: swift build -c release, or set SOS_BIN" >&2; exit 1; }
 [ -x "$NGINX" ] || { echo "no nginx at $NGINX: apt-get install -y nginx-light, or set NGINX_BIN" >&2; exit 1; }
 command -v openssl >/dev/null || { echo "openssl is missing: apt-get install -y openssl" >&2; exit 1; }
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
-export SOS_ROOT_ACCESS_KEY="TLSBENCH$RANDOM$RANDOM" SOS_ROOT_SECRET_KEY="tls-bench-secret-$RANDOM$RANDOM"
-KEYS=(--access-key "$SOS_ROOT_ACCESS_KEY" --secret-key "$SOS_ROOT_SECRET_KEY" --unsigned-payload)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sos-tls-ab.XXXXXX")
+KEYS+=(--unsigned-payload)
 chmod 755 "$WORK"  # nginx workers run as another user
-FIG=$WORK/figures
-touch "$FIG"
-QUICK=0
-# shellcheck source=bench/baseline-lib.sh
-source "$ROOT/bench/baseline-lib.sh"
 
 # A CA and a certificate for 127.0.0.1 signed by it; sos bench trusts the CA (--tls-ca).
 TLS=$WORK/tls

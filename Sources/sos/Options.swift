@@ -54,12 +54,21 @@ struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
         bytes = product
     }
 
-    var description: String { "\(bytes) bytes" }
+    /// The largest whole binary unit (`4MiB`): what `--help` and `sos config print` show, and parse back.
+    var description: String {
+        for (suffix, unit) in [("TiB", Int64(1) << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes % unit == 0 {
+            return "\(bytes / unit)\(suffix)"
+        }
+        return "\(bytes)"
+    }
 }
 
 struct CommonOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = ProcessInfo.processInfo.environment["SOS_LOG_LEVEL"] ?? "info"
+    var logLevel: String = "info"
+
+    @Option(help: "TOML file of settings, keyed by the long option names (s3-address = \"...\"); also SOS_CONFIG.")
+    var config: String?
 
     func makeLogger(_ label: String) -> Logger {
         var logger = Logger(label: label)
@@ -71,7 +80,8 @@ struct CommonOptions: ParsableArguments {
 enum CookieSource {
     /// The cookie from `--cookie` or `SOS_COOKIE`; exits with a clear message when neither is set.
     static func resolve(_ option: String?) throws -> String {
-        if let cookie = option ?? ProcessInfo.processInfo.environment["SOS_COOKIE"], !cookie.isEmpty { return cookie }
+        // SOS_COOKIE reaches here as --cookie (see ConfigResolver).
+        if let cookie = option, !cookie.isEmpty { return cookie }
         throw ValidationError("a cluster cookie is required: pass --cookie SECRET or set SOS_COOKIE")
     }
 

@@ -37,8 +37,8 @@ struct MetricsOptions: ParsableArguments {
     @Option(help: "Bearer token that /metrics requires (or set SOS_METRICS_TOKEN); none: /metrics is open to whoever reaches it.")
     var metricsToken: String?
 
-    /// The token from the flag or the environment.
-    var token: String? { metricsToken ?? ProcessInfo.processInfo.environment["SOS_METRICS_TOKEN"] }
+    /// The token (SOS_METRICS_TOKEN reaches here as --metrics-token, see ConfigResolver).
+    var token: String? { metricsToken }
 
     /// The process's metrics registry, bootstrapped as swift-metrics' backend; nil with `--metrics off`.
     func bootstrap() -> MetricsRegistry? { metrics == .on ? Telemetry.bootstrap() : nil }

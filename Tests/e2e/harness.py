@@ -9,6 +9,7 @@ import json
 import os
 import urllib.parse
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -153,6 +154,12 @@ class Process:
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
+    def listening_port(self, server):
+        """The port this start's `server` (console, metrics) bound: they listen on port 0, so no other process can take theirs."""
+        pattern = re.compile(rf"port=(\d+) .*\b{server} listening")
+        wait_for(lambda: pattern.search(self.log()), what=f"{self.name}'s {server} port")
+        return int(pattern.search(self.log()).group(1))
+
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -169,22 +176,20 @@ class Cluster:
 
     def __init__(self, root, agents=2, chunk_size="1MiB", segment_size="4MiB"):
         self.root = pathlib.Path(root)
-        self.s3_port, self.cluster_port, self.console_port = free_port(), free_port(), free_port()
+        self.s3_port, self.cluster_port = free_port(), free_port()
         self.brain = Process("brain", [
             "brain", "--s3-address", f"127.0.0.1:{self.s3_port}",
-            "--cluster-address", f"127.0.0.1:{self.cluster_port}", "--console-address", f"127.0.0.1:{self.console_port}",
+            "--cluster-address", f"127.0.0.1:{self.cluster_port}", "--console-address", "127.0.0.1:0",
             "--directory", str(self.root / "brain"), "--cookie", COOKIE, "--chunk-size", chunk_size,
         ], self.root)
         self.agents = [
             Process(f"agent-{i}", [
                 "storage-agent", "--brain", f"127.0.0.1:{self.cluster_port}", "--client-id", f"agent-{i}",
                 "--directory", str(self.root / f"agent-{i}"), "--segment-size", segment_size,
-                "--metrics-address", f"127.0.0.1:{port}",
+                "--metrics-address", "127.0.0.1:0",
             ], self.root, env={"SOS_COOKIE": COOKIE})
-            for i, port in ((i, free_port()) for i in range(1, agents + 1))
+            for i in range(1, agents + 1)
         ]
-        for agent in self.agents:
-            agent.metrics_port = int(agent.args[agent.args.index("--metrics-address") + 1].rsplit(":", 1)[1])
         self.endpoint = f"http://127.0.0.1:{self.s3_port}"
 
     def start(self):
@@ -204,6 +209,10 @@ class Cluster:
     def restart(self):
         self.stop()
         self.start()
+
+    @property
+    def console_port(self):
+        return self.brain.listening_port("console")
 
     def agent_dir(self, agent):
         return self.root / agent.name

@@ -99,7 +99,7 @@ def test_requests_are_counted_by_operation_and_status(tmp_path):
         assert value(samples, "sos_agent_capacity_bytes", agent="agent-1") > 0
         assert value(samples, "sos_chunks_unavailable") == 0
         # The agent's own: its segment fsyncs and its store.
-        agent = scrape(with_cluster.agents[0].metrics_port)
+        agent = scrape(with_cluster.agents[0].listening_port("metrics"))
         assert value(agent, "sos_fsync_duration_seconds_count", file="segment") >= 3
         assert value(agent, "sos_store_chunks") >= 3
         assert value(agent, "sos_agent_registered") == 1
@@ -118,7 +118,7 @@ def test_documented_metrics_are_the_served_ones(tmp_path):
         s3.put_object(Bucket="docs", Key="k", Body=b"x")
         wait_for(lambda: value(scrape(cluster.console_port), "sos_s3_requests_total", operation="PutObject", status="200") == 1,
                  what="the PUT counted")
-        served = {family(n) for n in names(scrape(cluster.console_port)) | names(scrape(cluster.agents[0].metrics_port))}
+        served = {family(n) for n in names(scrape(cluster.console_port)) | names(scrape(cluster.agents[0].listening_port("metrics")))}
         served = {n for n in served if n.startswith("sos_")}
         documented = documented_metrics()
         assert len(documented) >= 30, "docs/operations.md lists too few metrics: is the table there?"
@@ -145,14 +145,14 @@ def test_health_ready_follows_the_agents_the_replication_needs(tmp_path):
         wait_for(lambda: get(port, "/health/ready")[0] == 200, what="ready with both agents")
         # An agent's own readiness: registered with the brain.
         agent = cluster.agents[1]
-        wait_for(lambda: get(agent.metrics_port, "/health/ready")[0] == 200, what="agent ready")
+        wait_for(lambda: get(agent.listening_port("metrics"), "/health/ready")[0] == 200, what="agent ready")
         cluster.agents[0].stop()
         wait_for(lambda: get(port, "/health/ready")[0] == 503, what="not ready once an agent is gone")
         assert get(port, "/health/live")[0] == 200
         # Without its brain an agent lives but is not ready.
         cluster.brain.stop()
-        wait_for(lambda: get(agent.metrics_port, "/health/ready")[0] == 503, what="agent not ready without its brain")
-        assert get(agent.metrics_port, "/health/live")[0] == 200
+        wait_for(lambda: get(agent.listening_port("metrics"), "/health/ready")[0] == 503, what="agent not ready without its brain")
+        assert get(agent.listening_port("metrics"), "/health/live")[0] == 200
     finally:
         cluster.stop()
 
@@ -168,9 +168,9 @@ def test_metrics_token_and_metrics_off(tmp_path):
         assert get(port, "/metrics", token="wrong")[0] == 401
         assert "sos_s3_open_connections" in get(port, "/metrics", token="scrape-token-123")[1]
         assert get(port, "/health/live")[0] == 200, "health needs no token"
-        status, body = get(cluster.agents[0].metrics_port, "/metrics")
+        status, body = get(cluster.agents[0].listening_port("metrics"), "/metrics")
         assert status == 404 and "off" in body
-        assert get(cluster.agents[0].metrics_port, "/health/ready")[0] == 200
+        assert get(cluster.agents[0].listening_port("metrics"), "/health/ready")[0] == 200
         assert "scrape-token-123" not in cluster.brain.log()
     finally:
         cluster.stop()
@@ -216,19 +216,20 @@ def test_every_request_is_one_log_line_without_secrets(tmp_path):
 
 
 def test_sos_server_serves_the_console_address(tmp_path):
-    s3_port, console_port = free_port(), free_port()
+    s3_port = free_port()
     log = tmp_path / "server.log"
     env = {"SOS_ROOT_ACCESS_KEY": ROOT_ACCESS_KEY, "SOS_ROOT_SECRET_KEY": ROOT_SECRET_KEY, "PATH": "/usr/bin:/bin"}
     server = subprocess.Popen(
         [SOS_BIN, "server", "--directory", str(tmp_path / "data"), "--s3-address", f"127.0.0.1:{s3_port}",
-         "--console-address", f"127.0.0.1:{console_port}"], stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+         "--console-address", "127.0.0.1:0"], stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
     try:
-        wait_for(lambda: port_open(console_port), what="console port")
+        pattern = re.compile(r"port=(\d+) .*console listening")
+        wait_for(lambda: pattern.search(log.read_text()), what="console port")
+        console_port = int(pattern.search(log.read_text()).group(1))
         wait_for(lambda: get(console_port, "/health/ready")[0] == 200, what="both in-process agents up")
         samples = scrape(console_port)
         assert value(samples, "sos_agent_state", agent="agent-1", state="up") == 1
         assert value(samples, "sos_agent_state", agent="agent-2", state="up") == 1
-        assert f"console listening" in log.read_text()
     finally:
         server.terminate()
         server.wait(timeout=30)
