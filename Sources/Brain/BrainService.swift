@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import LogStore
 import NIOCore
+import Synchronization
 import Telemetry
 
 public struct BrainConfiguration: Sendable {
@@ -137,10 +138,12 @@ public struct BrainService: Sendable {
         let lifecycle = LifecycleService(
             metadata: metadata, chunks: chunkRouter, logger: logger, clock: configuration.lifecycleClock,
             actionsPerSecondMax: configuration.lifecycleActionsPerSecondMax)
+        let administration = ClusterAdministration(
+            registry: registry, metadata: metadata, repair: repair, rebalance: rebalance,
+            rootAccessKeyID: configuration.s3Access.rootAccessKeyID, logger: logger)
         let cluster = ClusterServer(
             host: configuration.clusterHost, port: configuration.clusterPort, cookie: configuration.cookie,
-            registry: registry, metadata: metadata, repair: repair, rebalance: rebalance,
-            rootAccessKeyID: configuration.s3Access.rootAccessKeyID, tls: clusterTLS.map { .server($0) }, logger: logger)
+            registry: registry, metadata: metadata, administration: administration, tls: clusterTLS.map { .server($0) }, logger: logger)
         let clusterChannel = try await cluster.bind()
         let clusterPort = clusterChannel.channel.localAddress?.port ?? configuration.clusterPort
         logger.info("cluster port listening", metadata: ["address": "\(configuration.clusterHost):\(clusterPort)"])
@@ -162,6 +165,7 @@ public struct BrainService: Sendable {
                 recordsMetrics: configuration.metrics != nil, logsRequests: configuration.logsRequests, logger: logger),
             logger: logger)
         let logger = logger
+        let boundS3Port = Mutex(configuration.s3Port)
         let pacing = configuration.clientPacing
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [SlowClientGuard(pacing: pacing), ContinueHandler(), OpenConnectionCounter()],
@@ -178,6 +182,7 @@ public struct BrainService: Sendable {
             configuration: .init(address: .hostname(configuration.s3Host, port: configuration.s3Port), serverName: "SOS"),
             onServerRunning: { channel in
                 let s3Port = channel.localAddress?.port ?? 0
+                boundS3Port.withLock { $0 = s3Port }
                 logger.info("S3 API listening", metadata: ["port": "\(s3Port)"])
                 onListening(s3Port, clusterPort)
             },
@@ -195,8 +200,11 @@ public struct BrainService: Sendable {
                 let endpoints = TelemetryEndpoints(
                     registry: configuration.metrics, bearerToken: configuration.metricsToken, collect: { cluster.collect() },
                     readiness: { cluster.readiness() })
-                let server = TelemetryServer(endpoints: endpoints, host: console.host, port: console.port, name: "console", logger: logger)
-                group.addTask { try await server.run() }
+                let api = ConsoleAPI(
+                    sessions: ConsoleSessions(), keys: configuration.s3Access.keyDirectory(metadata: metadata), metadata: metadata,
+                    administration: administration, isSecure: s3TLS != nil, s3Port: { boundS3Port.withLock { $0 } }, logger: logger)
+                let server = ConsoleServer(telemetry: endpoints, api: api, s3: router)
+                group.addTask { try await server.run(host: console.host, port: console.port, tls: s3TLS, logger: logger) }
             }
             try await group.next()
             group.cancelAll()

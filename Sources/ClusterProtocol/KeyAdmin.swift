@@ -23,6 +23,20 @@ public struct KeyCommand: Codable, Equatable, Sendable {
 
     public init(action: Action) { self.action = action }
 
+    /// Flags left out of the JSON are false (the console sends only those it sets).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        action = try container.decode(Action.self, forKey: .action)
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+        accessKeyID = try container.decodeIfPresent(String.self, forKey: .accessKeyID)
+        secretKey = try container.decodeIfPresent(String.self, forKey: .secretKey)
+        bucket = try container.decodeIfPresent(String.self, forKey: .bucket)
+        read = try container.decodeIfPresent(Bool.self, forKey: .read) ?? false
+        write = try container.decodeIfPresent(Bool.self, forKey: .write) ?? false
+        owner = try container.decodeIfPresent(Bool.self, forKey: .owner) ?? false
+        createBucket = try container.decodeIfPresent(Bool.self, forKey: .createBucket) ?? false
+    }
+
     public func frame(requestID: UInt32) throws -> ClusterFrame {
         ClusterFrame(type: .keyCommand, requestID: requestID, body: ByteBuffer(bytes: try JSONEncoder().encode(self)))
     }

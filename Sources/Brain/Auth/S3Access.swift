@@ -11,6 +11,12 @@ public enum S3Access: Sendable {
         return nil
     }
 
+    /// The keys requests may sign with; nil with `--insecure-no-auth`.
+    func keyDirectory(metadata: MetadataStore) -> KeyDirectory? {
+        if case .signed(let root, _) = self { return KeyDirectory(root: root, metadata: metadata) }
+        return nil
+    }
+
     func authenticator(metadata: MetadataStore) -> RequestAuthenticator? {
         switch self {
         case .signed(let root, let allowSigV2):

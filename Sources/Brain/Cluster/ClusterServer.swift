@@ -12,10 +12,8 @@ public struct ClusterServer: Sendable {
     let registry: AgentRegistry
     /// Membership lives in the WAL, so the brain knows its agents after a restart.
     let metadata: MetadataStore
-    let repair: RepairService
-    let rebalance: RebalanceService
-    /// `sos admin key ...`.
-    let keys: KeyAdministration
+    /// What `sos admin` asks for.
+    let administration: ClusterAdministration
     /// TLS on the cluster port, when configured.
     let tls: ClusterTLS?
     let logger: Logger
@@ -23,18 +21,16 @@ public struct ClusterServer: Sendable {
     static let handshakeTimeout = Duration.seconds(10)
 
     public init(
-        host: String, port: Int, cookie: String, registry: AgentRegistry, metadata: MetadataStore, repair: RepairService,
-        rebalance: RebalanceService, rootAccessKeyID: String?, tls: ClusterTLS?, logger: Logger
+        host: String, port: Int, cookie: String, registry: AgentRegistry, metadata: MetadataStore,
+        administration: ClusterAdministration, tls: ClusterTLS?, logger: Logger
     ) {
         self.tls = tls
-        self.rebalance = rebalance
-        self.keys = KeyAdministration(metadata: metadata, rootAccessKeyID: rootAccessKeyID)
+        self.administration = administration
         self.host = host
         self.port = port
         self.cookie = cookie
         self.registry = registry
         self.metadata = metadata
-        self.repair = repair
         self.logger = logger
     }
 
@@ -158,9 +154,7 @@ public struct ClusterServer: Sendable {
         while let frame = try await frames.next() {
             switch frame.type {
             case .statusRequest:
-                let json = try ClusterStatus.current(
-                    registry: registry, metadata: metadata, repair: repair.progress, rebalance: rebalance.progress
-                ).json()
+                let json = try administration.status().json()
                 try await outbound.write(ClusterFrame(type: .statusReply, requestID: frame.requestID, body: ByteBuffer(bytes: json)))
             case .adminCommand:
                 do {
@@ -171,11 +165,7 @@ public struct ClusterServer: Sendable {
                 }
             case .keyCommand:
                 do {
-                    let command = try KeyCommand(frame)
-                    let reply = try await keys.perform(command)
-                    if command.action != .list && command.action != .info {
-                        logger.notice("access key \(command.action.rawValue)", metadata: ["accessKeyID": "\(reply.keys.first?.accessKeyID ?? "")"])
-                    }
+                    let reply = try await administration.key(try KeyCommand(frame))
                     try await outbound.write(try reply.frame(requestID: frame.requestID))
                 } catch let reply as ErrorReply {
                     try await outbound.write(reply.frame(requestID: frame.requestID))
@@ -189,49 +179,13 @@ public struct ClusterServer: Sendable {
         }
     }
 
-    /// `drain AGENT`: no new chunks go there and repair moves its chunks away.
-    /// `remove AGENT`: forgets an agent that no chunk references any more.
-    /// `backup DIRECTORY`: writes the metadata as of now to DIRECTORY (a path on the brain's machine).
     private func perform(_ request: AdminCommandRequest) async throws {
-        if request.command == "rebalance" {
-            guard rebalance.start() else { throw ErrorReply(code: .badRequest, message: "a rebalance is already running") }
-            return
-        }
-        if request.command == "backup" {
-            guard request.argument.hasPrefix("/") else {
-                throw ErrorReply(code: .badRequest, message: "a backup directory must be an absolute path")
-            }
-            do {
-                _ = try await metadata.backup(to: request.argument)
-            } catch let error as MetadataError {
-                throw ErrorReply(code: .badRequest, message: "\(error)")
-            } catch {
-                throw ErrorReply(code: .internalError, message: "backup to \(request.argument) failed: \(error)")
-            }
-            return
-        }
-        let clientID = request.argument
-        guard metadata.member(clientID) != nil else {
-            throw ErrorReply(code: .notFound, message: "no agent named \(clientID) in this cluster")
-        }
         switch request.command {
-        case "drain":
-            _ = try await metadata.commit(.setAgentDraining(clientID: clientID, draining: true))
-            registry.setDraining(Set(metadata.agentMembers.filter(\.draining).map(\.clientID)))
-            logger.notice("draining agent", metadata: ["agent": "\(clientID)"])
-        case "remove":
-            var referenced = 0
-            metadata.read { $0.forEachChunk { chunk in if chunk.agents.contains(clientID) { referenced += 1 } } }
-            guard referenced == 0 else {
-                throw ErrorReply(
-                    code: .badRequest,
-                    message: "agent \(clientID) still holds \(referenced) chunk(s); drain it and wait for repair first")
-            }
-            _ = try await metadata.commit(.removeAgent(clientID: clientID))
-            registry.connection(for: clientID)?.close()
-            logger.notice("removed agent", metadata: ["agent": "\(clientID)"])
-        default:
-            throw ErrorReply(code: .badRequest, message: "unknown admin command \(request.command)")
+        case "rebalance": try administration.startRebalance()
+        case "backup": try await administration.backup(to: request.argument)
+        case "drain": try await administration.drain(request.argument)
+        case "remove": try await administration.remove(request.argument)
+        default: throw ErrorReply(code: .badRequest, message: "unknown admin command \(request.command)")
         }
     }
 

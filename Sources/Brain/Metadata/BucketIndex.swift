@@ -18,6 +18,17 @@ struct BucketIndex: Sendable {
     /// No versions and no delete markers: the bucket may be deleted.
     var isEmpty: Bool { objects.isEmpty }
 
+    /// Current versions that are not delete markers, and their bytes (the console's bucket list).
+    var usage: (objects: Int, bytes: Int64) {
+        var count = 0
+        var bytes: Int64 = 0
+        for (_, object) in objects where !object.isDeleteMarker {
+            count += 1
+            bytes += object.size
+        }
+        return (count, bytes)
+    }
+
     /// What a GET without a version id sees: the latest version, unless that is a delete marker.
     func current(_ key: ObjectKey) -> ObjectRecord? {
         objects[key].flatMap { $0.isDeleteMarker ? nil : $0 }

@@ -396,6 +396,9 @@ public final class MetadataStore: Sendable {
 
     public var buckets: [BucketInfo] { read { $0.bucketInfos } }
 
+    /// A bucket's current objects and bytes (one pass over them); nil when there is no such bucket.
+    func bucketUsage(_ name: String) -> (objects: Int, bytes: Int64)? { read { $0.buckets[name]?.usage } }
+
     public func upload(_ uploadID: String) -> MultipartUpload? { read { $0.upload(uploadID) } }
 
     /// One listing page's size, as ListObjectsV2 would compute it (for benchmarks).

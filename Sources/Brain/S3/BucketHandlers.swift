@@ -15,6 +15,15 @@ struct BucketHandlers: Sendable {
     /// The root key sees every bucket; another key those it has a permission on. Paged as S3 pages
     /// it: `max-buckets`, `continuation-token` (opaque to clients: base64 of the last name listed),
     /// `prefix`; buckets in name order.
+    /// The buckets ListBuckets shows `principal`: all for the root key, those it holds a
+    /// permission on for another key (the console's bucket list shows the same).
+    static func visibleBuckets(_ metadata: MetadataStore, to principal: Principal) -> [BucketInfo] {
+        let buckets = metadata.buckets
+        guard case .key(let key) = principal, !key.isRoot else { return buckets }
+        let reachable = metadata.accessKey(key.accessKeyID)?.buckets ?? [:]
+        return buckets.filter { reachable[$0.name] != nil }
+    }
+
     func listBuckets(_ s3: S3Request) throws -> Response {
         var maxBuckets = Self.listBucketsMax
         if let text = s3.query["max-buckets"] {
@@ -31,11 +40,7 @@ struct BucketHandlers: Sendable {
             after = name
         }
         let prefix = s3.query["prefix"] ?? ""
-        var visible = metadata.buckets.filter { $0.name > after && $0.name.hasPrefix(prefix) }
-        if case .key(let key) = s3.principal, !key.isRoot {
-            let reachable = metadata.accessKey(key.accessKeyID)?.buckets ?? [:]
-            visible = visible.filter { reachable[$0.name] != nil }
-        }
+        let visible = Self.visibleBuckets(metadata, to: s3.principal).filter { $0.name > after && $0.name.hasPrefix(prefix) }
         let page = visible.prefix(maxBuckets)
         var xml = XMLWriter()
         xml.open("ListAllMyBucketsResult")

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOCore
 
 /// Serves S3 requests: names each request's operation, authenticates and authorizes it (a layer
 /// in front of the handlers, which know nothing of signatures), dispatches it to its handler, and
@@ -30,11 +31,17 @@ struct S3Router: HTTPResponder {
     static let insecureRoot = Principal.key(AccessKey(accessKeyID: "", secretKey: "", isRoot: true))
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        await serve(request, remoteAddress: context.remoteAddress, session: nil)
+    }
+
+    /// Serves one request; `session`, for the console's requests, is who sent it, checked by the
+    /// console's session cookie instead of a signature.
+    func serve(_ request: Request, remoteAddress: SocketAddress?, session: Principal?) async -> Response {
         var record = S3RequestRecord(requestID: Self.makeRequestID(), headers: request.headers)
         let requestID = record.requestID
         var response: Response
         do {
-            response = try await route(request, context: context, record: &record)
+            response = try await route(request, remoteAddress: remoteAddress, session: session, record: &record)
         } catch let error as S3Error {
             response = Self.errorResponse(error, requestID: requestID, isHead: request.method == .head)
         } catch {
@@ -53,10 +60,12 @@ struct S3Router: HTTPResponder {
         return observer.observe(response, record)
     }
 
-    private func route(_ request: Request, context: Context, record: inout S3RequestRecord) async throws -> Response {
+    private func route(
+        _ request: Request, remoteAddress: SocketAddress?, session: Principal?, record: inout S3RequestRecord
+    ) async throws -> Response {
         var s3 = try S3Request(uri: request.uri, host: request.head.authority, virtualHostDomain: virtualHostDomain)
         (record.bucket, record.key) = (s3.bucket, s3.key)
-        s3.sourceIP = context.remoteAddress?.ipAddress
+        s3.sourceIP = remoteAddress?.ipAddress
         s3.isSecureTransport = isSecure
         // A browser's preflight carries no signature; the bucket's CORS rules answer it.
         if request.method == .options { return try cors.preflight(s3, request: request) }
@@ -64,7 +73,9 @@ struct S3Router: HTTPResponder {
         record.operation = operation
         // A browser's POST upload is signed by its form, which its handler reads first.
         guard operation != .postObject else { return try await dispatch(operation, s3, request) }
-        if let authenticator {
+        if let session {
+            s3.principal = session
+        } else if let authenticator {
             let parts = SignedRequestParts(
                 method: request.method.rawValue, rawPath: request.uri.path, rawQuery: request.uri.query ?? "",
                 host: request.head.authority, headers: request.headers,
