@@ -187,6 +187,8 @@ public struct BrainService: Sendable {
                 onListening(s3Port, clusterPort)
             },
             logger: logger)
+        // The request lines still buffered go out however the brain stops.
+        defer { router.observer.log?.flush() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await cluster.serve(clusterChannel) }
             for agent in inProcessAgents { group.addTask { try await cluster.serveInProcess(agent) } }
@@ -204,7 +206,7 @@ public struct BrainService: Sendable {
                     sessions: ConsoleSessions(), keys: configuration.s3Access.keyDirectory(metadata: metadata), metadata: metadata,
                     administration: administration, isSecure: s3TLS != nil, s3Port: { boundS3Port.withLock { $0 } }, logger: logger)
                 let server = ConsoleServer(telemetry: endpoints, api: api, s3: router)
-                group.addTask { try await server.run(host: console.host, port: console.port, tls: s3TLS, logger: logger) }
+                group.addTask { try await server.run(host: console.host, port: console.port, tls: s3TLS, pacing: pacing, logger: logger) }
             }
             try await group.next()
             group.cancelAll()

@@ -7,6 +7,8 @@ import signal
 import socket
 import ssl
 import subprocess
+import json
+import urllib.request
 
 import boto3
 import pytest
@@ -174,3 +176,30 @@ def test_sighup_replaces_the_certificate_without_dropping_the_store(tls_cluster)
     assert c.brain.proc.poll() is None
     ok = admin_over(c, "--tls-ca", str(c.ca))
     assert ok.returncode == 0 and "agent-2" in ok.stdout
+
+
+def test_the_console_speaks_tls_when_the_s3_port_does(tls_cluster):
+    """The console address serves over HTTPS with the S3 certificate; its session cookie is Secure and
+    its share links point at the S3 port over https."""
+    port = tls_cluster.console_port
+    assert peer_certificate(port, tls_cluster.ca)["subject"]
+    context = ssl.create_default_context(cafile=str(tls_cluster.ca))
+    base = f"https://127.0.0.1:{port}"
+    with urllib.request.urlopen(f"{base}/health/live", context=context, timeout=10) as response:
+        assert response.status == 200
+    sign_in = urllib.request.Request(
+        f"{base}/api/session", method="POST", headers={"X-SOS-Console": "1"},
+        data=json.dumps({"accessKey": ROOT_ACCESS_KEY, "secretKey": ROOT_SECRET_KEY}).encode())
+    with urllib.request.urlopen(sign_in, context=context, timeout=10) as response:
+        cookie = response.headers["Set-Cookie"]
+    assert "; Secure" in cookie and "HttpOnly" in cookie
+    https_client(tls_cluster).create_bucket(Bucket="console-tls")
+    https_client(tls_cluster).put_object(Bucket="console-tls", Key="k", Body=b"over tls")
+    presign = urllib.request.Request(
+        f"{base}/api/presign", method="POST", headers={"X-SOS-Console": "1", "Cookie": cookie.split(";")[0]},
+        data=json.dumps({"bucket": "console-tls", "key": "k", "expiresSeconds": 60}).encode())
+    with urllib.request.urlopen(presign, context=context, timeout=10) as response:
+        url = json.loads(response.read())["url"]
+    assert url.startswith(f"https://127.0.0.1:{tls_cluster.s3_port}/console-tls/k?")
+    with urllib.request.urlopen(url, context=context, timeout=10) as response:
+        assert response.read() == b"over tls"

@@ -14,12 +14,12 @@ enum ConsoleAdminScript {
     const value = (id) => el('span', { id, class: 'value', text: '\u2026' });
     const summary = el('section', { id: 'cluster-summary', 'aria-label': 'Summary' },
       el('dl', { class: 'summary' },
-        el('div', {}, el('dt', { text: 'Replication' }), el('dd', {}, value('replication'))),
-        el('div', {}, el('dt', { text: 'Chunks' }), el('dd', {}, value('chunks'))),
+        el('div', {}, el('dt', { text: 'Replication' }), el('dd', {}, value('cluster-replication'))),
+        el('div', {}, el('dt', { text: 'Chunks' }), el('dd', {}, value('cluster-chunks'))),
         el('div', {}, el('dt', { text: 'Under-replicated chunks' }), el('dd', {}, value('under-replicated'))),
         el('div', {}, el('dt', { text: 'Unavailable chunks' }), el('dd', {}, value('unavailable'))),
-        el('div', { class: 'wide' }, el('dt', { text: 'Repair' }), el('dd', {}, value('repair'))),
-        el('div', { class: 'wide' }, el('dt', { text: 'Rebalance' }), el('dd', {}, value('rebalance')))));
+        el('div', { class: 'wide' }, el('dt', { text: 'Repair' }), el('dd', {}, value('cluster-repair'))),
+        el('div', { class: 'wide' }, el('dt', { text: 'Rebalance' }), el('dd', {}, value('cluster-rebalance')))));
     const rebalance = el('button', { type: 'button', id: 'rebalance', text: 'Rebalance' });
     const body = el('tbody');
     const table = el('table', { id: 'agents' },
@@ -49,15 +49,15 @@ enum ConsoleAdminScript {
 
     // Rows are updated in place (keyed by agent id) so that focus stays on a button across refreshes.
     function render(status) {
-      set('replication', status.replication);
-      set('chunks', status.chunks);
+      set('cluster-replication', status.replication);
+      set('cluster-chunks', status.chunks);
       set('under-replicated', status.underReplicatedChunks);
       set('unavailable', status.unavailableChunks);
       const repair = status.repair || {};
-      set('repair', (repair.pendingChunks || 0) + ' pending, ' + (repair.repairedChunks || 0) + ' repaired, ' +
+      set('cluster-repair', (repair.pendingChunks || 0) + ' pending, ' + (repair.repairedChunks || 0) + ' repaired, ' +
         (repair.failedAttempts || 0) + ' failed attempts');
       const moves = status.rebalance || {};
-      set('rebalance', (moves.running ? 'running' : 'idle') + ': ' + (moves.movedChunks || 0) + ' chunks moved, ' +
+      set('cluster-rebalance', (moves.running ? 'running' : 'idle') + ': ' + (moves.movedChunks || 0) + ' chunks moved, ' +
         (moves.failedMoves || 0) + ' failed moves');
       rebalance.disabled = !!moves.running;
       const seen = new Set();

@@ -51,8 +51,9 @@ enum ConsoleObjectsScript {
       el('div', { class: 'field' }, el('label', { for: 'upload-folder', text: 'Upload a folder' }), folderInput),
       el('p', { class: 'muted', text: 'Uploads go under ' + (prefix ? '"' + prefix + '"' : 'the bucket root') + '.' }));
     const uploadList = el('ul', { id: 'uploads', 'aria-label': 'Uploads' });
-    SOS.append(view, [el('h1', { text: bucket }), breadcrumb(bucket, prefix), searchForm, listing,
-      el('h2', { text: 'Upload' }), dropzone, uploadList]);
+    SOS.append(view, [el('h1', { text: bucket }), breadcrumb(bucket, prefix),
+      el('h2', { class: 'visually-hidden', text: 'Upload' }), dropzone, uploadList,
+      el('h2', { class: 'visually-hidden', text: 'Contents' }), searchForm, listing]);
 
     async function list() {
       const token = state.tokens[state.page];
@@ -94,7 +95,10 @@ enum ConsoleObjectsScript {
     }
     function go(page) {
       state.page = page;
-      refresh().then(() => { const table = SOS.$('objects'); if (table) table.scrollIntoView({ block: 'nearest' }); });
+      refresh().then(() => {
+        const table = SOS.$('objects');  // back to the top of the new page if it is scrolled away
+        if (table && table.getBoundingClientRect().top < 0) table.scrollIntoView({ block: 'start' });
+      });
     }
 
     searchForm.addEventListener('submit', (event) => {

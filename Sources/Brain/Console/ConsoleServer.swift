@@ -45,6 +45,7 @@ struct ConsoleServer: HTTPResponder {
                 "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
             return response
         }
+        if path == "/favicon.ico" { return Response(status: .noContent) }
         if path.hasPrefix("/assets/") {
             guard let asset = Self.assets[String(path.dropFirst("/assets/".count))] else { return ConsoleAPI.error(.notFound, "no such asset") }
             return Self.text(asset.text, type: asset.type)
@@ -66,6 +67,8 @@ struct ConsoleServer: HTTPResponder {
         head.path = rest.isEmpty || rest.hasPrefix("?") ? "/" + rest : rest
         head.authority = nil
         head.headerFields[Self.consoleHeader] = nil
+        // Bucket CORS rules are for S3 clients' pages, not for reading objects with a console session.
+        head.headerFields[.origin] = nil
         var response = await s3.serve(Request(head: head, body: request.body), remoteAddress: context.remoteAddress, session: principal)
         // Objects are served on the console's origin: as downloads, never as pages that could run
         // scripts with the session.
@@ -79,11 +82,15 @@ struct ConsoleServer: HTTPResponder {
     }
 
     /// Serves the console address until cancelled: over TLS with the S3 port's context, if it has one.
-    func run(host: String, port: Int, tls: ReloadableTLSContext?, logger: Logger) async throws {
-        var server = HTTPServerBuilder.http1()
+    func run(host: String, port: Int, tls: ReloadableTLSContext?, pacing: ClientPacing, logger: Logger) async throws {
+        // The S3 port's limits on slow and idle clients.
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [SlowClientGuard(pacing: pacing)],
+            idleTimeout: .seconds(Int64(BrainService.idleConnectionSecondsMax)))
+        var server = HTTPServerBuilder.http1(configuration: http1)
         if let tls {
             server = HTTPServerBuilder { responder in
-                ReloadableTLSChannel(base: HTTP1Channel(responder: responder), context: tls)
+                ReloadableTLSChannel(base: HTTP1Channel(responder: responder, configuration: http1), context: tls)
             }
         }
         let app = Application(

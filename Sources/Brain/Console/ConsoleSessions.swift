@@ -11,6 +11,9 @@ final class ConsoleSessions: Sendable {
 
     private struct Session {
         var accessKeyID: String
+        /// A digest of the key's secret at sign-in: a key deleted and imported again with another
+        /// secret does not inherit the sessions of the old one.
+        var secretDigest: [UInt8]
         var createdMs: Int64
         var expiresMs: Int64
     }
@@ -18,7 +21,7 @@ final class ConsoleSessions: Sendable {
     private let sessions = Mutex<[String: Session]>([:])
 
     /// Opens a session for `accessKeyID`; returns its token (256 random bits, hex).
-    func open(accessKeyID: String, nowMs: Int64) -> String {
+    func open(accessKeyID: String, secretDigest: [UInt8], nowMs: Int64) -> String {
         var rng = SystemRandomNumberGenerator()
         let token = (0..<4).map { _ in
             let hex = String(rng.next() as UInt64, radix: 16)
@@ -31,20 +34,21 @@ final class ConsoleSessions: Sendable {
                     sessions.removeValue(forKey: oldest.key)
                 }
             }
-            sessions[token] = Session(accessKeyID: accessKeyID, createdMs: nowMs, expiresMs: nowMs + Self.lifetimeSeconds * 1000)
+            sessions[token] = Session(
+                accessKeyID: accessKeyID, secretDigest: secretDigest, createdMs: nowMs, expiresMs: nowMs + Self.lifetimeSeconds * 1000)
         }
         return token
     }
 
     /// The access key of a live session and the seconds it has left; nil for an unknown or expired token.
-    func session(_ token: String, nowMs: Int64) -> (accessKeyID: String, secondsLeft: Int64)? {
+    func session(_ token: String, nowMs: Int64) -> (accessKeyID: String, secretDigest: [UInt8], secondsLeft: Int64)? {
         sessions.withLock { sessions in
             guard let session = sessions[token] else { return nil }
             guard session.expiresMs > nowMs else {
                 sessions.removeValue(forKey: token)
                 return nil
             }
-            return (session.accessKeyID, (session.expiresMs - nowMs) / 1000)
+            return (session.accessKeyID, session.secretDigest, (session.expiresMs - nowMs) / 1000)
         }
     }
 

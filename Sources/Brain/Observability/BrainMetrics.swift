@@ -1,5 +1,6 @@
 import LogStore
 import Metrics
+import Synchronization
 
 /// Every metric the brain records, named once (docs/operations.md lists them, and an end-to-end
 /// test checks that the list and `/metrics` agree). Recorded through swift-metrics: without a
@@ -12,12 +13,23 @@ enum BrainMetrics {
     static let s3SentBytes = Counter(label: "sos_s3_sent_bytes_total")
     static let s3OpenConnections = Meter(label: "sos_s3_open_connections")
 
-    static func s3Request(operation: String, status: Int) -> Counter {
-        Counter(label: s3RequestsName, dimensions: [("operation", operation), ("status", String(status))])
+    /// A request's counter and latency histogram, made once per operation and status: looking
+    /// them up in the registry for every request cost more than recording.
+    static func s3Request(operation: String, status: Int) -> (requests: Counter, duration: Metrics.Timer) {
+        let name = RequestKey(operation: operation, status: status)
+        if let found = s3RequestMetrics.withLock({ $0[name] }) { return found }
+        let made = (
+            Counter(label: s3RequestsName, dimensions: [("operation", operation), ("status", String(status))]),
+            Metrics.Timer(label: s3RequestDurationName, dimensions: [("operation", operation)])
+        )
+        s3RequestMetrics.withLock { $0[name] = made }
+        return made
     }
+    private static let s3RequestMetrics = Mutex<[RequestKey: (requests: Counter, duration: Metrics.Timer)]>([:])
 
-    static func s3RequestDuration(operation: String) -> Metrics.Timer {
-        Metrics.Timer(label: s3RequestDurationName, dimensions: [("operation", operation)])
+    private struct RequestKey: Hashable {
+        var operation: String
+        var status: Int
     }
 
     // Metadata: the WAL's group commits (`sos_fsync_duration_seconds{file="wal"}`, ...) and snapshots.
