@@ -28,8 +28,9 @@ struct S3RequestRecord: Sendable {
 /// client (a GET's duration includes sending the object; a response of at most 64 KiB is recorded
 /// as it is handed to the connection).
 struct S3RequestObserver: Sendable {
-    /// Whether the metrics are recorded (`--metrics`); nil: no request lines (`--request-log off`).
+    /// Whether the metrics are recorded (`--metrics`).
     let recordsMetrics: Bool
+    /// Where request lines go; nil with `--request-log off` or a log level above info.
     let log: RequestLogWriter?
 
     init(recordsMetrics: Bool, logsRequests: Bool, logger: Logger) {
