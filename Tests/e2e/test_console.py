@@ -238,3 +238,62 @@ def test_console_in_a_browser(console, tmp_path):
     assert browser.all("#nav-cluster") == []
     assert browser.fetch_status("/api/cluster") == 403
     browser.shot("user-buckets")
+
+
+# Makes the page's part uploads fail like a dropped network while window.__failPart2 is set, and
+# records every part request it sends.
+FAIL_PART_2 = """
+window.__sent = [];
+window.__failPart2 = true;
+const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+XMLHttpRequest.prototype.open = function (method, url, ...rest) { this.__url = String(url); return open.call(this, method, url, ...rest); };
+XMLHttpRequest.prototype.send = function (body) {
+  if (this.__url.includes('partNumber=')) window.__sent.push(this.__url.match(/partNumber=(\\d+)/)[1]);
+  if (window.__failPart2 && this.__url.includes('partNumber=2&')) { setTimeout(() => this.onerror && this.onerror(), 0); return; }
+  return send.call(this, body);
+};
+"""
+
+# Drops a file on the drop zone as a browser does when a user drags one from the desktop.
+DROP_FILE = """
+const [name, text] = arguments;
+const transfer = new DataTransfer();
+transfer.items.add(new File([text], name, { type: 'text/plain' }));
+document.querySelector('#dropzone').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+"""
+
+
+def test_a_failed_multipart_upload_resumes_and_dropped_files_upload(console, tmp_path):
+    cluster, browser, url = console
+    s3 = cluster.boto3()
+    s3.create_bucket(Bucket=BUCKET)
+    driver = browser.driver
+    driver.get(url)
+    browser.sign_in(ROOT_ACCESS_KEY, ROOT_SECRET_KEY)
+    browser.text("#whoami", ROOT_ACCESS_KEY)
+    driver.get(url + f"#/b/{BUCKET}/")
+    browser.visible("#dropzone")
+
+    # Part 2 of a 20 MiB upload fails through every retry: the upload stops with a Resume button.
+    big = os.urandom(20 * 1024 * 1024)
+    (tmp_path / "resumed.bin").write_bytes(big)
+    driver.execute_script(FAIL_PART_2)
+    browser.find("#upload-files").send_keys(str(tmp_path / "resumed.bin"))
+    item = '#uploads li[data-key="resumed.bin"]'
+    browser.wait(lambda d: browser.find(f"{item} .status").text.startswith("failed"), 60, "the upload to fail")
+    browser.shot("upload-failed")
+    assert browser.driver.execute_script("return window.__sent.filter(n => n === '1').length") == 1
+    # The network is back: Resume sends the parts that are missing, not part 1 again.
+    driver.execute_script("window.__failPart2 = false;")
+    browser.find(f"{item} button.resume").click()
+    browser.wait(lambda d: browser.find(f"{item} .status").text == "done", 60, "the resumed upload")
+    sent = browser.driver.execute_script("return window.__sent")
+    assert sent.count("1") == 1 and sent.count("3") == 1, sent
+    assert s3.get_object(Bucket=BUCKET, Key="resumed.bin")["Body"].read() == big
+
+    # A file dropped on the drop zone uploads like a chosen one.
+    driver.execute_script(DROP_FILE, "dropped.txt", "dropped from the desktop")
+    browser.wait(lambda d: browser.all('#uploads li[data-key="dropped.txt"] .status')
+                 and browser.find('#uploads li[data-key="dropped.txt"] .status').text == "done", 30, "the dropped file")
+    assert s3.get_object(Bucket=BUCKET, Key="dropped.txt")["Body"].read() == b"dropped from the desktop"
+    browser.shot("dropped")
