@@ -18,10 +18,7 @@ public enum S3Access: Sendable {
     }
 
     func authenticator(metadata: MetadataStore) -> RequestAuthenticator? {
-        switch self {
-        case .signed(let root, let allowSigV2):
-            RequestAuthenticator(keys: KeyDirectory(root: root, metadata: metadata), allowSigV2: allowSigV2)
-        case .insecureNoAuth: nil
-        }
+        guard case .signed(_, let allowSigV2) = self, let keys = keyDirectory(metadata: metadata) else { return nil }
+        return RequestAuthenticator(keys: keys, allowSigV2: allowSigV2)
     }
 }

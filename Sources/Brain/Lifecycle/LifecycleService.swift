@@ -35,13 +35,12 @@ public final class LifecycleService: Sendable {
         case removeDeleteMarker(bucket: String, key: String, versionID: VersionID)
         case abort(bucket: String, uploadID: String)
 
-        /// The `action` label of `sos_lifecycle_actions_total`.
-        var metricName: String {
+        var metric: BrainMetrics.LifecycleAction {
             switch self {
-            case .expire: "expire"
-            case .expireNoncurrent: "expire_noncurrent"
-            case .removeDeleteMarker: "remove_delete_marker"
-            case .abort: "abort_upload"
+            case .expire: .expire
+            case .expireNoncurrent: .expireNoncurrent
+            case .removeDeleteMarker: .removeDeleteMarker
+            case .abort: .abortUpload
             }
         }
     }
@@ -148,10 +147,10 @@ public final class LifecycleService: Sendable {
                 case .removeDeleteMarker: counts.deleteMarkersRemoved += 1
                 case .abort: counts.uploadsAborted += 1
                 }
-                BrainMetrics.lifecycleActions(action.metricName).increment()
+                BrainMetrics.lifecycleActions(action.metric).increment()
             case .rejected:
                 counts.refused += 1
-                BrainMetrics.lifecycleActions("refused").increment()
+                BrainMetrics.lifecycleActions(.refused).increment()
             }
         } catch {
             logger.warning("lifecycle action failed", metadata: ["error": "\(error)"])

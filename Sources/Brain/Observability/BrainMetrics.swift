@@ -54,10 +54,15 @@ enum BrainMetrics {
     static let rebalanceFailedMoves = Counter(label: "sos_rebalance_chunks_total", dimensions: [("result", "failed")])
     static let lifecycleActionsName = "sos_lifecycle_actions_total"
 
-    static func lifecycleActions(_ action: String) -> Counter {
-        Counter(label: lifecycleActionsName, dimensions: [("action", action)])
+    /// The `action` label of `sos_lifecycle_actions_total`.
+    enum LifecycleAction: String, CaseIterable {
+        case expire, expireNoncurrent = "expire_noncurrent", removeDeleteMarker = "remove_delete_marker"
+        case abortUpload = "abort_upload", refused
     }
-    static let lifecycleActionNames = ["expire", "expire_noncurrent", "remove_delete_marker", "abort_upload", "refused"]
+
+    static func lifecycleActions(_ action: LifecycleAction) -> Counter {
+        Counter(label: lifecycleActionsName, dimensions: [("action", action.rawValue)])
+    }
 
     /// Creates every metric that is not made on first use, so that each is served (at zero) from
     /// the start, as Prometheus' rate() and alerts expect.
@@ -65,6 +70,6 @@ enum BrainMetrics {
         _ = (s3ReceivedBytes, s3SentBytes, s3OpenConnections, walSync, snapshotDuration)
         _ = (chunksUnderReplicated, chunksUnavailable, rebalanceRunning)
         _ = (repairedChunks, failedRepairs, reconcileDeletedReplicas, rebalanceMovedChunks, rebalanceFailedMoves)
-        for action in lifecycleActionNames { _ = lifecycleActions(action) }
+        for action in LifecycleAction.allCases { _ = lifecycleActions(action) }
     }
 }
