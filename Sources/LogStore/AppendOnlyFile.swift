@@ -47,6 +47,12 @@ public final class AppendOnlyFile: Sendable {
     private let policy: CommitPolicy
     private let syscalls: FileSyscalls
     private let syncMetrics: SyncMetrics?
+    /// The most bytes written past the end of the last completed fdatasync (see `init`).
+    private let unsyncedBytesMax: Int64?
+    /// Held around every fdatasync of this file, so that two never run at once: on a shared
+    /// descriptor the kernel reports a writeback error to one fsync only, and the other would
+    /// acknowledge appends whose pages were lost.
+    private let syncSerial = Mutex(())
 
     private struct Waiter {
         var sequence: UInt64
@@ -77,6 +83,9 @@ public final class AppendOnlyFile: Sendable {
         var lastWaiterCount = 0
         /// The file size the last successful sync covered.
         var syncedSize: Int64 = 0
+        /// Where the bytes made durable by a completed fdatasync end (the sync loop's or one made
+        /// before a write that would exceed `unsyncedBytesMax`).
+        var durableEnd: Int64 = 0
         var lastSyncNanoseconds: UInt64 = 0
 
         /// Whether the batch the sync thread gathers is now complete; if so, it stops gathering
@@ -102,17 +111,26 @@ public final class AppendOnlyFile: Sendable {
     /// Opens (creating when asked) the file at `path` for appending at `dataEnd`, or at its end
     /// when nil. A `dataEnd` short of the end is for files with room reserved by `reserve(upTo:)`.
     /// `syncMetrics`, when given, records each group commit's fdatasync.
+    ///
+    /// `unsyncedBytesMax`, when given, bounds the bytes written past the end of the last completed
+    /// fdatasync: a write that would pass it first waits for an fdatasync of what is written (an
+    /// append larger than the bound is written alone, right after that). A power cut during a
+    /// sync can then only have damaged the last `unsyncedBytesMax` bytes of the records (or one
+    /// larger append), which is how the brain tells a torn sync from damage (docs/formats.md, 4).
     public convenience init(
         path: String, create: Bool = true, policy: CommitPolicy = .everyWrite, dataEnd: Int64? = nil,
-        syncMetrics: SyncMetrics? = nil
+        syncMetrics: SyncMetrics? = nil, unsyncedBytesMax: Int64? = nil
     ) throws {
-        try self.init(path: path, create: create, policy: policy, dataEnd: dataEnd, syscalls: .system, syncMetrics: syncMetrics)
+        try self.init(
+            path: path, create: create, policy: policy, dataEnd: dataEnd, syscalls: .system, syncMetrics: syncMetrics,
+            unsyncedBytesMax: unsyncedBytesMax)
     }
 
     init(
         path: String, create: Bool, policy: CommitPolicy, dataEnd: Int64? = nil, syscalls: FileSyscalls,
-        syncMetrics: SyncMetrics? = nil
+        syncMetrics: SyncMetrics? = nil, unsyncedBytesMax: Int64? = nil
     ) throws {
+        precondition(unsyncedBytesMax.map { $0 >= Int64(Self.coalescedWriteBytesMax) } ?? true, "unsynced bound below one coalesced write")
         if case .window(let microseconds, let appendsMax) = policy {
             precondition((0...CommitPolicy.windowMicrosecondsMax).contains(microseconds) && appendsMax > 0, "bad commit window")
         }
@@ -132,7 +150,8 @@ public final class AppendOnlyFile: Sendable {
         self.policy = policy
         self.syscalls = syscalls
         self.syncMetrics = syncMetrics
-        self.state = Mutex(State(size: Int64(size), syncedSize: Int64(size)))
+        self.unsyncedBytesMax = unsyncedBytesMax
+        self.state = Mutex(State(size: Int64(size), syncedSize: Int64(size), durableEnd: Int64(size)))
         self.writeQueue = DispatchQueue(label: "sos.append.\(path)")
         self.syncQueue = DispatchQueue(label: "sos.sync.\(path)")
     }
@@ -212,6 +231,7 @@ public final class AppendOnlyFile: Sendable {
                 }
             }
             do {
+                try syncIfWritingPastBound(offset: offset, count: run.count)
                 try writeWhole(run, at: offset)
             } catch {
                 for append in batch[index...] { append.continuation.resume(throwing: error) }
@@ -234,6 +254,35 @@ public final class AppendOnlyFile: Sendable {
             if startSync { syncQueue.async { self.syncUntilNoWaiters() } }
             offset += Int64(run.count)
             index = end
+        }
+    }
+
+    /// Makes everything before `offset` durable first if writing `count` bytes there would leave
+    /// more than `unsyncedBytesMax` bytes past the end of the last completed fdatasync. Only the
+    /// sync loop acknowledges appends; a failure here fails them all from now on, as its own do.
+    private func syncIfWritingPastBound(offset: Int64, count: Int) throws {
+        guard let bound = unsyncedBytesMax else { return }
+        let durableEnd = state.withLock { $0.durableEnd }
+        guard offset > durableEnd, offset + Int64(count) - durableEnd > bound else { return }
+        let (result, syncErrno, _) = fdatasyncSerially()
+        try state.withLock { s in
+            if let failure = s.failure { throw failure }
+            guard result == 0 else {
+                let failure = LogStoreError.syncFailed(path: path, errno: syncErrno)
+                s.failure = failure
+                throw failure
+            }
+            s.durableEnd = max(s.durableEnd, offset)
+        }
+    }
+
+    /// One fdatasync, never concurrent with another of this file: (result, errno, nanoseconds).
+    private func fdatasyncSerially() -> (Int32, Int32, UInt64) {
+        syncSerial.withLock { _ in
+            let started = DispatchTime.now().uptimeNanoseconds
+            let result = syscalls.fdatasync(fd)
+            let syncErrno = errno
+            return (result, syncErrno, DispatchTime.now().uptimeNanoseconds - started)
         }
     }
 
@@ -275,13 +324,11 @@ public final class AppendOnlyFile: Sendable {
                 if case .stop = round { return }
                 continue
             }
-            let started = DispatchTime.now().uptimeNanoseconds
-            let result = syscalls.fdatasync(fd)
-            let syncErrno = errno
-            let took = DispatchTime.now().uptimeNanoseconds - started
+            let (result, syncErrno, took) = fdatasyncSerially()
             let (ready, failure) = state.withLock { s -> ([Waiter], LogStoreError?) in
-                if result != 0 {
-                    let failure = LogStoreError.syncFailed(path: path, errno: syncErrno)
+                // A failed fdatasync before a write (see `syncIfWritingPastBound`) fails this one too.
+                if result != 0 || s.failure != nil {
+                    let failure = s.failure ?? LogStoreError.syncFailed(path: path, errno: syncErrno)
                     s.failure = failure
                     s.syncRunning = false
                     // Appends left for this loop to write fail with the rest (the writer, when
@@ -300,6 +347,7 @@ public final class AppendOnlyFile: Sendable {
                 s.lastWaiterCount = bytesPerAppend < Self.coalescedAppendBytesMax ? s.waiters.count + s.pending.count : 0
                 s.lastSyncNanoseconds = took
                 s.syncedSize = syncingSize
+                s.durableEnd = max(s.durableEnd, syncingSize)
                 s.waiters.removeFirst(ready.count)
                 return (ready, nil)
             }

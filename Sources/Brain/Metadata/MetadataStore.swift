@@ -44,6 +44,9 @@ public final class MetadataStore: Sendable {
     public let snapshotAfterWALBytes: Int64
     /// The size each WAL file is zero-filled to; 0 when files grow with each append.
     public let walFileBytes: Int64
+    /// The most WAL bytes written past the last completed fdatasync (one larger mutation is
+    /// written alone): the reach of a sync torn by a power cut, which replay cuts off (`TornSync`).
+    public static let walUnsyncedBytesMax: Int64 = 1 << 20
     private let gate: CommitGate
     private let state: Mutex<MetadataState>
     /// Whether a switch to a new WAL generation (with or without a snapshot) is under way.
@@ -112,7 +115,8 @@ public final class MetadataStore: Sendable {
         }
         let currentGeneration = toReplay.last ?? replayFrom
         let current = try AppendOnlyFile(
-            path: Self.walPath(currentGeneration, in: directory), create: true, dataEnd: newestEnd, syncMetrics: BrainMetrics.walSync)
+            path: Self.walPath(currentGeneration, in: directory), create: true, dataEnd: newestEnd, syncMetrics: BrainMetrics.walSync,
+            unsyncedBytesMax: Self.walUnsyncedBytesMax)
         // A new store's file, one whose torn tail was cut, or one written without preallocation.
         if walFileBytes > 0 {
             do {
@@ -144,14 +148,15 @@ public final class MetadataStore: Sendable {
     }
 
     /// Applies every record of one WAL file (read on a second thread when large, through a
-    /// `RecordPipeline`); a torn tail is cut off the newest file, any other damage refuses the
-    /// start with the file and offset (see `sos admin repair-wal`). Returns the mutations applied and
-    /// where the file's records end.
+    /// `RecordPipeline`); a torn tail, or a sync torn by a power cut (`TornSync`), is cut off the
+    /// newest file, any other damage refuses the start with the file and offset (see `sos admin
+    /// repair-wal`). Returns the mutations applied and where the file's records end.
     private static func replay(_ wal: AppendOnlyFile, into state: inout MetadataState, isNewest: Bool, logger: Logger) throws
         -> (mutations: Int, end: Int64)
     {
         var replayed = 0
         var end: Int64?
+        var cutAt: Int64?
         let size = wal.size
         try RecordPipeline.run(
             threaded: size >= RecordPipeline.threadedBytesMin,
@@ -165,17 +170,25 @@ public final class MetadataStore: Sendable {
                     case .encodedMutation(let offset, let payload):
                         decoded = (offset, try? MutationCodec.decode(payload))
                     case .corrupt(let offset, let reason):
-                        throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: reason)
+                        let torn = try isNewest && TornSync.isTornSync(
+                            damageAt: offset, size: size, unsyncedBytesMax: walUnsyncedBytesMax, readAt: { try wal.read(at: $0, count: $1) })
+                        guard torn else { throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: reason) }
+                        logger.warning(
+                            "cutting a sync torn by a power cut off the metadata log",
+                            metadata: ["path": "\(wal.path)", "offset": "\(offset)", "reason": "\(reason)"])
+                        try wal.truncate(to: offset)
+                        cutAt = offset
                     case .invalidTail(let offset, let reason):
                         guard isNewest else { throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: reason) }
                         logger.warning(
                             "truncating torn tail of the metadata log",
                             metadata: ["path": "\(wal.path)", "offset": "\(offset)", "reason": "\(reason)"])
                         try wal.truncate(to: offset)
+                        cutAt = offset
                     case .readFailed(let error):
                         throw error
                     case .end(let offset):
-                        end = offset
+                        end = cutAt ?? offset
                     }
                     guard let (offset, mutation) = decoded else { continue }
                     guard let mutation else {
@@ -338,7 +351,9 @@ public final class MetadataStore: Sendable {
             generation = current.generation + 1
             let path = Self.walPath(generation, in: directory)
             if let prepared { try FileIO.rename(prepared, to: path) }
-            let file = try AppendOnlyFile(path: path, create: true, dataEnd: prepared == nil ? nil : 0, syncMetrics: BrainMetrics.walSync)
+            let file = try AppendOnlyFile(
+                path: path, create: true, dataEnd: prepared == nil ? nil : 0, syncMetrics: BrainMetrics.walSync,
+                unsyncedBytesMax: Self.walUnsyncedBytesMax)
             try FileIO.syncDirectory(directory)
             if capturingState { cut = state.withLock { $0 } }  // a copy-on-write copy: later commits do not touch it
             old = current.file
