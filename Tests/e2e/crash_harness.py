@@ -196,9 +196,11 @@ class Worker(threading.Thread):
 
     KEYS_PER_WORKER = 24
 
-    def __init__(self, index, endpoint, bucket, ledger, stop, seed):
+    def __init__(self, index, endpoint, bucket, ledger, stop, seed, sizes=None, mix=(0.50, 0.65, 0.665)):
+        """`sizes(rng)` picks a PUT's size (random_size); `mix`: where PUT, DELETE and multipart end in [0, 1)."""
         super().__init__(name=f"worker-{index}", daemon=True)
         self.index, self.bucket, self.ledger, self.stop_event = index, bucket, ledger, stop
+        self.sizes, self.mix = sizes or random_size, mix
         self.rng = random.Random(seed)
         self.s3 = s3_client(endpoint)
         # Awkward characters in a few keys, to exercise URL handling across restarts too.
@@ -210,11 +212,11 @@ class Worker(threading.Thread):
             while not self.stop_event.is_set():
                 key = self.rng.choice([k for k in self.keys if k not in self.ledger.tainted] or self.keys)
                 roll = self.rng.random()
-                if roll < 0.50:
+                if roll < self.mix[0]:
                     self.put(key)
-                elif roll < 0.65:
+                elif roll < self.mix[1]:
                     self.delete(key)
-                elif roll < 0.665:
+                elif roll < self.mix[2]:
                     self.multipart(key)
                 else:
                     self.get(key)
@@ -233,7 +235,7 @@ class Worker(threading.Thread):
         self.ledger.finish(op, False, short(error))
 
     def put(self, key):
-        version = Version(random_size(self.rng), self.rng)
+        version = Version(self.sizes(self.rng), self.rng)
         op = self.ledger.begin("put", key, version)
         try:
             response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=version.data())
