@@ -70,13 +70,20 @@ public enum FileIO {
         guard fsync(fd) == 0 else { throw LogStoreError.io(operation: "fsync directory", path: path, errno: errno) }
     }
 
+    /// Creates `path` and any missing parents, each made durable by an fsync of the directory it
+    /// was created in: without it a power cut soon after a first start could take a data directory,
+    /// and everything acknowledged in it, away (the power-loss tests found this).
     public static func createDirectory(_ path: String) throws {
+        var parent = path.hasPrefix("/") ? "/" : "."
         var partial = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             partial += "/" + component
-            if mkdir(partial, 0o755) != 0 && errno != EEXIST {
+            if mkdir(partial, 0o755) == 0 {
+                try syncDirectory(parent)
+            } else if errno != EEXIST {
                 throw LogStoreError.io(operation: "mkdir", path: partial, errno: errno)
             }
+            parent = partial
         }
     }
 

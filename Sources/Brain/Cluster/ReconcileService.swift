@@ -5,7 +5,8 @@ import Synchronization
 /// Finds chunk replicas no object references (a crash between an agent's write and the brain's
 /// commit, a failed PUT, a delete while the agent was away, a replica moved by repair) and deletes
 /// them once they have stayed unreferenced for the grace period. The grace period protects chunks
-/// of uploads still in progress, which are stored before they are referenced.
+/// of uploads still in progress, which are stored before they are referenced. Replicas an agent
+/// should hold and does not are reported bad, for repair.
 public final class ReconcileService: Sendable {
     let registry: AgentRegistry
     let metadata: MetadataStore
@@ -41,12 +42,11 @@ public final class ReconcileService: Sendable {
         for clientID in registry.connectedClientIDs where registry.state(of: clientID) == .up {
             guard let agent = registry.connection(for: clientID) else { continue }
             do {
+                let referencedBefore = referencedChunks(on: clientID)
                 let held = try await agent.listChunks()
-                // Read the references after the listing: a chunk committed meanwhile counts as referenced.
-                var referenced = Set<ChunkID>()
-                metadata.read { state in
-                    state.forEachChunk { chunk in if chunk.agents.contains(clientID) { referenced.insert(chunk.id) } }
-                }
+                // Read the references after the listing too: a chunk committed meanwhile counts as referenced.
+                let referenced = referencedChunks(on: clientID)
+                reportMissing(referencedBefore.intersection(referenced).subtracting(held), on: clientID)
                 let now = ContinuousClock.now
                 let expired = state.withLock { s -> [ChunkID] in
                     var seen = s.firstSeen[clientID] ?? [:]
@@ -75,5 +75,24 @@ public final class ReconcileService: Sendable {
                 logger.warning("reconcile of an agent failed", metadata: ["agent": "\(clientID)", "error": "\(error)"])
             }
         }
+    }
+
+    private func referencedChunks(on clientID: String) -> Set<ChunkID> {
+        var referenced = Set<ChunkID>()
+        metadata.read { state in
+            state.forEachChunk { chunk in if chunk.agents.contains(clientID) { referenced.insert(chunk.id) } }
+        }
+        return referenced
+    }
+
+    /// Replicas the metadata placed on an agent before its listing began and still does, which it
+    /// does not hold: it lost them (a disk replaced or emptied under the same id, a damaged
+    /// segment). They no longer count toward R, so repair re-creates them from the other replicas.
+    private func reportMissing(_ missing: Set<ChunkID>, on clientID: String) {
+        guard !missing.isEmpty else { return }
+        for id in missing { registry.reportBadReplica(chunk: id, agent: clientID) }
+        logger.warning(
+            "an agent does not hold replicas placed on it; repair re-creates them",
+            metadata: ["agent": "\(clientID)", "count": "\(missing.count)"])
     }
 }
