@@ -158,6 +158,12 @@ public final class MetadataStore: Sendable {
         var end: Int64?
         var cutAt: Int64?
         let size = wal.size
+        /// Cuts what a crash or a power cut left unfinished off the end of the newest file.
+        func cut(at offset: Int64, _ message: Logger.Message, reason: String) throws {
+            logger.warning(message, metadata: ["path": "\(wal.path)", "offset": "\(offset)", "reason": "\(reason)"])
+            try wal.truncate(to: offset)
+            cutAt = offset
+        }
         try RecordPipeline.run(
             threaded: size >= RecordPipeline.threadedBytesMin,
             produce: { decodesHere, emit in readForReplay(wal, size: size, decodesHere: decodesHere, emit: emit) },
@@ -173,18 +179,10 @@ public final class MetadataStore: Sendable {
                         let torn = try isNewest && TornSync.isTornSync(
                             damageAt: offset, size: size, unsyncedBytesMax: walUnsyncedBytesMax, readAt: { try wal.read(at: $0, count: $1) })
                         guard torn else { throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: reason) }
-                        logger.warning(
-                            "cutting a sync torn by a power cut off the metadata log",
-                            metadata: ["path": "\(wal.path)", "offset": "\(offset)", "reason": "\(reason)"])
-                        try wal.truncate(to: offset)
-                        cutAt = offset
+                        try cut(at: offset, "cutting a sync torn by a power cut off the metadata log", reason: reason)
                     case .invalidTail(let offset, let reason):
                         guard isNewest else { throw MetadataError.corruptLog(path: wal.path, offset: offset, reason: reason) }
-                        logger.warning(
-                            "truncating torn tail of the metadata log",
-                            metadata: ["path": "\(wal.path)", "offset": "\(offset)", "reason": "\(reason)"])
-                        try wal.truncate(to: offset)
-                        cutAt = offset
+                        try cut(at: offset, "truncating torn tail of the metadata log", reason: reason)
                     case .readFailed(let error):
                         throw error
                     case .end(let offset):
