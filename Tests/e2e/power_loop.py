@@ -153,6 +153,8 @@ class PowerLoop:
         self.report.rounds += 1
         if self.start_all():
             self.verify()
+        # Progress, for long runs (pytest -s shows it as it comes).
+        print(f"round {self.report.rounds}: {aim}; problems so far: {len(self.report.problems)}", flush=True)
 
     def remount(self):
         stats = self.fs.stats()
