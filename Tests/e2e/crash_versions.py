@@ -188,3 +188,33 @@ def verify_versions(endpoint, ledger, bucket):
         elif status != 404:
             failures.append(f"{key!r} has no versions but GET answers {status}")
     return failures, seen
+
+
+def prune_versions(endpoint, ledger, bucket, keep=4):
+    """Keeps a long run's verification bounded: between rounds (no cut pending, every process up), all
+    but `keep` versions of each key are deleted, the latest always kept, legal holds released first.
+    Each release and deletion is acknowledged into the ledger, so later rounds check that it stays
+    done. Returns failures (a refused release or deletion is one)."""
+    s3 = s3_client(endpoint)
+    failures, listed = [], {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, PaginationConfig={"PageSize": 200}):
+        entries = [(v, False) for v in page.get("Versions", [])] + [(m, True) for m in page.get("DeleteMarkers", [])]
+        for entry, marker in entries:
+            listed.setdefault(entry["Key"], []).append((entry["VersionId"], marker, entry["IsLatest"]))
+    for key, versions in sorted(listed.items()):
+        older = [(version_id, marker) for version_id, marker, is_latest in versions if not is_latest]
+        for version_id, marker in older[: max(0, len(versions) - keep)]:
+            try:
+                if not marker and (version_id in ledger.held.get(key, set())
+                                   or version_id not in ledger.acked.get(key, {})):
+                    # An unknown version (an unacknowledged PUT that landed) may carry a hold too.
+                    s3.put_object_legal_hold(Bucket=bucket, Key=key, VersionId=version_id,
+                                             LegalHold={"Status": "OFF"})
+                    ledger.held.get(key, set()).discard(version_id)
+                s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
+            except (ClientError, BotoCoreError, OSError) as e:
+                failures.append(f"pruning {key!r} version {version_id} failed: {short(e)}")
+                continue
+            ledger.deleted.setdefault(key, set()).add(version_id)
+            ledger.count("versions pruned between rounds")
+    return failures

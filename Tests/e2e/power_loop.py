@@ -27,7 +27,7 @@ import time
 
 from crash_harness import Ledger, Worker, make_cluster, s3_client, verify
 from crash_killer import poll
-from crash_versions import VersionedWorker, VersionLedger, verify_versions
+from crash_versions import VersionedWorker, VersionLedger, prune_versions, verify_versions
 from harness import port_open, wait_for
 from powercut_fs import PowerCutFS
 
@@ -130,6 +130,7 @@ class PowerLoop:
             raise AssertionError(f"the store did not start again after a clean shutdown: {self.report.problems}")
 
     def round(self, aim):
+        began = time.monotonic()
         stop = threading.Event()
         workers = [Worker(i, self.cluster.endpoint, BUCKET, self.ledger, stop, self.rng.randrange(1 << 30))
                    for i in range(self.workers)]
@@ -154,7 +155,8 @@ class PowerLoop:
         if self.start_all():
             self.verify()
         # Progress, for long runs (pytest -s shows it as it comes).
-        print(f"round {self.report.rounds}: {aim}; problems so far: {len(self.report.problems)}", flush=True)
+        print(f"round {self.report.rounds}: {aim}, {time.monotonic() - began:.0f} s; "
+              f"problems so far: {len(self.report.problems)}", flush=True)
 
     def remount(self):
         stats = self.fs.stats()
@@ -218,6 +220,8 @@ class PowerLoop:
         versions = []
         if not (result.failures and self.stop_at_first_finding):
             versions, _ = verify_versions(self.cluster.endpoint, self.version_ledger, VERSIONED_BUCKET)
+            if not versions:  # a bounded number of versions keeps long runs' rounds equally short
+                versions = prune_versions(self.cluster.endpoint, self.version_ledger, VERSIONED_BUCKET)
         self.report.problems += [f"{f} (round {self.report.rounds})" for f in result.failures + versions]
         self.report.problems += self.ledger.problems + self.version_ledger.problems
         self.ledger.problems.clear()
