@@ -12,6 +12,7 @@ struct AgentRequestHandler {
     let store: SegmentStore
     let outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>
     let logger: Logger
+    let failures: StoreFailureLog
     private var pendingPuts: [UInt32: PendingPut] = [:]
     /// Puts already answered with an error whose remaining data frames are still arriving.
     private var rejectedPuts: Set<UInt32> = []
@@ -26,10 +27,14 @@ struct AgentRequestHandler {
         var record: ChunkRecordDraft
     }
 
-    init(store: SegmentStore, outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>, logger: Logger) {
+    init(
+        store: SegmentStore, outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>, logger: Logger,
+        failures: StoreFailureLog
+    ) {
         self.store = store
         self.outbound = outbound
         self.logger = logger
+        self.failures = failures
     }
 
     mutating func receive(_ frame: ClusterFrame, in group: inout ThrowingDiscardingTaskGroup<any Error>) throws {
@@ -67,17 +72,18 @@ struct AgentRequestHandler {
                 return
             }
             let (store, outbound, record, incompressible) = (store, outbound, pending.record, pending.incompressible)
+            let failures = failures
             group.addTask {
-                try await Self.answer(requestID, outbound: outbound) {
+                try await Self.answer(requestID, outbound: outbound, failures: failures) {
                     try await store.put(record, tryCompression: !incompressible)
                     return [ClusterFrame(type: .ok, requestID: requestID)]
                 }
             }
         case .getChunk:
             let request = try GetChunk(frame)
-            let (store, outbound, logger) = (store, outbound, logger)
+            let (store, outbound, logger, failures) = (store, outbound, logger, failures)
             group.addTask {
-                try await Self.answer(requestID, outbound: outbound) {
+                try await Self.answer(requestID, outbound: outbound, failures: failures) {
                     let bytes = try await Self.chunkBytes(request, from: store, logger: logger)
                     return ClusterChannel.dataFrames(bytes, requestID: requestID)
                 }
@@ -87,9 +93,9 @@ struct AgentRequestHandler {
             reply(contentsOf: ChunkIDList.frames(ids, requestID: requestID), in: &group)
         case .deleteChunk:
             let request = try DeleteChunk(frame)
-            let (store, outbound) = (store, outbound)
+            let (store, outbound, failures) = (store, outbound, failures)
             group.addTask {
-                try await Self.answer(requestID, outbound: outbound) {
+                try await Self.answer(requestID, outbound: outbound, failures: failures) {
                     try await store.delete(key: StoreKey(request.chunkID))
                     return [ClusterFrame(type: .ok, requestID: requestID)]
                 }
@@ -161,13 +167,14 @@ struct AgentRequestHandler {
 
     /// Runs `work` and writes its frames, or an error reply describing why it failed.
     private static func answer(
-        _ requestID: UInt32, outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>,
+        _ requestID: UInt32, outbound: NIOAsyncChannelOutboundWriter<ClusterFrame>, failures: StoreFailureLog,
         _ work: () async throws -> [ClusterFrame]
     ) async throws {
         let frames: [ClusterFrame]
         do {
             frames = try await work()
         } catch {
+            failures.note(error)
             frames = [errorReply(for: error).frame(requestID: requestID)]
         }
         try await outbound.write(contentsOf: frames)

@@ -37,6 +37,7 @@ extension StorageAgent: InProcessAgent {
         do {
             return try await work()
         } catch {
+            failures.note(error)
             throw AgentRequestHandler.errorReply(for: error)
         }
     }

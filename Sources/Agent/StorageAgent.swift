@@ -79,6 +79,8 @@ public final class StorageAgent: Sendable {
     public let store: SegmentStore
     let logger: Logger
     let maintenance: MaintenanceScheduler
+    /// The one log line when the store stops taking writes after a failed fsync.
+    let failures: StoreFailureLog
     /// Whether the brain has accepted this agent on the current connection (`/health/ready`).
     let registered = Mutex(false)
     let directoryLock: DirectoryLock
@@ -86,6 +88,7 @@ public final class StorageAgent: Sendable {
     public init(configuration: AgentConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        self.failures = StoreFailureLog(logger: logger)
         self.directoryLock = try DirectoryLock(directory: configuration.directory)
         self.store = try SegmentStore(configuration: configuration.storeConfiguration)
         self.maintenance = MaintenanceScheduler(store: store, configuration: configuration, logger: logger)
@@ -164,7 +167,7 @@ public final class StorageAgent: Sendable {
             registered.withLock { $0 = true }
             defer { registered.withLock { $0 = false } }
             logger.info("registered with the brain", metadata: ["clientID": "\(configuration.clientID)"])
-            var handler = AgentRequestHandler(store: store, outbound: outbound, logger: logger)
+            var handler = AgentRequestHandler(store: store, outbound: outbound, logger: logger, failures: failures)
             // Discarding: finished request tasks must not pile up for the life of the connection.
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask {

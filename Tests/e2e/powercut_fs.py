@@ -178,7 +178,7 @@ class PowerCutFS:
 
     def _handles_open(self):
         try:
-            return not self.status()["cut"] and self.stats()["open_handles"] > 0
+            return self.stats()["open_handles"] > 0
         except (OSError, RuntimeError):  # no daemon to ask
             return False
 

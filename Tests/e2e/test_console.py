@@ -1,8 +1,10 @@
-"""The web console in a real browser: headless Chromium, driven by Selenium, against a real cluster.
+"""The web console in real browsers against a real cluster: headless Chromium driven by Selenium
+(chromedriver), and headless Firefox ESR driven over Marionette (firefox_marionette.py, an adapter with
+the part of Selenium's API the test uses). Every test runs in both.
 
 Every step goes through the page as a user would (forms, links, file inputs, confirm dialogs) and is
 checked from outside the browser too: boto3 for what the uploads stored, curl for the share link.
-A screenshot of each page visited lands in tmp_path/screenshots."""
+A screenshot of each page visited lands in tmp_path/screenshots/<browser>."""
 import importlib.util
 import os
 import pathlib
@@ -15,20 +17,20 @@ from botocore.exceptions import ClientError
 
 from harness import ROOT_ACCESS_KEY, ROOT_SECRET_KEY, Cluster
 
-CHROMIUM, CHROMEDRIVER = pathlib.Path("/usr/bin/chromium"), pathlib.Path("/usr/bin/chromedriver")
-_missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
 if importlib.util.find_spec("selenium") is None:
-    _missing.append("the Python package selenium")
-if _missing:
-    pytest.fail(f"the console test needs {', '.join(_missing)}: run scripts/install-deps.sh --test", pytrace=False)
+    pytest.fail("the console test needs the Python package selenium: run scripts/install-deps.sh --test",
+                pytrace=False)
 
+import firefox_marionette  # noqa: E402
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+CHROMIUM, CHROMEDRIVER = pathlib.Path("/usr/bin/chromium"), pathlib.Path("/usr/bin/chromedriver")
 BUCKET = "console-test"
 
 
@@ -39,7 +41,10 @@ class Browser:
         self.driver, self.shots, self.downloads = driver, shots, downloads
 
     def wait(self, condition, timeout=30, what=None):
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition, what)
+        """Polls `condition` until it holds. An element it reads may be replaced meanwhile (a listing
+        re-rendered, a route changed): that poll only does not count."""
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(condition, what)
 
     def find(self, css):
         return self.driver.find_element(By.CSS_SELECTOR, css)
@@ -99,22 +104,44 @@ class Browser:
             "fetch(arguments[0], {credentials: 'same-origin'}).then(r => done(r.status), e => done(String(e)));", path)
 
 
-@pytest.fixture
-def console(tmp_path):
+def chromium_missing():
+    return [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+
+
+def start_chromium(tmp_path, downloads):
+    """Headless Chromium through chromedriver, downloads saved to `downloads` without asking."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000"):
+        options.add_argument(argument)
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(downloads), "download.prompt_for_download": False})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def start_firefox(tmp_path, downloads):
+    """Headless Firefox ESR over Marionette (its profile and firefox.log in tmp_path/firefox)."""
+    return firefox_marionette.start_firefox(tmp_path / "firefox", downloads)
+
+
+BROWSERS = {"chromium": (chromium_missing, start_chromium), "firefox": (firefox_marionette.missing, start_firefox)}
+
+
+@pytest.fixture(params=list(BROWSERS))
+def console(request, tmp_path):
+    """A cluster with two agents, a browser (each test runs once per browser) and the console's URL."""
+    missing, start = BROWSERS[request.param]
+    if missing():
+        pytest.fail(f"the console test in {request.param} needs {', '.join(missing())}: "
+                    "run scripts/install-deps.sh --test", pytrace=False)
     cluster = Cluster(tmp_path, agents=2)
     driver = None
     try:
         cluster.start()
-        downloads, shots = tmp_path / "downloads", tmp_path / "screenshots"
+        downloads, shots = tmp_path / "downloads", tmp_path / "screenshots" / request.param
         downloads.mkdir()
-        shots.mkdir()
-        options = webdriver.ChromeOptions()
-        options.binary_location = str(CHROMIUM)
-        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000"):
-            options.add_argument(argument)
-        options.add_experimental_option("prefs", {
-            "download.default_directory": str(downloads), "download.prompt_for_download": False})
-        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+        shots.mkdir(parents=True)
+        driver = start(tmp_path, downloads)
         driver.set_script_timeout(30)
         yield cluster, Browser(driver, shots, downloads), f"http://127.0.0.1:{cluster.console_port}/"
     finally:

@@ -108,6 +108,9 @@ def test_after_a_failed_fsync_nothing_is_acknowledged_and_a_power_cut_loses_noth
         assert failed_after == 40, "the brain acknowledged commits after its WAL failed an fsync"
     else:
         assert failed_after > 0, "no PUT placed on the agent whose fsync failed was refused"
+        # The agent says so itself, once, however many writes it refuses.
+        victim = next(a for a in cluster.agents if a.name == "agent-1")
+        assert victim.log().count("the segment store failed to sync") == 1, victim.log()[-3000:]
 
     fs.cut()
     for p in [cluster.brain, *cluster.agents]:
