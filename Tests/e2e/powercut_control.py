@@ -23,8 +23,10 @@ def _socket_path(state_dir):
         os.close(fd)
 
 
-def send_request(state_dir, cmd, timeout=10, **args):
-    """One request to the daemon of state_dir; returns the answer, raises RuntimeError on an error."""
+def send_request(state_dir, cmd, timeout=60, **args):
+    """One request to the daemon of state_dir; returns the answer, raises RuntimeError on an error.
+    The daemon answers under the same lock as the file operations, which a busy mount holds for long
+    stretches (an agent starting on thousands of segments): a long run once waited more than 10 s."""
     with _socket_path(str(state_dir)) as path, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(path)
